@@ -1,0 +1,27 @@
+# The two commands in README.md: `make demo` and `make test`. Both install what they need.
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: install test lint typecheck demo screenshots
+
+install:
+	bash scripts/install-deps.sh
+
+lint: install
+	$(VENV)/bin/ruff check lambda_gui tests bench scripts
+	$(VENV)/bin/ruff format --check lambda_gui tests bench scripts
+
+typecheck: install
+	$(VENV)/bin/mypy lambda_gui
+
+test: lint typecheck
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider tests; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+demo: install
+	@if [ -n "$$DISPLAY" ] || [ -n "$$WAYLAND_DISPLAY" ]; then \
+		$(VENV)/bin/lambda-gui --demo; \
+	else \
+		echo "No display: running the demo headless."; \
+		$(VENV)/bin/lambda-gui --demo --headless; \
+	fi

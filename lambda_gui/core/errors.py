@@ -1,0 +1,118 @@
+"""Typed errors. Each subclasses the seed's builtin (ValueError, ConnectionError, RuntimeError,
+FileNotFoundError) so callers written against the seed keep working, and carries Lambda's
+code, message and suggestion where the error came from the API."""
+
+from __future__ import annotations
+
+
+class LambdaGUIError(Exception):
+    """Base of every error this package raises; `str()` is a readable, actionable message."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        suggestion: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        self.message = message
+        self.code = code
+        self.suggestion = suggestion
+        self.status = status
+        text = message
+        if suggestion and suggestion not in message:
+            text = f"{message} {suggestion}"
+        super().__init__(text)
+
+
+# --- Lambda API errors (decoded from the error envelope) -------------------------------
+
+
+class LambdaAPIError(LambdaGUIError):
+    """An error reply from the Lambda Cloud API."""
+
+
+class InvalidAPIKeyError(LambdaAPIError, ValueError):
+    """401 global/invalid-api-key."""
+
+
+class AccountInactiveError(LambdaAPIError, ValueError):
+    """403 global/account-inactive (or another 403 the account must fix)."""
+
+
+class InvalidParametersError(LambdaAPIError, ValueError):
+    """400 global/invalid-parameters and other request errors the caller must fix."""
+
+
+class ObjectNotFoundError(LambdaAPIError, RuntimeError):
+    """404 global/object-does-not-exist (and the other not-found codes)."""
+
+
+class InsufficientCapacityError(LambdaAPIError, RuntimeError):
+    """instance-operations/launch/insufficient-capacity."""
+
+
+class QuotaExceededError(LambdaAPIError, RuntimeError):
+    """global/quota-exceeded."""
+
+
+class APIUnavailableError(LambdaAPIError, ConnectionError):
+    """The API could not be reached or answered with a server error / a body that is not JSON."""
+
+
+class RateLimitedError(APIUnavailableError):
+    """HTTP 429 that persisted after the client's retries."""
+
+
+class LaunchOutcomeUnknownError(LambdaAPIError, RuntimeError):
+    """A launch was sent, its reply was lost, and no instance with its name could be found."""
+
+
+# --- SSH / remote ------------------------------------------------------------------------
+
+
+class SSHError(LambdaGUIError, RuntimeError):
+    """An SSH operation failed (connect, auth, exec, transfer)."""
+
+
+class HostKeyMismatchError(SSHError):
+    """The instance's host key differs from the one pinned at first connection."""
+
+
+class ChecksumMismatchError(LambdaGUIError, RuntimeError):
+    """A downloaded file does not match the remote sha256."""
+
+
+class UnsafeArchiveError(LambdaGUIError, ValueError):
+    """An archive holds an absolute path, '..', a link, a device or exceeds the caps."""
+
+
+# --- Jobs ----------------------------------------------------------------------------------
+
+
+class ConfigError(LambdaGUIError, ValueError):
+    """A TrainingConfig field is invalid; `field` names it and the message says the fix."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class JobNotFoundError(LambdaGUIError, KeyError):
+    """No job with this id is known to the store."""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class JobNotFinishedError(LambdaGUIError, RuntimeError):
+    """The artifact of a job that has not completed was asked for."""
+
+
+class ArtifactMissingError(LambdaGUIError, FileNotFoundError):
+    """The job finished but its adapter archive is not there."""
+
+
+class DownloadError(LambdaGUIError, RuntimeError):
+    """An artifact download failed after its retries."""

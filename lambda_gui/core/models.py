@@ -1,0 +1,175 @@
+"""The seed's public data types: TrainingConfig, JobStatus, Resource, PricingInfo, JobPhase."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class JobStatus(Enum):
+    """The seed's job states; `.value` is the string the seed's API returned."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class JobPhase(Enum):
+    """The finer phases of a job's life (design.md §4), shown in the GUI."""
+
+    QUEUED = "queued"
+    PENDING = "pending"
+    PROVISIONING = "provisioning"
+    BOOTING = "booting"
+    SETTING_UP = "setting_up"
+    RUNNING = "running"
+    DOWNLOADING = "downloading"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def status(self) -> JobStatus:
+        """The seed's coarser status for this phase."""
+        return _PHASE_STATUS[self]
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job can change no more."""
+        return self in (JobPhase.COMPLETED, JobPhase.FAILED, JobPhase.CANCELLED)
+
+
+_PHASE_STATUS = {
+    JobPhase.QUEUED: JobStatus.PENDING,
+    JobPhase.PENDING: JobStatus.PENDING,
+    JobPhase.PROVISIONING: JobStatus.PENDING,
+    JobPhase.BOOTING: JobStatus.PENDING,
+    JobPhase.SETTING_UP: JobStatus.RUNNING,
+    JobPhase.RUNNING: JobStatus.RUNNING,
+    JobPhase.DOWNLOADING: JobStatus.RUNNING,
+    JobPhase.COMPLETED: JobStatus.COMPLETED,
+    JobPhase.FAILED: JobStatus.FAILED,
+    JobPhase.CANCELLED: JobStatus.CANCELLED,
+}
+
+
+@dataclass(frozen=True)
+class Region:
+    """A Lambda region code and its description."""
+
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One Lambda instance type as the catalog shows it."""
+
+    name: str
+    gpu_type: str
+    gpu_count: int
+    vram_gb: int
+    vcpus: int
+    memory_gib: int
+    storage_gib: int
+    hourly_rate: float
+    available: bool
+    regions: tuple[Region, ...] = ()
+    description: str = ""
+
+    @property
+    def price_cents_per_hour(self) -> int:
+        """The price as Lambda states it, in US cents per hour."""
+        return round(self.hourly_rate * 100)
+
+    @property
+    def total_vram_gb(self) -> int:
+        """VRAM over all GPUs."""
+        return self.vram_gb * self.gpu_count
+
+
+@dataclass(frozen=True)
+class PricingInfo:
+    """Price and billing terms of one instance type, with where the terms come from."""
+
+    resource_id: str
+    price_per_hour: float
+    billing_increment_seconds: int
+    minimum_charge_seconds: int
+    currency: str = "USD"
+    billing_source: str = ""
+    billing_as_of: str = ""
+
+    def cost_for(self, seconds: float) -> float:
+        """Dollars billed for a run of `seconds`, by the increment and minimum."""
+        billed = max(seconds, float(self.minimum_charge_seconds))
+        inc = max(1, self.billing_increment_seconds)
+        increments = -(-int(billed) // inc) if billed > 0 else 0
+        return round(increments * inc / 3600.0 * self.price_per_hour, 6)
+
+
+ALGORITHMS = ("lora", "qlora", "dora", "rslora")
+QUANTIZATIONS = ("none", "int8", "int4")
+MODEL_SOURCES = ("huggingface", "local")
+REPORT_TO = ("none", "wandb", "mlflow", "tensorboard")
+
+
+@dataclass
+class TrainingConfig:
+    """Everything a fine-tuning job needs. The seed's fields come first; defaults are sane.
+
+    Every user-entered value travels to the instance inside config.json, never on a command
+    line (design.md §4).
+    """
+
+    base_model: str
+    model_source: str = "huggingface"
+    algorithm: str = "lora"
+    rank: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
+    quantization: str = "none"
+    provider: str = "lambda_labs"
+    resource_id: str = "gpu_1x_a10"
+    dataset_path: str = ""
+    project_name: str = "lambda-gui"
+    output_dir: str = "output"
+    # Beyond the seed:
+    region: str | None = None
+    learning_rate: float = 2e-4
+    num_epochs: float = 1.0
+    max_steps: int = -1
+    batch_size: int = 4
+    gradient_accumulation_steps: int = 1
+    max_seq_length: int = 512
+    warmup_ratio: float = 0.03
+    lr_scheduler: str = "cosine"
+    weight_decay: float = 0.0
+    validation_split: float = 0.0
+    logging_steps: int = 1
+    save_steps: int = 0
+    eval_steps: int = 0
+    seed: int = 42
+    text_field: str | None = None
+    dataset_format: str | None = None
+    report_to: str = "none"
+    tracker_env: dict[str, str] = field(default_factory=dict)
+    bf16: bool | None = None
+    gradient_checkpointing: bool = False
+    use_chat_template: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy of every field."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
+        """Build from a dict, ignoring unknown keys (older or newer config files)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})

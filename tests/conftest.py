@@ -1,0 +1,26 @@
+"""Suite-wide set-up: Qt binding pinned, offscreen Qt, app data in a temp dir."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_API", "pyside6")
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest
+
+# Fixtures shared across the suite live in tests/plugins/ (one module per real server).
+pytest_plugins: list[str] = []
+for _plugin in ("simulator", "sshd"):
+    if os.path.exists(os.path.join(os.path.dirname(__file__), "plugins", f"{_plugin}.py")):
+        pytest_plugins.append(f"tests.plugins.{_plugin}")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_app_data(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test gets its own XDG data dir, so no test touches the user's store or keys."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
