@@ -116,3 +116,15 @@ class ArtifactMissingError(LambdaGUIError, FileNotFoundError):
 
 class DownloadError(LambdaGUIError, RuntimeError):
     """An artifact download failed after its retries."""
+
+
+class UnknownInstanceTypeError(LambdaGUIError, ValueError):
+    """An instance type name Lambda does not offer."""
+
+
+class NotConnectedError(LambdaGUIError, RuntimeError):
+    """A connector method that needs Lambda was called before connect()."""
+
+
+class SSHKeyError(LambdaGUIError, ValueError):
+    """The SSH private key could not be read, or matches no usable key."""
