@@ -1,0 +1,146 @@
+"""Error replies (recorded from the spec's error schemas) map to the right typed errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lambda_gui.cloud.errors_map import error_from_reply, sanitize
+from lambda_gui.core.errors import (
+    AccountInactiveError,
+    APIUnavailableError,
+    InsufficientCapacityError,
+    InvalidAPIKeyError,
+    InvalidParametersError,
+    LambdaAPIError,
+    ObjectNotFoundError,
+    QuotaExceededError,
+    RateLimitedError,
+)
+from tests.cloud.recorded import load, raw
+
+JSON = "application/json"
+
+
+@pytest.mark.parametrize(
+    ("fixture", "status", "cls", "seed_base"),
+    [
+        ("error-invalid-api-key.json", 401, InvalidAPIKeyError, ValueError),
+        ("error-account-inactive.json", 403, AccountInactiveError, ValueError),
+        ("error-invalid-address.json", 403, AccountInactiveError, ValueError),
+        ("error-invalid-parameters.json", 400, InvalidParametersError, ValueError),
+        ("error-insufficient-capacity.json", 400, InsufficientCapacityError, RuntimeError),
+        ("error-quota-exceeded.json", 400, QuotaExceededError, RuntimeError),
+        ("error-not-found.json", 404, ObjectNotFoundError, RuntimeError),
+        ("error-internal.json", 500, APIUnavailableError, ConnectionError),
+        ("error-duplicate.json", 400, InvalidParametersError, ValueError),
+        ("error-file-system-in-wrong-region.json", 400, InvalidParametersError, ValueError),
+        ("error-filesystem-in-use.json", 400, InvalidParametersError, ValueError),
+        ("error-provider-unavailable.json", 503, APIUnavailableError, ConnectionError),
+    ],
+)
+def test_each_code_maps_to_its_error(
+    fixture: str, status: int, cls: type[LambdaAPIError], seed_base: type[Exception]
+) -> None:
+    reply = load(fixture)["error"]
+    err = error_from_reply(status, raw(fixture), JSON, None)
+    assert type(err) is cls
+    assert isinstance(err, seed_base)
+    assert err.code == reply["code"] and err.status == status
+    assert reply["message"] in str(err)
+    if "suggestion" in reply:
+        assert reply["suggestion"] in str(err)
+    else:
+        assert err.suggestion, "a message must say what the user can do"
+
+
+def test_code_wins_over_status_and_message_text_is_never_read() -> None:
+    body = json.dumps(
+        {"error": {"code": "instance-operations/launch/insufficient-capacity", "message": "quota"}}
+    ).encode()
+    assert type(error_from_reply(400, body, JSON, None)) is InsufficientCapacityError
+    # Same message text, a different code: the code decides.
+    body = json.dumps({"error": {"code": "global/quota-exceeded", "message": "capacity"}}).encode()
+    assert type(error_from_reply(400, body, JSON, None)) is QuotaExceededError
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (401, InvalidAPIKeyError),
+        (403, AccountInactiveError),
+        (400, InvalidParametersError),
+        (404, ObjectNotFoundError),
+        (409, InvalidParametersError),
+        (500, APIUnavailableError),
+        (503, APIUnavailableError),
+        (429, RateLimitedError),
+    ],
+)
+def test_unknown_code_falls_back_to_status(status: int, cls: type[LambdaAPIError]) -> None:
+    err = error_from_reply(status, raw("error-unknown-code.json"), JSON, None)
+    assert type(err) is cls
+    assert "Something new went wrong." in str(err)
+    assert err.code == "instance-operations/launch/some-new-failure"
+
+
+def test_older_field_errors_are_folded_into_the_message() -> None:
+    err = error_from_reply(400, raw("error-field-errors.json"), JSON, None)
+    assert type(err) is InvalidParametersError
+    text = str(err)
+    assert "Invalid request data." in text
+    assert "name: Name must be at most 64 characters" in text
+    assert "ssh_key_names: Exactly one SSH key name is required" in text
+
+
+def test_html_502_page_is_a_clear_unavailable_error_without_the_markup() -> None:
+    err = error_from_reply(502, raw("html-502.html"), "text/html; charset=utf-8", None)
+    assert type(err) is APIUnavailableError and isinstance(err, ConnectionError)
+    text = str(err)
+    assert "HTTP 502" in text and "HTML page" in text and "try again in a minute" in text
+    assert "502 Bad Gateway" in text  # the page's title, as a short snippet
+    assert "<" not in text and "do-not-echo-this-markup" not in text and "cloudflare" not in text
+    assert len(text) < 300
+
+
+def test_html_without_content_type_is_still_recognised() -> None:
+    err = error_from_reply(502, raw("html-502.html"), None, None)
+    assert "HTML page" in str(err)
+
+
+def test_truncated_json_is_unavailable_not_a_decode_crash() -> None:
+    err = error_from_reply(200, raw("truncated.json"), JSON, None)
+    assert type(err) is APIUnavailableError
+    assert "not valid JSON" in str(err) and "HTTP 200" in str(err)
+    assert "My Inst" not in str(err)
+
+
+def test_empty_body_is_unavailable() -> None:
+    err = error_from_reply(504, b"", None, None)
+    assert type(err) is APIUnavailableError and "empty reply" in str(err)
+
+
+def test_non_json_429_is_rate_limited_with_the_wait() -> None:
+    err = error_from_reply(429, raw("rate-limit-429.txt"), "text/plain", "7")
+    assert type(err) is RateLimitedError and isinstance(err, ConnectionError)
+    assert "HTTP 429" in str(err) and "7 s" in str(err)
+    assert "Too Many Requests" not in str(err)
+
+
+def test_json_without_error_envelope_maps_by_status() -> None:
+    err = error_from_reply(401, b'{"detail": "nope"}', JSON, None)
+    assert type(err) is InvalidAPIKeyError and "HTTP 401" in str(err) and err.suggestion
+
+
+def test_lambda_text_is_sanitized_and_capped() -> None:
+    body = json.dumps(
+        {"error": {"code": "global/invalid-parameters", "message": "bad\x1b[31m\n" + "x" * 2000}}
+    ).encode()
+    text = str(error_from_reply(400, body, JSON, None))
+    assert "\x1b" not in text and "\n" not in text and len(text) < 600
+
+
+def test_sanitize() -> None:
+    assert sanitize("  a\t\r\nb  ") == "a b"
+    assert sanitize("abcdef", limit=4) == "abc…"
