@@ -1,0 +1,425 @@
+"""Will a job fit on an instance type, how long will it take, and what will it cost?
+
+Every number here is an estimate from a simple model, stated so a user can check it.
+
+Memory, per GPU, in GiB (2^30 bytes):
+  weights     params * bytes/param: 2 for fp16/bf16, 1 for int8 (LLM.int8), 0.55 for int4
+              (NF4 is 0.5 byte; the rest covers quantisation constants and the embeddings and
+              norms that bitsandbytes leaves in 16 bit). QLoRA left at "none" loads 4-bit.
+  adapter     LoRA parameters * 16 bytes: fp32 weight, fp32 gradient, Adam's two fp32 moments.
+              A LoRA pair on a d_in x d_out matrix holds rank * (d_in + d_out) parameters;
+              attention projections are taken as h x h, MLP projections as h x 3.5h.
+  activations per layer 34 * batch * seq * hidden bytes in 16 bit: Korthikanti et al. 2022,
+              "Reducing Activation Recomputation in Large Transformer Models", §4.1, without
+              the 5*a*s/h attention-score term, which fused (SDPA / flash) attention does not
+              store. With gradient checkpointing only each layer's input (2 * b*s*h bytes) is
+              kept, plus one layer's full activations while it is recomputed. The logits add
+              batch * seq * vocab * 10 bytes (bf16 logits, their fp32 copy for the loss, and its
+              gradient), which dominates for small models with large vocabularies.
+  overhead    1 GiB of CUDA context and workspaces, plus 10% of the above for allocator
+              fragmentation.
+  usable      95% of the type's VRAM per GPU (ECC and driver reservations).
+A job fits when the need is at most the usable VRAM of one GPU: the training script runs one
+process on one device. With `shard_over_gpus`, weights, adapter and activations are split
+evenly over the GPUs (a device_map="auto" layer split); that mode runs the layers one GPU at a
+time, so it adds memory, not speed.
+
+Time: training costs about 4 * params FLOPs per token with LoRA (forward 2N, backward through
+the frozen weights 2N; LoRA's own gradients are negligible), 6N with gradient checkpointing
+(the forward runs twice). Tokens per second = peak dense fp16/bf16 tensor TFLOPS of the GPU
+(NVIDIA's data sheets, table below) * an assumed utilisation of 30% for Hugging Face Trainer +
+PEFT, lower for models under 1B parameters, which keep the GPU less busy; 4-bit weights run
+at 0.6x that (dequantisation per matmul), int8 at 0.35x, DoRA at 0.75x. These are rough: real
+runs land within a factor of two or so. Tokens per step take the full sequence length unless
+an average row length is given, so time is an upper bound there.
+
+Overhead time (billed, since Lambda bills from launch): boot 5 min on one GPU and 15 min on
+several (design.md §5: 3-5 and 10-15 min), 3 min of environment set-up, the model download at
+150 MiB/s, and 1 min to pack and fetch the adapter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from lambda_gui.core.billing import BillingTerms, pricing_info
+from lambda_gui.core.gpu_names import resource_gpu_name
+from lambda_gui.core.known_models import ModelShape, guess_shape
+from lambda_gui.core.models import PricingInfo, Resource, TrainingConfig
+
+GIB = float(2**30)
+
+WEIGHT_BYTES_PER_PARAM = {"none": 2.0, "int8": 1.0, "int4": 0.55}
+ADAPTER_BYTES_PER_PARAM = 16.0
+ACTIVATION_BYTES_FACTOR = 34.0
+CHECKPOINT_BYTES_FACTOR = 2.0
+LOGIT_BYTES = 10.0
+CUDA_CONTEXT_GIB = 1.0
+FRAGMENTATION = 0.10
+USABLE_VRAM_FRACTION = 0.95
+
+BASE_UTILISATION = 0.30
+SPEED_FACTOR = {"none": 1.0, "int8": 0.35, "int4": 0.6}
+DORA_SPEED_FACTOR = 0.75
+
+BOOT_SECONDS_SINGLE_GPU = 300.0
+BOOT_SECONDS_MULTI_GPU = 900.0
+SETUP_SECONDS = 180.0
+DOWNLOAD_MIB_PER_SECOND = 150.0
+FINISH_SECONDS = 60.0
+
+_MLP_MODULES = frozenset({"gate_proj", "up_proj", "down_proj", "fc1", "fc2", "w1", "w2", "w3"})
+_ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    """Peak dense fp16/bf16 tensor throughput of a GPU model, from NVIDIA's data sheets."""
+
+    tflops: float
+    bf16: bool = True
+
+
+# Keys are gpu_names.normalize_gpu_name() results.
+GPU_SPECS: dict[str, GpuSpec] = {
+    "B200": GpuSpec(2250.0),
+    "GH200": GpuSpec(989.0),
+    "H200": GpuSpec(989.0),
+    "H100 SXM": GpuSpec(989.0),
+    "H100 PCIe": GpuSpec(756.0),
+    "H100": GpuSpec(756.0),
+    "A100 80GB": GpuSpec(312.0),
+    "A100 40GB": GpuSpec(312.0),
+    "L40S": GpuSpec(362.0),
+    "RTX 6000 Ada": GpuSpec(364.0),
+    "L40": GpuSpec(181.0),
+    "A6000": GpuSpec(155.0),
+    "A40": GpuSpec(150.0),
+    "RTX 4090": GpuSpec(165.0),
+    "A10": GpuSpec(125.0),
+    "L4": GpuSpec(121.0),
+    "A10G": GpuSpec(70.0),
+    "RTX 3090": GpuSpec(71.0),
+    # Turing and Volta have no bf16: training falls back to fp16 mixed precision.
+    "RTX 6000": GpuSpec(130.0, bf16=False),
+    "V100 16GB": GpuSpec(125.0, bf16=False),
+    "V100 32GB": GpuSpec(125.0, bf16=False),
+}
+UNKNOWN_GPU = GpuSpec(125.0)
+
+
+@dataclass(frozen=True)
+class JobSize:
+    """The parts of a job that decide its memory and time."""
+
+    params_b: float
+    algorithm: str = "lora"
+    quantization: str = "none"
+    rank: int = 16
+    batch_size: int = 4
+    seq_len: int = 512
+    grad_ckpt: bool = False
+    dataset_rows: int = 1000
+    epochs: float = 1.0
+    max_steps: int = -1
+    grad_accum: int = 1
+    validation_split: float = 0.0
+    eval_steps: int = 0
+    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
+    avg_tokens_per_row: float | None = None
+    shape: ModelShape | None = None
+    download_gib: float | None = None
+    shard_over_gpus: bool = False
+
+    @property
+    def weight_quantization(self) -> str:
+        """The precision the base weights load in: QLoRA left at "none" means 4-bit.
+
+        The same rule as config_validation.effective_quantization, restated here so the planner
+        also sizes jobs that have no TrainingConfig yet.
+        """
+        if self.algorithm == "qlora" and self.quantization == "none":
+            return "int4"
+        return self.quantization
+
+    @property
+    def model_shape(self) -> ModelShape:
+        """The given shape, or one guessed from the parameter count."""
+        return self.shape if self.shape is not None else guess_shape(self.params_b)
+
+    @classmethod
+    def from_config(
+        cls,
+        cfg: TrainingConfig,
+        params_b: float,
+        dataset_rows: int,
+        shape: ModelShape | None = None,
+        avg_tokens_per_row: float | None = None,
+    ) -> JobSize:
+        """The job size of a TrainingConfig."""
+        return cls(
+            params_b=params_b,
+            algorithm=cfg.algorithm,
+            quantization=cfg.quantization,
+            rank=cfg.rank,
+            batch_size=cfg.batch_size,
+            seq_len=cfg.max_seq_length,
+            grad_ckpt=cfg.gradient_checkpointing,
+            dataset_rows=dataset_rows,
+            epochs=cfg.num_epochs,
+            max_steps=cfg.max_steps,
+            grad_accum=cfg.gradient_accumulation_steps,
+            validation_split=cfg.validation_split,
+            eval_steps=cfg.eval_steps,
+            target_modules=tuple(cfg.target_modules),
+            avg_tokens_per_row=avg_tokens_per_row,
+            shape=shape,
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The estimate for one job on one instance type."""
+
+    resource_name: str
+    gpu_name: str | None
+    gpu_count: int
+    weight_quantization: str
+    lora_params_m: float
+    weights_gib: float
+    adapter_gib: float
+    activations_gib: float
+    overhead_gib: float
+    need_gib: float
+    usable_gib: float
+    fits: bool
+    sharded: bool
+    steps: int
+    tokens_per_step: int
+    tokens_per_second: float
+    train_seconds: float
+    overhead_seconds: float
+    total_seconds: float
+    price_per_hour: float
+    cost: float
+    available: bool
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def headroom_gib(self) -> float:
+        """Usable VRAM left over (negative when the job does not fit)."""
+        return self.usable_gib - self.need_gib
+
+
+def lora_params(shape: ModelShape, rank: int, target_modules: Sequence[str]) -> float:
+    """Trainable parameters of a LoRA adapter on the given modules of every layer."""
+    modules = _ALL_LINEAR if list(target_modules) == ["all-linear"] else tuple(target_modules)
+    h = float(shape.hidden_size)
+    per_layer = 0.0
+    for name in modules:
+        width = 4.5 * h if name.split(".")[-1] in _MLP_MODULES else 2.0 * h
+        per_layer += rank * width
+    return per_layer * shape.num_layers
+
+
+def memory_gib(job: JobSize, gpu_count: int = 1) -> tuple[float, float, float, float, float]:
+    """(weights, adapter, activations, overhead, need) in GiB per GPU."""
+    shape = job.model_shape
+    weights = job.params_b * 1e9 * WEIGHT_BYTES_PER_PARAM[job.weight_quantization] / GIB
+    adapter = lora_params(shape, job.rank, job.target_modules) * ADAPTER_BYTES_PER_PARAM / GIB
+    tokens = float(job.batch_size * job.seq_len)
+    per_layer = tokens * shape.hidden_size
+    if job.grad_ckpt:
+        layers = per_layer * (CHECKPOINT_BYTES_FACTOR * shape.num_layers + ACTIVATION_BYTES_FACTOR)
+    else:
+        layers = per_layer * ACTIVATION_BYTES_FACTOR * shape.num_layers
+    logits = tokens * shape.vocab_size * LOGIT_BYTES
+    split = gpu_count if job.shard_over_gpus and gpu_count > 1 else 1
+    weights, adapter, layers_gib = weights / split, adapter / split, layers / GIB / split
+    activations = layers_gib + logits / GIB
+    overhead = CUDA_CONTEXT_GIB + FRAGMENTATION * (weights + adapter + activations)
+    need = weights + adapter + activations + overhead
+    return weights, adapter, activations, overhead, need
+
+
+def total_steps(job: JobSize) -> int:
+    """Optimizer steps the Trainer will run (max_steps wins over epochs, as in HF Trainer)."""
+    if job.max_steps > 0:
+        return job.max_steps
+    held_out = math.ceil(job.dataset_rows * job.validation_split) if job.validation_split else 0
+    train_rows = max(0, job.dataset_rows - held_out)
+    batches = math.ceil(train_rows / max(1, job.batch_size))
+    per_epoch = max(1, batches // max(1, job.grad_accum))
+    return max(1, math.ceil(job.epochs * per_epoch))
+
+
+def tokens_per_row(job: JobSize) -> float:
+    """Tokens a row costs: its average length when known, else the full sequence length."""
+    if job.avg_tokens_per_row is None:
+        return float(job.seq_len)
+    return min(float(job.seq_len), max(1.0, job.avg_tokens_per_row))
+
+
+def tokens_per_second(job: JobSize, spec: GpuSpec) -> float:
+    """Estimated training throughput on one GPU (see the module docstring)."""
+    flops_per_token = (6.0 if job.grad_ckpt else 4.0) * job.params_b * 1e9
+    utilisation = BASE_UTILISATION * min(1.0, math.sqrt(max(job.params_b, 0.01)))
+    speed = SPEED_FACTOR[job.weight_quantization]
+    if job.algorithm == "dora":
+        speed *= DORA_SPEED_FACTOR
+    return spec.tflops * 1e12 * utilisation * speed / flops_per_token
+
+
+def _overhead_seconds(job: JobSize, gpu_count: int) -> float:
+    boot = BOOT_SECONDS_SINGLE_GPU if gpu_count <= 1 else BOOT_SECONDS_MULTI_GPU
+    download_gib = job.download_gib if job.download_gib is not None else job.params_b * 2e9 / GIB
+    download = download_gib * 1024.0 / DOWNLOAD_MIB_PER_SECOND
+    return boot + SETUP_SECONDS + download + FINISH_SECONDS
+
+
+def _eval_seconds(job: JobSize, steps: int, train_tokens_per_s: float) -> float:
+    if job.validation_split <= 0 or job.eval_steps <= 0:
+        return 0.0
+    val_rows = math.ceil(job.dataset_rows * job.validation_split)
+    evals = steps // job.eval_steps
+    # A forward pass costs about a third of a training step's 6N (or half of 4N).
+    forward_share = 1.0 / 3.0 if job.grad_ckpt else 0.5
+    return evals * val_rows * tokens_per_row(job) * forward_share / train_tokens_per_s
+
+
+def plan_job(job: JobSize, resource: Resource, pricing: PricingInfo) -> Plan:
+    """The plan for `job` on `resource` at `pricing`."""
+    notes: list[str] = []
+    gpu_name = resource_gpu_name(resource)
+    spec = GPU_SPECS.get(gpu_name or "")
+    if spec is None:
+        spec = UNKNOWN_GPU
+        if resource.gpu_count > 0:
+            notes.append(
+                f"No throughput figure for GPU '{resource.gpu_type}'; assumed A10-class speed."
+            )
+    if resource.gpu_count > 0 and not spec.bf16:
+        notes.append(f"{gpu_name} has no bf16: training uses fp16 mixed precision.")
+    sharded = job.shard_over_gpus and resource.gpu_count > 1
+    weights, adapter, activations, overhead, need = memory_gib(job, resource.gpu_count)
+    usable = resource.vram_gb * USABLE_VRAM_FRACTION
+    fits = resource.gpu_count > 0 and need <= usable
+    if resource.gpu_count <= 0:
+        notes.append("CPU-only instance type: LoRA training needs a GPU.")
+    elif not fits:
+        where = "per GPU, sharded" if sharded else "on one GPU"
+        notes.append(f"Needs about {need:.1f} GiB {where}; this type has {usable:.1f} GiB usable.")
+    if resource.gpu_count > 1 and not sharded:
+        notes.append("Training runs on one GPU; the other GPUs of this type sit idle.")
+    if job.model_shape.guessed:
+        notes.append("Model shape guessed from its size: the memory estimate is rougher.")
+    steps = total_steps(job)
+    per_row = tokens_per_row(job)
+    tokens_per_step = int(round(job.batch_size * job.grad_accum * per_row))
+    speed = tokens_per_second(job, spec)
+    train_seconds = steps * tokens_per_step / speed
+    train_seconds += _eval_seconds(job, steps, speed)
+    overhead_seconds = _overhead_seconds(job, resource.gpu_count)
+    total_seconds = train_seconds + overhead_seconds
+    return Plan(
+        resource_name=resource.name,
+        gpu_name=gpu_name,
+        gpu_count=resource.gpu_count,
+        weight_quantization=job.weight_quantization,
+        lora_params_m=lora_params(job.model_shape, job.rank, job.target_modules) / 1e6,
+        weights_gib=weights,
+        adapter_gib=adapter,
+        activations_gib=activations,
+        overhead_gib=overhead,
+        need_gib=need,
+        usable_gib=usable,
+        fits=fits,
+        sharded=sharded,
+        steps=steps,
+        tokens_per_step=tokens_per_step,
+        tokens_per_second=speed,
+        train_seconds=train_seconds,
+        overhead_seconds=overhead_seconds,
+        total_seconds=total_seconds,
+        price_per_hour=pricing.price_per_hour,
+        cost=pricing.cost_for(total_seconds),
+        available=resource.available,
+        notes=tuple(notes),
+    )
+
+
+def plan(
+    params_b: float,
+    algorithm: str,
+    quantization: str,
+    rank: int,
+    batch_size: int,
+    seq_len: int,
+    grad_ckpt: bool,
+    dataset_rows: int,
+    resource: Resource,
+    pricing: PricingInfo,
+    *,
+    epochs: float = 1.0,
+    max_steps: int = -1,
+    grad_accum: int = 1,
+    validation_split: float = 0.0,
+    eval_steps: int = 0,
+    target_modules: Sequence[str] = ("q_proj", "v_proj"),
+    avg_tokens_per_row: float | None = None,
+    shape: ModelShape | None = None,
+    shard_over_gpus: bool = False,
+) -> Plan:
+    """The plan for a job given field by field (see JobSize for the fields)."""
+    job = JobSize(
+        params_b=params_b,
+        algorithm=algorithm,
+        quantization=quantization,
+        rank=rank,
+        batch_size=batch_size,
+        seq_len=seq_len,
+        grad_ckpt=grad_ckpt,
+        dataset_rows=dataset_rows,
+        epochs=epochs,
+        max_steps=max_steps,
+        grad_accum=grad_accum,
+        validation_split=validation_split,
+        eval_steps=eval_steps,
+        target_modules=tuple(target_modules),
+        avg_tokens_per_row=avg_tokens_per_row,
+        shape=shape,
+        shard_over_gpus=shard_over_gpus,
+    )
+    return plan_job(job, resource, pricing)
+
+
+PricingOf = Callable[[Resource], PricingInfo]
+
+
+def pricing_by_terms(terms: BillingTerms) -> PricingOf:
+    """A pricing_of for recommend(): each type's own price under the same billing terms."""
+
+    def pricing_of(resource: Resource) -> PricingInfo:
+        return pricing_info(resource.name, resource.price_cents_per_hour, terms)
+
+    return pricing_of
+
+
+def plan_all(resources: Iterable[Resource], pricing_of: PricingOf, job: JobSize) -> list[Plan]:
+    """Plans for every GPU type, cheapest first among those that fit and have capacity."""
+    plans = [plan_job(job, r, pricing_of(r)) for r in resources if r.gpu_count > 0]
+    return sorted(plans, key=lambda p: (not (p.fits and p.available), p.cost, p.resource_name))
+
+
+def recommend(
+    resources: Iterable[Resource], pricing_of: PricingOf, job: JobSize
+) -> Resource | None:
+    """The type with the lowest estimated total cost that fits the job and has capacity now."""
+    pool = [r for r in resources if r.gpu_count > 0 and r.available]
+    by_name = {r.name: r for r in pool}
+    for candidate in plan_all(pool, pricing_of, job):
+        if candidate.fits:
+            return by_name[candidate.resource_name]
+    return None

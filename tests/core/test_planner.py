@@ -1,0 +1,177 @@
+"""The planner: memory by precision, fit per GPU, steps, time, cost and the recommendation."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from lambda_gui.core.billing import BillingTerms
+from lambda_gui.core.known_models import known_shape
+from lambda_gui.core.models import PricingInfo, Region, Resource, TrainingConfig
+from lambda_gui.core.planner import (
+    BOOT_SECONDS_MULTI_GPU,
+    BOOT_SECONDS_SINGLE_GPU,
+    JobSize,
+    lora_params,
+    memory_gib,
+    plan,
+    plan_all,
+    plan_job,
+    pricing_by_terms,
+    recommend,
+    total_steps,
+)
+
+PER_MINUTE = BillingTerms(60, 0, "test", "2026-11")
+pricing_of = pricing_by_terms(PER_MINUTE)
+LLAMA7 = known_shape("meta-llama/Llama-2-7b-hf")
+LLAMA70 = known_shape("meta-llama/Llama-3.1-70B")
+
+
+def gpu(
+    name: str, gpu_type: str, count: int, vram: int, rate: float, available: bool = True
+) -> Resource:
+    regions = (Region("us-east-1", "Virginia"),) if available else ()
+    return Resource(name, gpu_type, count, vram, 8, 64, 512, rate, available, regions)
+
+
+A10 = gpu("gpu_1x_a10", "A10 (24 GB PCIe)", 1, 24, 1.29)
+A6000 = gpu("gpu_1x_a6000", "A6000 (48 GB)", 1, 48, 1.09)
+H100 = gpu("gpu_1x_h100_sxm5", "H100 (80 GB SXM5)", 1, 80, 4.29)
+A100x8 = gpu("gpu_8x_a100", "A100 (40 GB SXM4)", 8, 40, 15.92)
+V100x8 = gpu("gpu_8x_v100", "Tesla V100 (16 GB)", 8, 16, 6.32)
+CPU = Resource("cpu_4x_general", "CPU", 0, 0, 4, 16, 100, 0.2, True)
+
+
+def job(**kw: object) -> JobSize:
+    base = JobSize(params_b=6.74, shape=LLAMA7, batch_size=4, seq_len=512, dataset_rows=1000)
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def test_weights_by_precision() -> None:
+    fp16 = memory_gib(job())[0]
+    int8 = memory_gib(job(quantization="int8"))[0]
+    int4 = memory_gib(job(quantization="int4"))[0]
+    assert fp16 == pytest.approx(6.74e9 * 2 / 2**30)
+    assert int8 == pytest.approx(fp16 / 2)
+    assert int4 == pytest.approx(fp16 * 0.55 / 2)
+
+
+def test_qlora_left_at_none_loads_4bit_and_qlora_int8_stays_int8() -> None:
+    assert job(algorithm="qlora").weight_quantization == "int4"
+    assert job(algorithm="qlora", quantization="int8").weight_quantization == "int8"
+    assert job(algorithm="lora", quantization="none").weight_quantization == "none"
+
+
+def test_lora_parameter_count_matches_peft_for_llama2_7b() -> None:
+    # PEFT reports 4,194,304 trainable parameters for r=8 on q_proj and v_proj of Llama-2-7B.
+    assert LLAMA7 is not None
+    assert lora_params(LLAMA7, 8, ["q_proj", "v_proj"]) == 4_194_304
+    assert lora_params(LLAMA7, 8, ["all-linear"]) > 4 * lora_params(LLAMA7, 8, ["q_proj"])
+
+
+def test_activations_grow_with_batch_and_shrink_with_checkpointing() -> None:
+    small = memory_gib(job(batch_size=1))[2]
+    large = memory_gib(job(batch_size=8))[2]
+    ckpt = memory_gib(job(batch_size=8, grad_ckpt=True))[2]
+    assert large == pytest.approx(8 * small)
+    assert ckpt < large / 4
+
+
+def test_fit_is_per_gpu_unless_sharded() -> None:
+    big = job(params_b=70.6, shape=LLAMA70, batch_size=1, grad_ckpt=True)
+    alone = plan_job(big, A100x8, pricing_of(A100x8))
+    assert not alone.fits and alone.usable_gib == pytest.approx(40 * 0.95)
+    sharded = plan_job(replace(big, shard_over_gpus=True), A100x8, pricing_of(A100x8))
+    assert sharded.sharded and sharded.fits
+    assert sharded.weights_gib == pytest.approx(alone.weights_gib / 8)
+
+
+def test_known_fits_from_practice() -> None:
+    # LoRA on a 7B model in bf16 fits a 24 GB card at batch 1; at batch 8 x 2048 it does not.
+    assert plan_job(job(batch_size=1), A10, pricing_of(A10)).fits
+    assert not plan_job(job(batch_size=8, seq_len=2048), A10, pricing_of(A10)).fits
+    # The QLoRA paper fine-tunes a 65B model on one 48 GB GPU (with checkpointing).
+    qlora70 = job(params_b=70.6, shape=LLAMA70, algorithm="qlora", batch_size=1, grad_ckpt=True)
+    assert plan_job(qlora70, A6000, pricing_of(A6000)).fits
+    assert not plan_job(replace(qlora70, algorithm="lora"), A6000, pricing_of(A6000)).fits
+
+
+def test_cpu_types_never_fit() -> None:
+    p = plan_job(job(), CPU, pricing_of(CPU))
+    assert not p.fits
+    assert any("GPU" in n for n in p.notes)
+
+
+def test_steps_follow_hf_trainer() -> None:
+    assert total_steps(job(dataset_rows=1000, batch_size=4, grad_accum=2, epochs=2)) == 250
+    assert total_steps(job(dataset_rows=1000, batch_size=4, max_steps=30, epochs=3)) == 30
+    # 10% held out: 900 training rows -> 225 batches.
+    assert total_steps(job(dataset_rows=1000, batch_size=4, validation_split=0.1)) == 225
+    assert total_steps(job(dataset_rows=3, batch_size=4, grad_accum=8)) == 1
+    assert total_steps(job(dataset_rows=1000, batch_size=4, epochs=0.5)) == 125
+
+
+def test_time_depends_on_gpu_precision_and_row_length() -> None:
+    j = job(dataset_rows=20_000)
+    on_a10 = plan_job(j, A10, pricing_of(A10))
+    on_h100 = plan_job(j, H100, pricing_of(H100))
+    assert on_h100.train_seconds < on_a10.train_seconds / 5
+    qlora = plan_job(replace(j, algorithm="qlora"), A10, pricing_of(A10))
+    assert qlora.tokens_per_second < on_a10.tokens_per_second
+    short_rows = plan_job(replace(j, avg_tokens_per_row=128), A10, pricing_of(A10))
+    assert short_rows.train_seconds == pytest.approx(on_a10.train_seconds / 4)
+
+
+def test_overhead_and_cost() -> None:
+    one = plan_job(job(), A10, pricing_of(A10))
+    many = plan_job(job(), A100x8, pricing_of(A100x8))
+    assert many.overhead_seconds - one.overhead_seconds == pytest.approx(
+        BOOT_SECONDS_MULTI_GPU - BOOT_SECONDS_SINGLE_GPU
+    )
+    assert one.total_seconds == pytest.approx(one.train_seconds + one.overhead_seconds)
+    assert one.cost == pricing_of(A10).cost_for(one.total_seconds)
+    hourly = PricingInfo("gpu_1x_a10", 1.29, 3600, 3600)
+    assert plan_job(job(), A10, hourly).cost == pytest.approx(1.29 * -(-one.total_seconds // 3600))
+
+
+def test_gpus_without_bf16_and_unknown_gpus_are_noted() -> None:
+    assert any("bf16" in n for n in plan_job(job(), V100x8, pricing_of(V100x8)).notes)
+    odd = gpu("gpu_1x_mystery", "Mystery (32 GB)", 1, 32, 1.0)
+    assert any("No throughput figure" in n for n in plan_job(job(), odd, pricing_of(odd)).notes)
+
+
+def test_plan_by_fields_matches_plan_job() -> None:
+    by_fields = plan(
+        6.74, "lora", "none", 16, 4, 512, False, 1000, A10, pricing_of(A10), shape=LLAMA7
+    )
+    assert by_fields == plan_job(job(), A10, pricing_of(A10))
+
+
+def test_job_size_from_config() -> None:
+    cfg = TrainingConfig(base_model="x", algorithm="qlora", rank=32, max_seq_length=1024)
+    size = JobSize.from_config(cfg, params_b=7.0, dataset_rows=500)
+    assert (size.rank, size.seq_len, size.weight_quantization) == (32, 1024, "int4")
+
+
+def test_recommend_picks_cheapest_that_fits_and_has_capacity() -> None:
+    small = job(batch_size=1)
+    catalog = [H100, A10, A6000, CPU]
+    # A6000 is cheapest per hour and fits.
+    assert recommend(catalog, pricing_of, small) == A6000
+    # Without capacity there it moves on.
+    busy = replace(A6000, available=False, regions=())
+    assert recommend([H100, A10, busy], pricing_of, small) in (A10, H100)
+    # A job that needs more than 48 GB lands on the H100.
+    large = job(batch_size=4, seq_len=2048)
+    assert recommend(catalog, pricing_of, large) == H100
+    assert recommend([A10, CPU], pricing_of, large) is None
+
+
+def test_plan_all_orders_fitting_available_types_by_cost() -> None:
+    plans = plan_all([H100, A10, A6000, CPU], pricing_of, job(batch_size=1))
+    assert [p.resource_name for p in plans][0] == "gpu_1x_a6000"
+    assert "cpu_4x_general" not in [p.resource_name for p in plans]
+    costs = [p.cost for p in plans if p.fits and p.available]
+    assert costs == sorted(costs)
