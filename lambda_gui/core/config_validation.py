@@ -1,0 +1,295 @@
+"""Checks of a TrainingConfig, field by field, each failure naming the field and the fix.
+
+Decisions recorded here:
+
+- ``algorithm="qlora"`` with ``quantization="none"`` is accepted and trains on a 4-bit (nf4)
+  base: QLoRA means a quantized base, so "none" there reads as "the default", int4.
+  ``effective_quantization`` gives the quantization a job really uses. ``lora``/``dora``/
+  ``rslora`` with int4/int8 are accepted too (the seed's own example is lora + int4).
+- ``dataset_path`` is either a local .jsonl/.json/.csv file on the user's machine (uploaded by
+  the services to ``data/`` in the job dir) or a Hub dataset written ``hf://org/name``
+  (optionally ``?config=NAME&split=NAME``), loaded on the instance. See core.dataset_format.
+- ``base_model`` is a Hub model id (``org/name``, or a bare legacy name such as ``gpt2``) when
+  ``model_source="huggingface"``, or a folder path when ``model_source="local"``; whether that
+  folder exists is the services' check, not this pure one.
+- ``tracker_env`` holds secrets for the tracker and the Hub; only names with the prefixes in
+  TRACKER_ENV_PREFIXES are accepted, so it cannot set PATH, LD_PRELOAD or the like.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from lambda_gui.core.dataset_format import (
+    FILE_EXTENSIONS,
+    FORMATS,
+    DatasetFormatError,
+    is_hub_path,
+    parse_hub_path,
+)
+from lambda_gui.core.errors import ConfigError
+from lambda_gui.core.models import (
+    ALGORITHMS,
+    MODEL_SOURCES,
+    QUANTIZATIONS,
+    REPORT_TO,
+    TrainingConfig,
+)
+
+LR_SCHEDULERS = (
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+)
+TRACKER_ENV_PREFIXES = ("WANDB_", "MLFLOW_", "HF_", "HUGGING_FACE_HUB_", "AWS_", "DATABRICKS_")
+REQUIRED_TRACKER_ENV = {"wandb": ("WANDB_API_KEY",), "mlflow": ("MLFLOW_TRACKING_URI",)}
+MAX_RANK = 1024
+MAX_SEQ_LENGTH = 131072
+MIN_SEQ_LENGTH = 16
+
+_HUB_MODEL_ID = re.compile(
+    r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}$"
+)
+_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*$")
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_FIELD_NAME = re.compile(r"^[^\x00-\x1f]{1,200}$")
+
+
+def effective_quantization(cfg: TrainingConfig) -> str:
+    """The quantization a job trains with: "int4" for QLoRA left at "none", else as set."""
+    if cfg.algorithm == "qlora" and cfg.quantization == "none":
+        return "int4"
+    return cfg.quantization
+
+
+def validate_config(cfg: TrainingConfig) -> None:
+    """Raise ConfigError for the first invalid field; return None when the config is usable."""
+    _check_model(cfg)
+    _check_method(cfg)
+    _check_dataset(cfg)
+    _check_schedule(cfg)
+    _check_tracking(cfg)
+    _check_misc(cfg)
+
+
+def config_errors(cfg: TrainingConfig) -> list[ConfigError]:
+    """Every field error at once (the wizard marks them all), in field order."""
+    errors: list[ConfigError] = []
+    for check in (
+        _check_model,
+        _check_method,
+        _check_dataset,
+        _check_schedule,
+        _check_tracking,
+        _check_misc,
+    ):
+        try:
+            check(cfg)
+        except ConfigError as exc:
+            errors.append(exc)
+    return errors
+
+
+# --- groups of fields ----------------------------------------------------------------------
+
+
+def _check_model(cfg: TrainingConfig) -> None:
+    _choice(cfg.model_source, "model_source", MODEL_SOURCES)
+    model = _text(cfg.base_model, "base_model", "Enter a model, e.g. meta-llama/Llama-3.2-1B.")
+    if cfg.model_source == "huggingface":
+        if not _HUB_MODEL_ID.match(model) or ".." in model or "--" in model:
+            raise ConfigError(
+                "base_model",
+                f"'{model}' is not a Hugging Face model id. Write it as org/name (letters, "
+                "digits, '-', '_', '.'), e.g. meta-llama/Llama-3.2-1B, or choose model source "
+                "'local' for a folder on this computer.",
+            )
+    elif "\x00" in model or "\n" in model:
+        raise ConfigError("base_model", "The folder path contains a control character.")
+
+
+def _check_method(cfg: TrainingConfig) -> None:
+    _choice(cfg.algorithm, "algorithm", ALGORITHMS)
+    _choice(cfg.quantization, "quantization", QUANTIZATIONS)
+    rank = _integer(cfg.rank, "rank")
+    if not 1 <= rank <= MAX_RANK:
+        raise ConfigError("rank", f"must be between 1 and {MAX_RANK}; 8–64 is usual.")
+    alpha = _number(cfg.alpha, "alpha")
+    if alpha <= 0:
+        raise ConfigError("alpha", "must be greater than 0; twice the rank is a common choice.")
+    dropout = _number(cfg.dropout, "dropout")
+    if not 0 <= dropout < 1:
+        raise ConfigError("dropout", "must be at least 0 and below 1; 0.05 is usual.")
+    modules = cfg.target_modules
+    if not isinstance(modules, list) or not modules:
+        raise ConfigError(
+            "target_modules", "Name at least one module to adapt, e.g. q_proj and v_proj."
+        )
+    for name in modules:
+        if not isinstance(name, str) or not (name == "all-linear" or _MODULE_NAME.match(name)):
+            raise ConfigError(
+                "target_modules",
+                f"{name!r} is not a module name. Use names such as q_proj, v_proj, "
+                "self_attn.o_proj, or all-linear.",
+            )
+    if "all-linear" in modules and len(modules) > 1:
+        raise ConfigError("target_modules", "all-linear already covers every linear layer alone.")
+    if len(set(modules)) != len(modules):
+        raise ConfigError("target_modules", "lists a module twice; remove the duplicate.")
+
+
+def _check_dataset(cfg: TrainingConfig) -> None:
+    path = _text(
+        cfg.dataset_path,
+        "dataset_path",
+        "Choose a .jsonl, .json or .csv file, or a Hub dataset as hf://org/name.",
+    )
+    if is_hub_path(path):
+        try:
+            parse_hub_path(path)
+        except DatasetFormatError as exc:
+            raise ConfigError("dataset_path", str(exc)) from None
+    elif not path.lower().endswith(FILE_EXTENSIONS):
+        raise ConfigError(
+            "dataset_path",
+            "must be a .jsonl, .json or .csv file, or a Hub dataset written hf://org/name.",
+        )
+    elif "\x00" in path or "\n" in path:
+        raise ConfigError("dataset_path", "The file path contains a control character.")
+    if cfg.dataset_format is not None:
+        _choice(cfg.dataset_format, "dataset_format", FORMATS)
+    if cfg.text_field is not None:
+        if not isinstance(cfg.text_field, str) or not _FIELD_NAME.match(cfg.text_field):
+            raise ConfigError(
+                "text_field", "must be the name of a column in the data (or left empty)."
+            )
+        if cfg.dataset_format not in (None, "text"):
+            raise ConfigError(
+                "text_field", "applies to the 'text' format only; clear it or pick 'text'."
+            )
+    split = _number(cfg.validation_split, "validation_split")
+    if not 0 <= split <= 0.5:
+        raise ConfigError(
+            "validation_split", "must be between 0 and 0.5 (a fraction, e.g. 0.1 for 10%)."
+        )
+    length = _integer(cfg.max_seq_length, "max_seq_length")
+    if not MIN_SEQ_LENGTH <= length <= MAX_SEQ_LENGTH:
+        raise ConfigError(
+            "max_seq_length",
+            f"must be between {MIN_SEQ_LENGTH} and {MAX_SEQ_LENGTH} tokens; 512–4096 is usual.",
+        )
+
+
+def _check_schedule(cfg: TrainingConfig) -> None:
+    lr = _number(cfg.learning_rate, "learning_rate")
+    if not 0 < lr < 1:
+        raise ConfigError(
+            "learning_rate", "must be above 0 and below 1; LoRA usually uses 1e-5 to 5e-4."
+        )
+    epochs = _number(cfg.num_epochs, "num_epochs")
+    steps = _integer(cfg.max_steps, "max_steps")
+    if steps == 0 or steps < -1:
+        raise ConfigError("max_steps", "must be a positive number of steps, or -1 to use epochs.")
+    if steps == -1 and not 0 < epochs <= 1000:
+        raise ConfigError(
+            "num_epochs", "must be above 0 (at most 1000) when max_steps is -1; 1–3 is usual."
+        )
+    if epochs < 0:
+        raise ConfigError("num_epochs", "cannot be negative.")
+    for name in ("batch_size", "gradient_accumulation_steps", "logging_steps"):
+        if _integer(getattr(cfg, name), name) < 1:
+            raise ConfigError(name, "must be 1 or more.")
+    for name in ("save_steps", "eval_steps", "seed"):
+        if _integer(getattr(cfg, name), name) < 0:
+            raise ConfigError(name, "cannot be negative (0 turns it off / uses the default).")
+    warmup = _number(cfg.warmup_ratio, "warmup_ratio")
+    if not 0 <= warmup < 1:
+        raise ConfigError("warmup_ratio", "must be a fraction of the steps, at least 0, below 1.")
+    if _number(cfg.weight_decay, "weight_decay") < 0:
+        raise ConfigError("weight_decay", "cannot be negative; 0 or 0.01 is usual.")
+    _choice(cfg.lr_scheduler, "lr_scheduler", LR_SCHEDULERS)
+
+
+def _check_tracking(cfg: TrainingConfig) -> None:
+    _choice(cfg.report_to, "report_to", REPORT_TO)
+    env = cfg.tracker_env
+    if not isinstance(env, dict):
+        raise ConfigError("tracker_env", "must map variable names to values.")
+    for key, value in env.items():
+        if not isinstance(key, str) or not _ENV_NAME.match(key):
+            raise ConfigError(
+                "tracker_env", f"{key!r} is not a variable name (capitals, digits and '_')."
+            )
+        if not key.startswith(TRACKER_ENV_PREFIXES):
+            raise ConfigError(
+                "tracker_env",
+                f"{key} is not a tracker or Hub setting; names must start with "
+                f"{', '.join(TRACKER_ENV_PREFIXES)}.",
+            )
+        if not isinstance(value, str) or any(c in value for c in "\x00\r\n"):
+            raise ConfigError("tracker_env", f"{key}'s value must be one line of text.")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError("tracker_env", f"{key}'s value is not valid text.") from None
+    for key in REQUIRED_TRACKER_ENV.get(cfg.report_to, ()):
+        if not env.get(key):
+            raise ConfigError(
+                "tracker_env", f"Reporting to {cfg.report_to} needs {key}; enter it or choose none."
+            )
+
+
+def _check_misc(cfg: TrainingConfig) -> None:
+    _text(cfg.project_name, "project_name", "Enter a project name.")
+    if len(cfg.project_name) > 128 or any(ord(c) < 32 for c in cfg.project_name):
+        raise ConfigError("project_name", "must be one line of at most 128 characters.")
+    _text(cfg.output_dir, "output_dir", "Enter an output folder name.")
+    _text(cfg.resource_id, "resource_id", "Choose an instance type.")
+    if cfg.provider != "lambda_labs":
+        raise ConfigError("provider", f"{cfg.provider!r} is not supported; use lambda_labs.")
+    if cfg.bf16 is not None and not isinstance(cfg.bf16, bool):
+        raise ConfigError("bf16", "must be on, off, or automatic.")
+    for name in ("gradient_checkpointing", "use_chat_template"):
+        if not isinstance(getattr(cfg, name), bool):
+            raise ConfigError(name, "must be on or off.")
+    if not isinstance(cfg.extra, dict):
+        raise ConfigError("extra", "must be a mapping of names to JSON values.")
+    try:
+        json.dumps(cfg.extra, allow_nan=False)
+    except (TypeError, ValueError):
+        raise ConfigError("extra", "must hold only JSON values (text, numbers, lists).") from None
+
+
+# --- value helpers ---------------------------------------------------------------------------
+
+
+def _choice(value: Any, name: str, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise ConfigError(name, f"{value!r} is not one of: {', '.join(options)}.")
+
+
+def _text(value: Any, name: str, fix: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(name, f"is empty. {fix}")
+    return value.strip()
+
+
+def _integer(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(name, f"must be a whole number, got {value!r}.")
+    return value
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(name, f"must be a number, got {value!r}.")
+    if not math.isfinite(value):
+        raise ConfigError(name, "must be a finite number.")
+    return float(value)

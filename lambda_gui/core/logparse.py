@@ -1,0 +1,364 @@
+"""Reading a training log line by line into typed events: metrics, progress, status, errors.
+
+Understood (design.md §7, and what train.py / bootstrap.sh print):
+
+- ``LGUI_METRIC {json}`` and ``LGUI_STATUS {json}`` lines from our own scripts, wherever on the
+  line they start (tqdm leaves its bar in front of them);
+- the trainer's log dicts, values as numbers or as strings (transformers 5 / TRL 1.x):
+  ``{'loss': '5.738', 'grad_norm': '0.4258', 'learning_rate': '0.004417', 'epoch': '0.4'}``;
+- tqdm progress bars (``12%|█▏ | 3/25 [00:01<00:09, 2.41it/s]``, ``s/it`` too), several per
+  line when separated by carriage returns, with ANSI cursor codes removed;
+- tracebacks, exception lines, ``Error:``/``ERROR:`` lines, CUDA out-of-memory and "Killed".
+
+`parse_line` never raises, whatever text it is given.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+METRIC_MARKER = "LGUI_METRIC "
+STATUS_MARKER = "LGUI_STATUS "
+_MAX_DICT_CHARS = 20_000
+_TRAINER_KEYS = frozenset(
+    {"loss", "eval_loss", "learning_rate", "grad_norm", "train_loss", "train_runtime"}
+)
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+_NUMBER = r"\d+(?:\.\d+)?(?:[eE][-+]?\d+)?[kMGTPEZY]?"
+_TQDM = re.compile(
+    r"(?P<desc>[^\r]*?)\s*(?P<pct>\d{1,3})%\|[^|]*\|\s*"
+    rf"(?P<n>{_NUMBER})/(?P<total>{_NUMBER}|\?)\s*"
+    r"\[(?P<elapsed>\d+(?::\d\d){1,2})<(?P<remaining>\d+(?::\d\d){1,2}|\?)"
+    rf"(?:,\s*(?P<rate>{_NUMBER}|\?)\s*(?P<rate_unit>s/[^,\]]+|[^,\]/]*/s))?"
+)
+_EXCEPTION = re.compile(
+    r"^(?:[A-Za-z_][\w]*\.)*(?:[A-Z]\w*(?:Error|Exception)|KeyboardInterrupt|SystemExit)"
+    r"(?::\s*(?P<msg>.*))?$"
+)
+_ERROR_PREFIX = re.compile(r"^(?:\[?(?:ERROR|Error|error)\]?:|ERROR\b|FATAL\b|Fatal error\b)")
+_KILLED = re.compile(r"(?:^|\s)Killed(?:\s|$)")
+_SCALE = {"k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18, "Z": 1e21, "Y": 1e24}
+
+
+@dataclass(frozen=True)
+class MetricEvent:
+    """Numbers the trainer logged at one point: loss or eval_loss, learning rate, grad norm...
+
+    `source` is "lgui" for our LGUI_METRIC lines (which carry step and max_steps) and
+    "trainer" for the trainer's own dict print of the same numbers.
+    """
+
+    values: Mapping[str, float]
+    source: str
+    step: int | None = None
+    epoch: float | None = None
+    max_steps: int | None = None
+    time: float | None = None
+
+    @property
+    def loss(self) -> float | None:
+        """Training loss of this log event, if it has one."""
+        return self.values.get("loss")
+
+    @property
+    def eval_loss(self) -> float | None:
+        """Validation loss, if this is an evaluation event."""
+        return self.values.get("eval_loss")
+
+    @property
+    def learning_rate(self) -> float | None:
+        """Learning rate at this step."""
+        return self.values.get("learning_rate")
+
+    @property
+    def grad_norm(self) -> float | None:
+        """Gradient norm at this step."""
+        return self.values.get("grad_norm")
+
+    @property
+    def is_summary(self) -> bool:
+        """True for the end-of-training summary (train_runtime, train_loss)."""
+        return "train_runtime" in self.values
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One tqdm progress reading: step of total, rate, elapsed and remaining seconds."""
+
+    step: float
+    total: float | None
+    percent: int
+    elapsed_s: float
+    remaining_s: float | None
+    rate: float | None
+    unit: str = "it"
+    desc: str = ""
+
+    @property
+    def seconds_per_item(self) -> float | None:
+        """Seconds per step (the inverse of `rate`)."""
+        return 1.0 / self.rate if self.rate else None
+
+    @property
+    def is_training_bar(self) -> bool:
+        """True for a bar without a description counting iterations (the trainer's bars)."""
+        return self.desc == "" and self.unit == "it"
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    """A phase change our scripts announced (setting_up, loading_model, training, failed...)."""
+
+    phase: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def error(self) -> str | None:
+        """The error message of a "failed" status, if any."""
+        value = self.data.get("error")
+        return str(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class ErrorEvent:
+    """A line that reports a failure; kind: traceback, exception, error, oom or killed."""
+
+    message: str
+    kind: str
+
+
+LogEvent = MetricEvent | ProgressEvent | StatusEvent | ErrorEvent
+
+
+def parse_line(line: str) -> LogEvent | None:
+    """The most telling event on one log line (error > metric > status > last progress)."""
+    events = parse_events(line)
+    for kind in (ErrorEvent, MetricEvent, StatusEvent):
+        for event in events:
+            if isinstance(event, kind):
+                return event
+    return events[-1] if events else None
+
+
+def parse_events(line: str) -> list[LogEvent]:
+    """Every event on one log line, in order (carriage-return segments each parsed)."""
+    try:
+        return _parse_events(line)
+    except Exception:  # a log parser must survive any text; an odd line is just not an event
+        return []
+
+
+class LogParser:
+    """Parses a stream of lines; once an LGUI_METRIC line was seen, the trainer's own dict
+    prints (the same numbers again) are dropped."""
+
+    def __init__(self) -> None:
+        self.seen_lgui_metrics = False
+
+    def feed(self, line: str) -> list[LogEvent]:
+        """Events of one more line."""
+        out: list[LogEvent] = []
+        for event in parse_events(line):
+            if isinstance(event, MetricEvent):
+                if event.source == "lgui":
+                    self.seen_lgui_metrics = True
+                elif self.seen_lgui_metrics:
+                    continue
+            out.append(event)
+        return out
+
+
+# --- the parsing itself --------------------------------------------------------------------
+
+
+def _parse_events(line: str) -> list[LogEvent]:
+    if not isinstance(line, str):
+        return []
+    clean = _ANSI.sub("", line).rstrip("\n")
+    events: list[LogEvent] = []
+    for segment in clean.split("\r"):
+        if segment.strip():
+            events.extend(_parse_segment(segment))
+    return events
+
+
+def _parse_segment(segment: str) -> list[LogEvent]:
+    for marker, parse in ((METRIC_MARKER, _lgui_metric), (STATUS_MARKER, _lgui_status)):
+        at = segment.find(marker)
+        if at >= 0:
+            before = _progress_events(segment[:at])
+            event = parse(segment[at + len(marker) :])
+            return before + ([event] if event is not None else [])
+    text = segment.strip()
+    error = _error(text)
+    if error is not None:
+        return [error]
+    events: list[LogEvent] = list(_progress_events(segment))
+    metric = _trainer_dict(segment)
+    if metric is not None:
+        events.append(metric)
+    return events
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text.lstrip())
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _lgui_metric(text: str) -> MetricEvent | None:
+    data = _json_object(text)
+    if data is None:
+        return None
+    values: dict[str, float] = {}
+    for key, value in data.items():
+        if key in ("step", "epoch", "max_steps", "time") or not isinstance(key, str):
+            continue
+        number = _number(value, allow_null=True)
+        if number is not None:
+            values[key] = number
+    return MetricEvent(
+        values=values,
+        source="lgui",
+        step=_integer(data.get("step")),
+        epoch=_number(data.get("epoch")),
+        max_steps=_integer(data.get("max_steps")),
+        time=_number(data.get("time")),
+    )
+
+
+def _lgui_status(text: str) -> StatusEvent | None:
+    data = _json_object(text)
+    if data is None or not isinstance(data.get("phase"), str):
+        return None
+    phase = data["phase"]
+    return StatusEvent(phase=phase, data={k: v for k, v in data.items() if k != "phase"})
+
+
+def _trainer_dict(segment: str) -> MetricEvent | None:
+    start = segment.find("{'")
+    end = segment.rfind("}")
+    if start < 0 or end <= start or end - start > _MAX_DICT_CHARS:
+        return None
+    try:
+        data = ast.literal_eval(segment[start : end + 1])
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    if not isinstance(data, dict) or not _TRAINER_KEYS.intersection(data):
+        return None
+    values: dict[str, float] = {}
+    for key, value in data.items():
+        if not isinstance(key, str) or key == "epoch":
+            continue
+        number = _number(value)
+        if number is not None:
+            values[key] = number
+    return MetricEvent(values=values, source="trainer", epoch=_number(data.get("epoch")))
+
+
+def _progress_events(segment: str) -> list[LogEvent]:
+    events: list[LogEvent] = []
+    for match in _TQDM.finditer(segment):
+        event = _progress(match)
+        if event is not None:
+            events.append(event)
+    return events
+
+
+def _progress(match: re.Match[str]) -> ProgressEvent | None:
+    step = _scaled(match["n"])
+    if step is None:
+        return None
+    total = None if match["total"] == "?" else _scaled(match["total"])
+    rate_text, unit_text = match["rate"], (match["rate_unit"] or "").strip()
+    rate: float | None = None
+    unit = "it"
+    if unit_text.startswith("s/"):
+        unit = unit_text[2:].strip() or "it"
+        seconds = _scaled(rate_text) if rate_text and rate_text != "?" else None
+        rate = 1.0 / seconds if seconds else None
+    elif unit_text.endswith("/s"):
+        unit = unit_text[:-2].strip() or "it"
+        rate = _scaled(rate_text) if rate_text and rate_text != "?" else None
+    desc = match["desc"].strip().rstrip(":").strip()
+    return ProgressEvent(
+        step=step,
+        total=total,
+        percent=int(match["pct"]),
+        elapsed_s=_clock(match["elapsed"]) or 0.0,
+        remaining_s=None if match["remaining"] == "?" else _clock(match["remaining"]),
+        rate=rate,
+        unit=unit,
+        desc=desc,
+    )
+
+
+def _error(text: str) -> ErrorEvent | None:
+    if text.startswith("Traceback (most recent call last)"):
+        return ErrorEvent(text, "traceback")
+    if "CUDA out of memory" in text or "OutOfMemoryError" in text:
+        return ErrorEvent(text, "oom")
+    if _EXCEPTION.match(text):
+        return ErrorEvent(text, "exception")
+    if _ERROR_PREFIX.match(text):
+        return ErrorEvent(text, "error")
+    if _KILLED.search(text) and (text.startswith("Killed") or ": line " in text):
+        return ErrorEvent(text, "killed")
+    if "Segmentation fault" in text:
+        return ErrorEvent(text, "killed")
+    return None
+
+
+# --- numbers -----------------------------------------------------------------------------------
+
+
+def _number(value: Any, *, allow_null: bool = False) -> float | None:
+    if value is None:
+        return math.nan if allow_null else None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and len(value) < 64:
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _integer(value: Any) -> int | None:
+    number = _number(value)
+    if number is None or not math.isfinite(number):
+        return None
+    return int(number)
+
+
+def _scaled(text: str) -> float | None:
+    if not text:
+        return None
+    factor = _SCALE.get(text[-1], 1.0)
+    body = text[:-1] if text[-1] in _SCALE else text
+    try:
+        return float(body) * factor
+    except ValueError:
+        return None
+
+
+def _clock(text: str) -> float | None:
+    try:
+        parts = [int(p) for p in text.split(":")]
+    except ValueError:
+        return None
+    seconds = 0
+    for part in parts:
+        seconds = seconds * 60 + part
+    return float(seconds)

@@ -1,0 +1,217 @@
+"""The job bundle: the files a job needs on the instance, and the fixed commands that run it.
+
+Pure: `build_bundle` returns bytes and modes; the services upload them (SFTP/SCP) into
+JOB_DIR_TEMPLATE, relative to the login home. Uploaded separately by the services:
+
+- the dataset file to ``data/<dataset_name>`` (see `dataset_remote_name`), unless the
+  dataset is a Hub dataset (``hf://...``), which the instance downloads itself;
+- a local model folder's files to ``model/`` when ``model_source == "local"``.
+
+User-entered values travel only inside config.json (and the secrets in tracker.env, mode
+0600); every command here is a fixed string with only a validated job id filled in.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from lambda_gui.core.config_validation import effective_quantization, validate_config
+from lambda_gui.core.dataset_format import FILE_EXTENSIONS, file_kind, is_hub_path
+from lambda_gui.core.errors import ConfigError
+from lambda_gui.core.models import TrainingConfig
+
+BUNDLE_VERSION = 1
+JOB_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+JOBS_ROOT = "lambda-gui/jobs"
+JOB_DIR_TEMPLATE = JOBS_ROOT + "/{job_id}"
+DATA_DIR = "data"
+MODEL_DIR = "model"
+
+# Files in the job dir (relative names) that the app reads back.
+CONFIG_FILE = "config.json"
+BOOTSTRAP_FILE = "bootstrap.sh"
+TRAIN_FILE = "train.py"
+FORMAT_FILE = "dataset_format.py"
+TRACKER_ENV_FILE = "tracker.env"
+LOG_FILE = "train.log"
+METRICS_FILE = "metrics.jsonl"
+PID_FILE = "pid"
+EXIT_CODE_FILE = "exit_code"
+ERROR_FILE = "error.txt"
+OUTPUT_DIR = "output"
+ARTIFACT_FILE = "adapter.tar.gz"
+ARTIFACT_SHA256_FILE = "adapter.tar.gz.sha256"
+
+# What exit_code holds (its first line; bootstrap.sh and train.py write it last).
+EXIT_CODES = {
+    0: "completed",
+    1: "training failed (see the log)",
+    2: "the configuration or the dataset cannot be used (see the log)",
+    3: "the GPU is not usable (CUDA check failed)",
+    4: "setting up Python on the instance failed",
+    130: "interrupted",
+    143: "cancelled",
+}
+
+# Fixed remote commands, run from the login home; only {job_id} (validated) is filled in.
+MKDIR_COMMAND = "mkdir -p " + JOB_DIR_TEMPLATE + "/" + DATA_DIR + " " + JOB_DIR_TEMPLATE + "/model"
+START_COMMAND = (
+    "cd " + JOB_DIR_TEMPLATE + " && if (set -C; : > started) 2> /dev/null; then "
+    "setsid nohup bash bootstrap.sh >> train.log 2>&1 < /dev/null & echo started; "
+    "else echo already-started; fi"
+)
+CANCEL_COMMAND = (
+    "cd " + JOB_DIR_TEMPLATE + ' && p=$(cat pid 2> /dev/null) && case "$p" in '
+    "''|*[!0-9]*) exit 1;; esac && kill -TERM -- \"-$p\""
+)
+STATUS_COMMAND = (
+    "cd " + JOB_DIR_TEMPLATE + " 2> /dev/null || { echo missing; exit 0; }; "
+    'if [ -f exit_code ]; then echo "exit_code $(head -n 1 exit_code)"; '
+    'elif [ -s pid ] && kill -0 "$(cat pid)" 2> /dev/null; then echo running; '
+    "elif [ -e started ]; then echo stopped; else echo not-started; fi"
+)
+REMOVE_COMMAND = "rm -rf " + JOB_DIR_TEMPLATE
+
+
+@dataclass(frozen=True)
+class BundleFile:
+    """One file of the bundle: its path relative to the job dir, its bytes and its mode."""
+
+    path: str
+    data: bytes
+    mode: int
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Everything build_bundle made for one job."""
+
+    job_id: str
+    files: tuple[BundleFile, ...]
+
+    @property
+    def job_dir(self) -> str:
+        """The job dir relative to the login home."""
+        return job_dir(self.job_id)
+
+    def file(self, path: str) -> BundleFile:
+        """The bundle file at `path` (KeyError when there is none)."""
+        for item in self.files:
+            if item.path == path:
+                return item
+        raise KeyError(path)
+
+    def paths(self) -> list[str]:
+        """Relative paths of every file."""
+        return [item.path for item in self.files]
+
+
+def check_job_id(job_id: str) -> str:
+    """Return `job_id` if it is safe in a path and a command ([a-z0-9-]); else ValueError."""
+    if not isinstance(job_id, str) or not JOB_ID_PATTERN.match(job_id):
+        raise ValueError(f"invalid job id {job_id!r}: expected 1-63 of [a-z0-9-]")
+    return job_id
+
+
+def job_dir(job_id: str) -> str:
+    """The job dir relative to the login home, e.g. lambda-gui/jobs/<job id>."""
+    return JOB_DIR_TEMPLATE.format(job_id=check_job_id(job_id))
+
+
+def remote_command(template: str, job_id: str) -> str:
+    """One of the *_COMMAND templates with the (validated) job id filled in."""
+    return template.replace("{job_id}", check_job_id(job_id))
+
+
+def dataset_remote_name(dataset_path: str) -> str:
+    """The name the local dataset file gets under data/: train.jsonl / train.json / train.csv."""
+    return f"train.{file_kind(dataset_path)}"
+
+
+def parse_status_output(text: str) -> tuple[str, int | None]:
+    """Read STATUS_COMMAND's output: (state, exit code). state: missing, not-started, running,
+    stopped (ended without a result) or exited."""
+    line = text.strip().splitlines()[-1].strip() if text.strip() else ""
+    if line.startswith("exit_code"):
+        value = line.removeprefix("exit_code").strip()
+        return "exited", int(value) if value.lstrip("-").isdigit() else None
+    if line in ("missing", "not-started", "running", "stopped"):
+        return line, None
+    return "unknown", None
+
+
+def build_bundle(
+    cfg: TrainingConfig, job_id: str, *, gpu_count: int, dataset_name: str | None
+) -> Bundle:
+    """config.json, bootstrap.sh, train.py, dataset_format.py and tracker.env for a job."""
+    check_job_id(job_id)
+    validate_config(cfg)
+    if isinstance(gpu_count, bool) or not isinstance(gpu_count, int) or gpu_count < 0:
+        raise ValueError(f"gpu_count must be a whole number >= 0, got {gpu_count!r}")
+    hub = is_hub_path(cfg.dataset_path)
+    dataset_file: str | None = None
+    if not hub:
+        if not dataset_name or not _safe_file_name(dataset_name):
+            raise ConfigError(
+                "dataset_path",
+                f"the uploaded dataset needs a plain file name ending in "
+                f"{', '.join(FILE_EXTENSIONS)}, got {dataset_name!r}",
+            )
+        dataset_file = f"{DATA_DIR}/{dataset_name}"
+    files = [
+        BundleFile(CONFIG_FILE, config_json(cfg, job_id, gpu_count, dataset_file), 0o644),
+        BundleFile(BOOTSTRAP_FILE, _bundled("bootstrap.sh"), 0o755),
+        BundleFile(TRAIN_FILE, _bundled("train.py"), 0o644),
+        BundleFile(FORMAT_FILE, _format_module(), 0o644),
+    ]
+    if cfg.tracker_env:
+        files.append(BundleFile(TRACKER_ENV_FILE, tracker_env_file(cfg.tracker_env), 0o600))
+    return Bundle(job_id, tuple(files))
+
+
+def config_json(
+    cfg: TrainingConfig, job_id: str, gpu_count: int, dataset_file: str | None
+) -> bytes:
+    """config.json: every user-entered value (tracker secrets by name only) plus job facts."""
+    data: dict[str, Any] = cfg.to_dict()
+    data["tracker_env_keys"] = sorted(data.pop("tracker_env"))
+    data.update(
+        bundle_version=BUNDLE_VERSION,
+        job_id=job_id,
+        gpu_count=gpu_count,
+        dataset_file=dataset_file,
+        model_dir=MODEL_DIR if cfg.model_source == "local" else None,
+        effective_quantization=effective_quantization(cfg),
+    )
+    return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode()
+
+
+def tracker_env_file(env: dict[str, str]) -> bytes:
+    """tracker.env for bootstrap.sh to source: NAME='value' lines, each value shell-quoted."""
+    lines = []
+    for key in sorted(env):
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", key):
+            raise ConfigError("tracker_env", f"{key!r} is not a variable name")
+        if "\x00" in env[key]:
+            raise ConfigError("tracker_env", f"{key}'s value contains a NUL character")
+        lines.append(f"{key}={shlex.quote(env[key])}\n")
+    return "".join(lines).encode("utf-8")
+
+
+def _safe_file_name(name: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", name)) and name.lower().endswith(
+        FILE_EXTENSIONS
+    )
+
+
+def _bundled(name: str) -> bytes:
+    return resources.files("lambda_gui.remote").joinpath("bundle_files", name).read_bytes()
+
+
+def _format_module() -> bytes:
+    return resources.files("lambda_gui.core").joinpath("dataset_format.py").read_bytes()

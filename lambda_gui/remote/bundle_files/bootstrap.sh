@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Sets up Python for a training job and runs train.py, from the job dir this file lies in.
+#
+# Started detached by a fixed command (see lambda_gui/remote/bundle.py START_COMMAND):
+#   setsid nohup bash bootstrap.sh >> train.log 2>&1 < /dev/null &
+# Writes: pid (this script's pid = its process group, for cancelling), exit_code (last).
+# Exit codes: those of train.py, 3 = the GPU is not usable, 4 = Python set-up failed,
+# 130/143 = interrupted / cancelled.
+# Nothing user-entered is interpolated here: user values live in config.json, secrets in
+# tracker.env (mode 0600, never echoed).
+
+set -u
+cd "$(dirname "$0")" || exit 1
+JOB_DIR=$(pwd)
+echo $$ > pid
+
+status() {
+    # Fixed words only: every caller passes literals.
+    printf 'LGUI_STATUS {"phase": "%s", "step": "%s"}\n' "$1" "$2"
+}
+
+finish() {
+    if [ ! -f exit_code ]; then
+        echo "$1" > exit_code.tmp && mv exit_code.tmp exit_code
+    fi
+    exit "$(head -n 1 exit_code)"
+}
+
+fail() {
+    local code=$1
+    shift
+    echo "Error: $*" >&2
+    printf 'LGUI_STATUS {"phase": "failed", "exit_code": %d, "error": "%s"}\n' "$code" "$*"
+    finish "$code"
+}
+
+trap 'fail 143 "cancelled by SIGTERM"' TERM
+trap 'fail 130 "interrupted by SIGINT"' INT
+
+status setting_up start
+echo "lambda-gui bootstrap: job dir $JOB_DIR on $(uname -n), $(date -u '+%Y-%m-%dT%H:%M:%SZ')"
+
+# --- Python with everything train.py needs ---------------------------------------------------
+VENV="$JOB_DIR/../../venv"
+PY=$(command -v python3 || true)
+[ -n "$PY" ] || fail 4 "python3 is not installed on this machine"
+
+missing_for() {
+    "$1" train.py --missing-requirements "$JOB_DIR"
+}
+
+if MISSING=$(missing_for "$PY" 2>/dev/null) && [ -z "$MISSING" ]; then
+    echo "All packages are already installed for $PY: installing nothing."
+elif [ -x "$VENV/bin/python" ] && MISSING=$(missing_for "$VENV/bin/python" 2>/dev/null) \
+        && [ -z "$MISSING" ]; then
+    PY="$VENV/bin/python"
+    echo "Reusing $VENV: all packages are already installed there."
+else
+    status setting_up venv
+    if [ ! -x "$VENV/bin/python" ]; then
+        echo "Creating $VENV (with the system's packages, so the installed PyTorch is reused)."
+        if ! "$PY" -m venv --system-site-packages "$VENV"; then
+            rm -rf "$VENV"
+            if command -v uv > /dev/null 2>&1; then
+                uv venv --system-site-packages --python "$PY" "$VENV" || rm -rf "$VENV"
+            elif sudo -n true 2> /dev/null; then
+                if sudo -n apt-get install -y python3-venv > /dev/null; then
+                    "$PY" -m venv --system-site-packages "$VENV" || rm -rf "$VENV"
+                fi
+            fi
+        fi
+    fi
+    [ -x "$VENV/bin/python" ] || fail 4 "cannot create a Python venv: install python3-venv"
+    VPY="$VENV/bin/python"
+    "$VPY" -c "import torch" \
+        || fail 4 "PyTorch is not installed: use an image with Lambda Stack"
+    MISSING=$(missing_for "$VPY") || fail 4 "train.py cannot check its requirements"
+    if [ -n "$MISSING" ]; then
+        status setting_up install
+        # Pin the installed torch so that nothing we install replaces it.
+        "$VPY" -c 'import torch; print("torch==" + torch.__version__)' > "$VENV/constraints.txt"
+        mapfile -t SPECS <<< "$MISSING"
+        echo "Installing: ${SPECS[*]}"
+        if command -v uv > /dev/null 2>&1; then
+            uv pip install --python "$VPY" -c "$VENV/constraints.txt" "${SPECS[@]}" \
+                || fail 4 "package installation failed (see above)"
+        else
+            "$VPY" -m pip install --disable-pip-version-check -c "$VENV/constraints.txt" \
+                "${SPECS[@]}" || fail 4 "package installation failed (see above)"
+        fi
+        MISSING=$(missing_for "$VPY") || fail 4 "train.py cannot check its requirements"
+        [ -z "$MISSING" ] || fail 4 "packages still missing after installation: ${MISSING//$'\n'/ }"
+    fi
+    PY="$VPY"
+fi
+echo "Python: $PY"
+
+# --- the GPU must really work before we spend money on it ---------------------------------
+NGPU=0
+if command -v nvidia-smi > /dev/null 2>&1; then
+    status setting_up cuda_check
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+    NGPU=$("$PY" - <<'EOF' | tail -n 1
+import torch
+
+if not torch.cuda.is_available():
+    raise SystemExit("torch.cuda.is_available() is False")
+count = torch.cuda.device_count()
+for index in range(count):
+    x = torch.randn(512, 512, device=f"cuda:{index}")
+    if not torch.isfinite((x @ x).sum()).item():
+        raise SystemExit(f"cuda:{index} returned a non-finite matmul result")
+print(count)
+EOF
+    )
+    case "$NGPU" in
+        '' | *[!0-9]* | 0)
+            fail 3 "CUDA check failed: the GPU is not usable from PyTorch. Terminate this instance and launch another." ;;
+    esac
+    echo "CUDA check passed on $NGPU GPU(s)."
+fi
+
+# --- secrets for the tracker and the Hub (never printed) --------------------------------------
+if [ -f tracker.env ]; then
+    chmod 600 tracker.env
+    set -a
+    # shellcheck disable=SC1091
+    . ./tracker.env
+    set +a
+    echo "Loaded tracker settings from tracker.env."
+fi
+
+# --- train -------------------------------------------------------------------------------------
+export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+status setting_up ready
+if [ "$NGPU" -gt 1 ]; then
+    echo "Launching on $NGPU GPUs with accelerate."
+    "$PY" -m accelerate.commands.launch --multi_gpu --num_machines 1 \
+        --num_processes "$NGPU" train.py "$JOB_DIR"
+else
+    "$PY" train.py "$JOB_DIR"
+fi
+RC=$?
+if [ ! -f exit_code ]; then
+    [ "$RC" -ne 0 ] || RC=1
+    fail "$RC" "the training process ended with status $RC before writing its result"
+fi
+finish "$RC"

@@ -1,0 +1,718 @@
+#!/usr/bin/env python3
+"""Fine-tune a causal LM with a LoRA-family adapter, as config.json in the job dir says.
+
+Runs on the instance (never imports lambda_gui): `python3 train.py [JOB_DIR]`, or under
+`accelerate launch` for several GPUs. Needs torch, transformers, peft, trl, datasets,
+accelerate (bitsandbytes for int4/int8; the tracker's package for wandb/mlflow/tensorboard).
+`python3 train.py --missing-requirements [JOB_DIR]` prints the pip specs still missing.
+
+Writes into the job dir: metrics.jsonl (one JSON object per log event), output/ (adapter and
+tokenizer), adapter.tar.gz + adapter.tar.gz.sha256, error.txt on failure, and exit_code last.
+Prints `LGUI_STATUS {...}` and `LGUI_METRIC {...}` lines besides the trainer's own output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import math
+import os
+import signal
+import sys
+import tarfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import dataset_format as fmtlib  # noqa: E402  (shipped next to this file by the bundle)
+
+# Exit codes the app reads from exit_code (bootstrap.sh uses 3 and 4 for its own failures).
+EXIT_OK = 0
+EXIT_TRAINING_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+EXIT_CANCELLED = 143
+
+# (import name, distribution, lowest version, first version not accepted)
+Requirement = tuple[str, str, tuple[int, ...], tuple[int, ...]]
+BASE_REQUIREMENTS: list[Requirement] = [
+    ("transformers", "transformers", (4, 51), (6,)),
+    ("peft", "peft", (0, 15), (1,)),
+    ("trl", "trl", (0, 20), (2,)),
+    ("datasets", "datasets", (3, 0), (6,)),
+    ("accelerate", "accelerate", (1, 4), (2,)),
+]
+QUANT_REQUIREMENT: Requirement = ("bitsandbytes", "bitsandbytes", (0, 45), (1,))
+TRACKER_REQUIREMENTS: dict[str, Requirement] = {
+    "wandb": ("wandb", "wandb", (0, 18), (1,)),
+    "mlflow": ("mlflow", "mlflow", (2, 16), (4,)),
+    "tensorboard": ("tensorboard", "tensorboard", (2, 16), (3,)),
+}
+UNSLOTH_ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+CHECKPOINT_SKIP = ("optimizer.pt", "scheduler.pt", "training_args.bin", "rng_state")
+
+
+class JobInputError(Exception):
+    """The config, data or machine cannot run this job; the message says what to change."""
+
+
+class Cancelled(Exception):
+    """SIGTERM or SIGINT arrived (the app cancelled the job)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(f"stopped by signal {signal.Signals(signum).name}")
+
+
+# --- small helpers -----------------------------------------------------------------------
+
+
+def library(name: str) -> Any:
+    """Import a training library as an untyped module: this script runs against a range of
+    versions of each, so it is written against what they do, not one version's stubs."""
+    return importlib.import_module(name)
+
+
+def is_main_process() -> bool:
+    """True on the process that writes files (rank 0, or the only one)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def world_size() -> int:
+    """How many training processes accelerate started (1 without accelerate)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def say(message: str) -> None:
+    """One plain line in the log, from the main process only."""
+    if is_main_process():
+        print(message, flush=True)
+
+
+def status(phase: str, **data: Any) -> None:
+    """One `LGUI_STATUS {json}` line: the job's phase and facts about it."""
+    if is_main_process():
+        print("LGUI_STATUS " + json.dumps({"phase": phase, **data}), flush=True)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a file so that readers see the old content or the whole new content."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    """(2, 13, 0) from "2.13.0+cpu" or "1.0.0rc1"."""
+    parts: list[int] = []
+    for piece in text.split("+")[0].split(".")[:3]:
+        digits = ""
+        for ch in piece:
+            if not ch.isdigit():
+                break
+            digits += ch
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def load_config(job_dir: Path) -> dict[str, Any]:
+    """config.json of the job, as the app wrote it."""
+    path = job_dir / "config.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise JobInputError(f"{path} is missing: the job bundle was not uploaded.") from None
+    except ValueError as exc:
+        raise JobInputError(f"{path} is not valid JSON ({exc}).") from None
+    if not isinstance(data, dict):
+        raise JobInputError(f"{path} must hold a JSON object.")
+    return data
+
+
+def effective_quantization(config: dict[str, Any]) -> str:
+    """ "int4" for QLoRA left at "none", else the configured quantization."""
+    quant = str(config.get("quantization", "none"))
+    if config.get("algorithm") == "qlora" and quant == "none":
+        return "int4"
+    return quant
+
+
+# --- requirements (bootstrap.sh asks before training) --------------------------------------
+
+
+def requirements(config: dict[str, Any]) -> list[Requirement]:
+    """Every package this job needs, with its accepted version range."""
+    needed = list(BASE_REQUIREMENTS)
+    if effective_quantization(config) in ("int4", "int8"):
+        needed.append(QUANT_REQUIREMENT)
+    tracker = TRACKER_REQUIREMENTS.get(str(config.get("report_to", "none")))
+    if tracker:
+        needed.append(tracker)
+    return needed
+
+
+def pip_spec(dist: str, low: tuple[int, ...], high: tuple[int, ...]) -> str:
+    """A pip requirement string such as "trl>=0.20,<2"."""
+    return f"{dist}>={'.'.join(map(str, low))},<{'.'.join(map(str, high))}"
+
+
+def missing_requirements(config: dict[str, Any]) -> list[str]:
+    """pip specs of the packages that are absent or outside their accepted range."""
+    missing: list[str] = []
+    for module, dist, low, high in requirements(config):
+        if importlib.util.find_spec(module) is None:
+            missing.append(pip_spec(dist, low, high))
+            continue
+        try:
+            installed = version_tuple(importlib.metadata.version(dist))
+        except importlib.metadata.PackageNotFoundError:
+            continue  # importable without metadata (a distro package): accept it
+        if not (low <= installed < high):
+            missing.append(pip_spec(dist, low, high))
+    return missing
+
+
+# --- model -----------------------------------------------------------------------------------
+
+
+def model_source(config: dict[str, Any], job_dir: Path) -> str:
+    """Where the base model loads from: the uploaded model/ folder or a Hub id."""
+    model_dir = config.get("model_dir")
+    if model_dir:
+        path = job_dir / str(model_dir)
+        if not (path / "config.json").is_file():
+            raise JobInputError(
+                f"The local model was not found in {path} (no config.json): upload the model "
+                "folder again."
+            )
+        return str(path)
+    return str(config["base_model"])
+
+
+def unsloth_choice(config: dict[str, Any], cuda: bool) -> tuple[bool, str]:
+    """Whether to train with Unsloth, and the line that explains a fallback to PEFT."""
+    if not str(config.get("base_model", "")).lower().startswith("unsloth/"):
+        return False, ""
+    if config.get("model_dir"):
+        return False, ""
+    if config.get("algorithm") == "dora":
+        return False, "Unsloth does not train DoRA adapters: training with PEFT instead."
+    if not cuda:
+        return False, "Unsloth needs a CUDA GPU: training with PEFT instead."
+    if world_size() > 1:
+        return False, "Unsloth trains on one GPU: training with PEFT on all GPUs instead."
+    if importlib.util.find_spec("unsloth") is None:
+        return False, "Unsloth is not installed here: training with PEFT instead."
+    try:
+        import unsloth  # noqa: F401  (must come before transformers to patch it)
+    except Exception as exc:  # Unsloth fails in many ways on unsupported set-ups
+        return False, f"Unsloth cannot be used here ({exc}): training with PEFT instead."
+    return True, "Training with Unsloth."
+
+
+def precision(config: dict[str, Any], cuda: bool, bf16_ok: bool) -> str:
+    """ "bf16", "fp16" or "fp32": bf16 where the GPU has it, fp32 on CPU or when turned off."""
+    wanted = config.get("bf16")
+    if not cuda:
+        if wanted:
+            say("bf16 was asked for but there is no CUDA GPU here: training in fp32.")
+        return "fp32"
+    if wanted is False:
+        return "fp32"
+    if bf16_ok:
+        return "bf16"
+    if wanted:
+        say("This GPU has no bf16 support: training in fp16 mixed precision instead.")
+    return "fp16"
+
+
+def check_quantization(quant: str, cuda: bool) -> None:
+    """Fail early, with the fix, when int4/int8 cannot work on this machine."""
+    if quant not in ("int4", "int8"):
+        return
+    if not cuda:
+        raise JobInputError(
+            f"Quantization {quant} (QLoRA) needs an NVIDIA GPU with bitsandbytes; this machine "
+            "has no CUDA GPU. Choose quantization none with LoRA, or run on a GPU instance."
+        )
+    try:
+        import bitsandbytes  # noqa: F401
+    except Exception as exc:
+        raise JobInputError(
+            f"bitsandbytes cannot be loaded ({exc}); it is needed for {quant} quantization. "
+            "Choose quantization none, or check the CUDA set-up of the instance."
+        ) from None
+
+
+def load_model_peft(config: dict[str, Any], source: str, quant: str, prec: str) -> Any:
+    """The base model with a PEFT adapter (LoRA / DoRA / rsLoRA, quantized base for QLoRA)."""
+    import torch
+
+    transformers = library("transformers")
+    peft = library("peft")
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[prec]
+    dtype_key = "dtype" if version_tuple(transformers.__version__) >= (4, 56) else "torch_dtype"
+    kwargs: dict[str, Any] = {dtype_key: dtype}
+    if quant in ("int4", "int8"):
+        compute = dtype if prec != "fp32" else torch.float16
+        if quant == "int4":
+            kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=compute,
+            )
+        else:
+            kwargs["quantization_config"] = transformers.BitsAndBytesConfig(load_in_8bit=True)
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
+    model = transformers.AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    gradient_checkpointing = bool(config.get("gradient_checkpointing"))
+    quantized = bool(
+        getattr(model, "is_loaded_in_4bit", False)
+        or getattr(model, "is_loaded_in_8bit", False)
+        or getattr(model, "hf_quantizer", None) is not None
+    )
+    if quantized:
+        model = peft.prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=gradient_checkpointing
+        )
+    modules = list(config.get("target_modules") or [])
+    lora = peft.LoraConfig(
+        r=int(config["rank"]),
+        lora_alpha=float(config["alpha"]),
+        lora_dropout=float(config["dropout"]),
+        target_modules="all-linear" if modules == ["all-linear"] else modules,
+        bias="none",
+        task_type="CAUSAL_LM",
+        use_dora=config.get("algorithm") == "dora",
+        use_rslora=config.get("algorithm") == "rslora",
+    )
+    try:
+        model = peft.get_peft_model(model, lora)
+    except ValueError as exc:
+        raise JobInputError(
+            f"The adapter cannot be attached ({exc}). Check target_modules against the model's "
+            "layer names (e.g. q_proj, v_proj for Llama-style models), or use all-linear."
+        ) from None
+    return model
+
+
+def load_model_unsloth(config: dict[str, Any], source: str, quant: str) -> tuple[Any, Any]:
+    """Model and tokenizer through Unsloth's FastLanguageModel."""
+    fast_language_model = library("unsloth").FastLanguageModel
+    model, tokenizer = fast_language_model.from_pretrained(
+        model_name=source,
+        max_seq_length=int(config["max_seq_length"]),
+        dtype=None,
+        load_in_4bit=quant == "int4",
+        load_in_8bit=quant == "int8",
+    )
+    modules = list(config.get("target_modules") or [])
+    model = fast_language_model.get_peft_model(
+        model,
+        r=int(config["rank"]),
+        target_modules=UNSLOTH_ALL_LINEAR if modules == ["all-linear"] else modules,
+        lora_alpha=float(config["alpha"]),
+        lora_dropout=float(config["dropout"]),
+        bias="none",
+        use_gradient_checkpointing="unsloth" if config.get("gradient_checkpointing") else False,
+        random_state=int(config.get("seed", 42)),
+        use_rslora=config.get("algorithm") == "rslora",
+    )
+    return model, tokenizer
+
+
+def load_tokenizer(source: str) -> Any:
+    """The model's tokenizer, with a pad token (eos when it has none) and right padding."""
+    tokenizer = library("transformers").AutoTokenizer.from_pretrained(source)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right"
+    return tokenizer
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+def load_rows(config: dict[str, Any], job_dir: Path) -> Any:
+    """The dataset's rows: the uploaded file under data/, or a Hub dataset (hf://...)."""
+    dataset_file = config.get("dataset_file")
+    if dataset_file:
+        path = job_dir / str(dataset_file)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise JobInputError(f"The dataset {path} was not uploaded.") from None
+        except UnicodeDecodeError as exc:
+            raise JobInputError(
+                f"The dataset is not UTF-8 text ({exc}). Save it as UTF-8."
+            ) from None
+        return fmtlib.parse_rows(text, path.name)
+    path_text = str(config.get("dataset_path", ""))
+    if not fmtlib.is_hub_path(path_text):
+        raise JobInputError("config.json names no dataset file and no hf:// dataset.")
+    hub = fmtlib.parse_hub_path(path_text)
+    datasets = library("datasets")
+    say(f"Loading Hub dataset {hub.repo_id} (config {hub.config or 'default'}, {hub.split}).")
+    try:
+        return datasets.load_dataset(hub.repo_id, hub.config, split=hub.split)
+    except Exception as exc:
+        raise JobInputError(
+            f"The Hub dataset {hub.repo_id} cannot be loaded ({exc}). Check its name, config "
+            "and split, and HF_TOKEN for a gated dataset."
+        ) from None
+
+
+def training_texts(config: dict[str, Any], rows: Any, tokenizer: Any) -> list[str]:
+    """Each row as one training text (chat template when the tokenizer has one)."""
+    fmt = fmtlib.detect_format(
+        rows, text_field=config.get("text_field"), declared=config.get("dataset_format")
+    )
+    templated = bool(config.get("use_chat_template", True)) and bool(
+        getattr(tokenizer, "chat_template", None)
+    )
+    how = "the tokenizer's chat template" if templated else "a plain template"
+    if fmt.kind == "text":
+        how = "as it is"
+    say(f"Dataset: {fmt.describe()}; formatting {how}.")
+    status("dataset", format=fmt.kind, rows=fmt.rows_checked, chat_template=templated)
+    texts: list[str] = []
+    for row in rows:
+        if fmt.kind == "text":
+            texts.append(str(row[fmt.field]))
+        elif templated:
+            texts.append(
+                tokenizer.apply_chat_template(fmtlib.to_messages(row, fmt), tokenize=False)
+            )
+        else:
+            texts.append(fmtlib.render_plain(row, fmt))
+    return texts
+
+
+def split_datasets(config: dict[str, Any], texts: list[str]) -> tuple[Any, Any]:
+    """Train and validation datasets (validation None when the split is 0)."""
+    data = library("datasets").Dataset.from_dict({"text": texts})
+    fraction = float(config.get("validation_split") or 0.0)
+    if fraction <= 0:
+        return data, None
+    held_out = max(1, round(len(texts) * fraction))
+    if len(texts) - held_out < 1:
+        raise JobInputError(
+            f"{len(texts)} rows are too few for a validation split of {fraction}: add rows or "
+            "set the validation split to 0."
+        )
+    parts = data.train_test_split(test_size=held_out, seed=int(config.get("seed", 42)))
+    return parts["train"], parts["test"]
+
+
+# --- trainer ---------------------------------------------------------------------------------
+
+
+def make_metrics_callback(job_dir: Path) -> Any:
+    """A TrainerCallback writing metrics.jsonl and LGUI_METRIC / LGUI_STATUS lines."""
+    trainer_callback: Any = library("transformers").TrainerCallback
+    metrics_path = job_dir / "metrics.jsonl"
+
+    class MetricsCallback(trainer_callback):  # type: ignore[misc]
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.is_world_process_zero:
+                status(
+                    "training",
+                    max_steps=state.max_steps,
+                    num_train_epochs=args.num_train_epochs,
+                    world_size=world_size(),
+                )
+
+        def on_log(
+            self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any
+        ) -> None:
+            if not state.is_world_process_zero or not logs:
+                return
+            record: dict[str, Any] = {
+                "step": state.global_step,
+                "epoch": state.epoch,
+                "max_steps": state.max_steps,
+                "time": round(time.time(), 3),
+            }
+            for key, value in logs.items():
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    continue
+                record[key] = value if math.isfinite(value) else None
+            line = json.dumps(record)
+            with metrics_path.open("a", encoding="utf-8") as out:
+                out.write(line + "\n")
+            print("LGUI_METRIC " + line, flush=True)
+
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.is_world_process_zero:
+                status("checkpoint", step=state.global_step)
+
+    return MetricsCallback()
+
+
+def trainer_arguments(config: dict[str, Any], job_dir: Path, prec: str, has_eval: bool) -> Any:
+    """SFTConfig for this job, spelled for the installed TRL / transformers."""
+    sft_config = library("trl").SFTConfig
+    fields = {f.name for f in dataclasses.fields(sft_config)}
+    report_to = str(config.get("report_to", "none"))
+    project = str(config.get("project_name") or "lambda-gui")
+    if report_to == "wandb":
+        os.environ.setdefault("WANDB_PROJECT", project)
+    if report_to == "mlflow":
+        os.environ.setdefault("MLFLOW_EXPERIMENT_NAME", project)
+    if report_to == "tensorboard":
+        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(job_dir / "output" / "runs"))
+    save_steps = int(config.get("save_steps") or 0)
+    eval_steps = int(config.get("eval_steps") or 0)
+    kwargs: dict[str, Any] = {
+        "output_dir": str(job_dir / "checkpoints"),
+        "run_name": f"{project}-{config.get('job_id', 'job')}",
+        "learning_rate": float(config["learning_rate"]),
+        "num_train_epochs": float(config.get("num_epochs") or 1.0),
+        "max_steps": int(config.get("max_steps", -1)),
+        "per_device_train_batch_size": int(config["batch_size"]),
+        "per_device_eval_batch_size": int(config["batch_size"]),
+        "gradient_accumulation_steps": int(config.get("gradient_accumulation_steps") or 1),
+        "lr_scheduler_type": str(config.get("lr_scheduler") or "linear"),
+        "weight_decay": float(config.get("weight_decay") or 0.0),
+        "logging_steps": int(config.get("logging_steps") or 1),
+        "logging_first_step": True,
+        "save_strategy": "steps" if save_steps > 0 else "no",
+        "save_total_limit": 3,
+        "save_only_model": True,
+        "seed": int(config.get("seed", 42)),
+        "bf16": prec == "bf16",
+        "fp16": prec == "fp16",
+        "report_to": [] if report_to == "none" else [report_to],
+        "dataset_text_field": "text",
+        "packing": False,
+        "dataloader_pin_memory": prec != "fp32",
+    }
+    if save_steps > 0:
+        kwargs["save_steps"] = save_steps
+    checkpointing_key = (
+        "activation_checkpointing"
+        if "activation_checkpointing" in fields
+        else "gradient_checkpointing"
+    )
+    kwargs[checkpointing_key] = bool(config.get("gradient_checkpointing"))
+    warmup = float(config.get("warmup_ratio") or 0.0)
+    kwargs["warmup_ratio" if "warmup_ratio" in fields else "warmup_steps"] = warmup
+    length_key = "max_length" if "max_length" in fields else "max_seq_length"
+    kwargs[length_key] = int(config["max_seq_length"])
+    if has_eval:
+        strategy_key = "eval_strategy" if "eval_strategy" in fields else "evaluation_strategy"
+        kwargs[strategy_key] = "steps" if eval_steps > 0 else "epoch"
+        if eval_steps > 0:
+            kwargs["eval_steps"] = eval_steps
+    if world_size() > 1:
+        kwargs["ddp_find_unused_parameters"] = False
+    if report_to == "tensorboard" and "logging_dir" in fields:
+        kwargs["logging_dir"] = str(job_dir / "output" / "runs")
+    return sft_config(**{k: v for k, v in kwargs.items() if k in fields})
+
+
+def build_trainer(
+    config: dict[str, Any],
+    job_dir: Path,
+    model: Any,
+    tokenizer: Any,
+    train: Any,
+    evaluation: Any,
+    prec: str,
+) -> Any:
+    """An SFTTrainer wired to our metrics callback."""
+    import inspect
+
+    sft_trainer = library("trl").SFTTrainer
+    args = trainer_arguments(config, job_dir, prec, evaluation is not None)
+    params = inspect.signature(sft_trainer.__init__).parameters
+    tokenizer_key = "processing_class" if "processing_class" in params else "tokenizer"
+    return sft_trainer(
+        model=model,
+        args=args,
+        train_dataset=train,
+        eval_dataset=evaluation,
+        callbacks=[make_metrics_callback(job_dir)],
+        **{tokenizer_key: tokenizer},
+    )
+
+
+# --- packaging -------------------------------------------------------------------------------
+
+
+def _tar_member(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mode = 0o644
+    return info
+
+
+def package(job_dir: Path, source: Path) -> str:
+    """adapter.tar.gz of `source`'s regular files (relative names) and its .sha256; the digest."""
+    archive = job_dir / "adapter.tar.gz"
+    partial = job_dir / "adapter.tar.gz.tmp"
+    with tarfile.open(partial, "w:gz") as tar:
+        for path in sorted(source.rglob("*")):
+            if path.is_symlink() or not path.is_file():
+                continue
+            name = path.relative_to(source).as_posix()
+            if any(part.startswith(CHECKPOINT_SKIP) for part in name.split("/")):
+                continue
+            tar.add(path, arcname=name, recursive=False, filter=_tar_member)
+    digest = hashlib.sha256()
+    with partial.open("rb") as data:
+        for block in iter(lambda: data.read(1 << 20), b""):
+            digest.update(block)
+    os.replace(partial, archive)
+    write_atomic(job_dir / "adapter.tar.gz.sha256", f"{digest.hexdigest()}  adapter.tar.gz\n")
+    return digest.hexdigest()
+
+
+def latest_checkpoint(job_dir: Path) -> Path | None:
+    """The newest checkpoints/checkpoint-N folder holding an adapter, if any."""
+    found: list[tuple[int, Path]] = []
+    for path in (job_dir / "checkpoints").glob("checkpoint-*"):
+        suffix = path.name.rpartition("-")[2]
+        if suffix.isdigit() and (path / "adapter_config.json").is_file():
+            found.append((int(suffix), path))
+    return max(found)[1] if found else None
+
+
+# --- the job -----------------------------------------------------------------------------
+
+
+def train(job_dir: Path) -> None:
+    """Run the whole job; raises on any failure."""
+    config = load_config(job_dir)
+    quant = effective_quantization(config)
+    status("starting", job_id=config.get("job_id"), algorithm=config.get("algorithm"))
+    import torch
+
+    cuda = torch.cuda.is_available()
+    use_unsloth, note = unsloth_choice(config, cuda)
+    if note:
+        say(note)
+    check_quantization(quant, cuda)
+    prec = precision(config, cuda, cuda and torch.cuda.is_bf16_supported())
+    source = model_source(config, job_dir)
+    devices = f"{torch.cuda.device_count()} CUDA GPU(s)" if cuda else "CPU"
+    say(f"Training on {devices} in {prec}; method {config.get('algorithm')}, base {source}.")
+
+    library("transformers").set_seed(int(config.get("seed", 42)))
+    status("loading_model", source=source, precision=prec, quantization=quant)
+    if use_unsloth:
+        model, tokenizer = load_model_unsloth(config, source, quant)
+    else:
+        tokenizer = load_tokenizer(source)
+    status("loading_dataset")
+    texts = training_texts(config, load_rows(config, job_dir), tokenizer)
+    train_set, eval_set = split_datasets(config, texts)
+    if not use_unsloth:
+        model = load_model_peft(config, source, quant, prec)
+    if is_main_process():
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in model.parameters())
+        say(f"Trainable parameters: {trainable:,} of {total:,}.")
+
+    trainer = build_trainer(config, job_dir, model, tokenizer, train_set, eval_set, prec)
+    trainer.train()
+    evaluated = any(
+        "eval_loss" in entry and entry.get("step") == trainer.state.global_step
+        for entry in trainer.state.log_history
+    )
+    if eval_set is not None and not evaluated:
+        status("evaluating")
+        trainer.evaluate()
+
+    status("saving")
+    output = job_dir / "output"
+    trainer.save_model(str(output))
+    if is_main_process():
+        tokenizer.save_pretrained(str(output))
+        summary = {
+            "job_id": config.get("job_id"),
+            "base_model": config.get("base_model"),
+            "algorithm": config.get("algorithm"),
+            "quantization": quant,
+            "global_step": trainer.state.global_step,
+            "log_history": trainer.state.log_history,
+        }
+        write_atomic(output / "lgui_training.json", json.dumps(summary, indent=1, default=str))
+        status("packaging")
+        digest = package(job_dir, output)
+        status("completed", sha256=digest)
+
+
+def fail(job_dir: Path, code: int, exc: BaseException) -> None:
+    """Report a failure: message + traceback in the log and error.txt, a checkpoint packaged."""
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if isinstance(exc, (JobInputError, fmtlib.DatasetFormatError)):
+        message = str(exc)
+    else:
+        message = f"{type(exc).__name__}: {exc}"
+    print(trace, file=sys.stderr, flush=True)
+    print(f"Error: {message}", file=sys.stderr, flush=True)
+    if not is_main_process():
+        return
+    write_atomic(job_dir / "error.txt", f"{message}\n\n{trace}")
+    checkpoint = latest_checkpoint(job_dir)
+    packaged = None
+    if checkpoint is not None:
+        try:
+            package(job_dir, checkpoint)
+            packaged = checkpoint.name
+            say(f"Packaged the latest checkpoint ({checkpoint.name}) as adapter.tar.gz.")
+        except OSError as pack_error:
+            say(f"The latest checkpoint could not be packaged: {pack_error}")
+    status("failed", exit_code=code, error=message, checkpoint=packaged)
+
+
+def _raise_cancelled(signum: int, _frame: Any) -> None:
+    raise Cancelled(signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code it also writes to exit_code."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("job_dir", nargs="?", default=str(HERE))
+    parser.add_argument("--missing-requirements", action="store_true")
+    args = parser.parse_args(argv)
+    job_dir = Path(args.job_dir).resolve()
+    if args.missing_requirements:
+        for spec in missing_requirements(load_config(job_dir)):
+            print(spec)
+        return 0
+
+    signal.signal(signal.SIGTERM, _raise_cancelled)
+    signal.signal(signal.SIGINT, _raise_cancelled)
+    try:
+        train(job_dir)
+        code = EXIT_OK
+    except Cancelled as exc:
+        code = EXIT_CANCELLED if exc.signum == signal.SIGTERM else EXIT_INTERRUPTED
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        fail(job_dir, code, exc)
+    except (JobInputError, fmtlib.DatasetFormatError) as exc:
+        code = EXIT_BAD_INPUT
+        fail(job_dir, code, exc)
+    except Exception as exc:
+        code = EXIT_TRAINING_FAILED
+        fail(job_dir, code, exc)
+    if is_main_process():
+        write_atomic(job_dir / "exit_code", f"{code}\n")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
