@@ -19,17 +19,20 @@ Memory, per GPU, in GiB (2^30 bytes):
   overhead    1 GiB of CUDA context and workspaces, plus 10% of the above for allocator
               fragmentation.
   usable      95% of the type's VRAM per GPU (ECC and driver reservations).
-A job fits when the need is at most the usable VRAM of one GPU: the training script runs one
-process on one device. With `shard_over_gpus`, weights, adapter and activations are split
-evenly over the GPUs (a device_map="auto" layer split); that mode runs the layers one GPU at a
-time, so it adds memory, not speed.
+A job fits when the need is at most the usable VRAM of one GPU. On a multi-GPU type the job
+bundle runs data-parallel (bootstrap.sh starts one train.py process per GPU with `accelerate
+launch --multi_gpu`): every GPU holds the whole model and `batch_size` rows, so the need per
+GPU is the same as on one GPU, and more GPUs buy speed, not memory. Nothing here shards a model
+over GPUs, because the training script does not.
 
-Time: training costs about 4 * params FLOPs per token with LoRA (forward 2N, backward through
+Time: an optimizer step takes batch_size * gradient_accumulation_steps rows on each GPU.
+Training costs about 4 * params FLOPs per token with LoRA (forward 2N, backward through
 the frozen weights 2N; LoRA's own gradients are negligible), 6N with gradient checkpointing
 (the forward runs twice). Tokens per second = peak dense fp16/bf16 tensor TFLOPS of the GPU
 (NVIDIA's data sheets, table below) * an assumed utilisation of 30% for Hugging Face Trainer +
 PEFT, lower for models under 1B parameters, which keep the GPU less busy; 4-bit weights run
-at 0.6x that (dequantisation per matmul), int8 at 0.35x, DoRA at 0.75x. These are rough: real
+at 0.6x that (dequantisation per matmul), int8 at 0.35x, DoRA at 0.75x; n GPUs run at
+0.9 * n times one GPU (gradient all-reduce). These are rough: real
 runs land within a factor of two or so. Tokens per step take the full sequence length unless
 an average row length is given, so time is an upper bound there.
 
@@ -63,6 +66,7 @@ USABLE_VRAM_FRACTION = 0.95
 BASE_UTILISATION = 0.30
 SPEED_FACTOR = {"none": 1.0, "int8": 0.35, "int4": 0.6}
 DORA_SPEED_FACTOR = 0.75
+DATA_PARALLEL_EFFICIENCY = 0.9
 
 BOOT_SECONDS_SINGLE_GPU = 300.0
 BOOT_SECONDS_MULTI_GPU = 900.0
@@ -131,7 +135,6 @@ class JobSize:
     avg_tokens_per_row: float | None = None
     shape: ModelShape | None = None
     download_gib: float | None = None
-    shard_over_gpus: bool = False
 
     @property
     def weight_quantization(self) -> str:
@@ -195,7 +198,7 @@ class Plan:
     need_gib: float
     usable_gib: float
     fits: bool
-    sharded: bool
+    data_parallel: bool
     steps: int
     tokens_per_step: int
     tokens_per_second: float
@@ -224,7 +227,7 @@ def lora_params(shape: ModelShape, rank: int, target_modules: Sequence[str]) -> 
     return per_layer * shape.num_layers
 
 
-def memory_gib(job: JobSize, gpu_count: int = 1) -> tuple[float, float, float, float, float]:
+def memory_gib(job: JobSize) -> tuple[float, float, float, float, float]:
     """(weights, adapter, activations, overhead, need) in GiB per GPU."""
     shape = job.model_shape
     weights = job.params_b * 1e9 * WEIGHT_BYTES_PER_PARAM[job.weight_quantization] / GIB
@@ -236,21 +239,22 @@ def memory_gib(job: JobSize, gpu_count: int = 1) -> tuple[float, float, float, f
     else:
         layers = per_layer * ACTIVATION_BYTES_FACTOR * shape.num_layers
     logits = tokens * shape.vocab_size * LOGIT_BYTES
-    split = gpu_count if job.shard_over_gpus and gpu_count > 1 else 1
-    weights, adapter, layers_gib = weights / split, adapter / split, layers / GIB / split
-    activations = layers_gib + logits / GIB
+    activations = (layers + logits) / GIB
     overhead = CUDA_CONTEXT_GIB + FRAGMENTATION * (weights + adapter + activations)
     need = weights + adapter + activations + overhead
     return weights, adapter, activations, overhead, need
 
 
-def total_steps(job: JobSize) -> int:
-    """Optimizer steps the Trainer will run (max_steps wins over epochs, as in HF Trainer)."""
+def total_steps(job: JobSize, gpu_count: int = 1) -> int:
+    """Optimizer steps the Trainer will run (max_steps wins over epochs, as in HF Trainer).
+
+    With n GPUs each process sees 1/n of the rows per epoch.
+    """
     if job.max_steps > 0:
         return job.max_steps
     held_out = math.ceil(job.dataset_rows * job.validation_split) if job.validation_split else 0
     train_rows = max(0, job.dataset_rows - held_out)
-    batches = math.ceil(train_rows / max(1, job.batch_size))
+    batches = math.ceil(train_rows / (max(1, job.batch_size) * max(1, gpu_count)))
     per_epoch = max(1, batches // max(1, job.grad_accum))
     return max(1, math.ceil(job.epochs * per_epoch))
 
@@ -262,13 +266,15 @@ def tokens_per_row(job: JobSize) -> float:
     return min(float(job.seq_len), max(1.0, job.avg_tokens_per_row))
 
 
-def tokens_per_second(job: JobSize, spec: GpuSpec) -> float:
-    """Estimated training throughput on one GPU (see the module docstring)."""
+def tokens_per_second(job: JobSize, spec: GpuSpec, gpu_count: int = 1) -> float:
+    """Estimated training throughput over `gpu_count` GPUs (see the module docstring)."""
     flops_per_token = (6.0 if job.grad_ckpt else 4.0) * job.params_b * 1e9
     utilisation = BASE_UTILISATION * min(1.0, math.sqrt(max(job.params_b, 0.01)))
     speed = SPEED_FACTOR[job.weight_quantization]
     if job.algorithm == "dora":
         speed *= DORA_SPEED_FACTOR
+    if gpu_count > 1:
+        speed *= gpu_count * DATA_PARALLEL_EFFICIENCY
     return spec.tflops * 1e12 * utilisation * speed / flops_per_token
 
 
@@ -302,23 +308,27 @@ def plan_job(job: JobSize, resource: Resource, pricing: PricingInfo) -> Plan:
             )
     if resource.gpu_count > 0 and not spec.bf16:
         notes.append(f"{gpu_name} has no bf16: training uses fp16 mixed precision.")
-    sharded = job.shard_over_gpus and resource.gpu_count > 1
-    weights, adapter, activations, overhead, need = memory_gib(job, resource.gpu_count)
+    gpus = max(1, resource.gpu_count)
+    weights, adapter, activations, overhead, need = memory_gib(job)
     usable = resource.vram_gb * USABLE_VRAM_FRACTION
     fits = resource.gpu_count > 0 and need <= usable
     if resource.gpu_count <= 0:
         notes.append("CPU-only instance type: LoRA training needs a GPU.")
     elif not fits:
-        where = "per GPU, sharded" if sharded else "on one GPU"
-        notes.append(f"Needs about {need:.1f} GiB {where}; this type has {usable:.1f} GiB usable.")
-    if resource.gpu_count > 1 and not sharded:
-        notes.append("Training runs on one GPU; the other GPUs of this type sit idle.")
+        notes.append(
+            f"Needs about {need:.1f} GiB per GPU; this type has {usable:.1f} GiB usable per GPU."
+        )
+    if resource.gpu_count > 1:
+        notes.append(
+            f"Data-parallel over {resource.gpu_count} GPUs: each holds the whole model and "
+            f"{job.batch_size} rows per micro-batch."
+        )
     if job.model_shape.guessed:
         notes.append("Model shape guessed from its size: the memory estimate is rougher.")
-    steps = total_steps(job)
+    steps = total_steps(job, gpus)
     per_row = tokens_per_row(job)
-    tokens_per_step = int(round(job.batch_size * job.grad_accum * per_row))
-    speed = tokens_per_second(job, spec)
+    tokens_per_step = int(round(job.batch_size * job.grad_accum * gpus * per_row))
+    speed = tokens_per_second(job, spec, gpus)
     train_seconds = steps * tokens_per_step / speed
     train_seconds += _eval_seconds(job, steps, speed)
     overhead_seconds = _overhead_seconds(job, resource.gpu_count)
@@ -336,7 +346,7 @@ def plan_job(job: JobSize, resource: Resource, pricing: PricingInfo) -> Plan:
         need_gib=need,
         usable_gib=usable,
         fits=fits,
-        sharded=sharded,
+        data_parallel=resource.gpu_count > 1,
         steps=steps,
         tokens_per_step=tokens_per_step,
         tokens_per_second=speed,
@@ -370,7 +380,6 @@ def plan(
     target_modules: Sequence[str] = ("q_proj", "v_proj"),
     avg_tokens_per_row: float | None = None,
     shape: ModelShape | None = None,
-    shard_over_gpus: bool = False,
 ) -> Plan:
     """The plan for a job given field by field (see JobSize for the fields)."""
     job = JobSize(
@@ -390,7 +399,6 @@ def plan(
         target_modules=tuple(target_modules),
         avg_tokens_per_row=avg_tokens_per_row,
         shape=shape,
-        shard_over_gpus=shard_over_gpus,
     )
     return plan_job(job, resource, pricing)
 

@@ -79,13 +79,20 @@ def test_activations_grow_with_batch_and_shrink_with_checkpointing() -> None:
     assert ckpt < large / 4
 
 
-def test_fit_is_per_gpu_unless_sharded() -> None:
+def test_multi_gpu_types_run_data_parallel() -> None:
+    # Every GPU holds the whole model: 70B in bf16 fits no 40 GB GPU, however many there are.
     big = job(params_b=70.6, shape=LLAMA70, batch_size=1, grad_ckpt=True)
-    alone = plan_job(big, A100x8, pricing_of(A100x8))
-    assert not alone.fits and alone.usable_gib == pytest.approx(40 * 0.95)
-    sharded = plan_job(replace(big, shard_over_gpus=True), A100x8, pricing_of(A100x8))
-    assert sharded.sharded and sharded.fits
-    assert sharded.weights_gib == pytest.approx(alone.weights_gib / 8)
+    p = plan_job(big, A100x8, pricing_of(A100x8))
+    assert not p.fits and p.usable_gib == pytest.approx(40 * 0.95)
+    assert p.data_parallel and p.need_gib == plan_job(big, A10, pricing_of(A10)).need_gib
+    # More GPUs mean fewer, larger steps and more tokens per second.
+    small = job(dataset_rows=8000)
+    one = plan_job(small, A6000, pricing_of(A6000))
+    eight = plan_job(small, replace(A100x8, gpu_type="A6000 (48 GB)"), pricing_of(A100x8))
+    assert one.steps == 2000 and eight.steps == 250
+    assert eight.tokens_per_step == 8 * one.tokens_per_step
+    assert eight.tokens_per_second == pytest.approx(8 * 0.9 * one.tokens_per_second)
+    assert eight.train_seconds == pytest.approx(one.train_seconds / (8 * 0.9))
 
 
 def test_known_fits_from_practice() -> None:
@@ -111,6 +118,7 @@ def test_steps_follow_hf_trainer() -> None:
     assert total_steps(job(dataset_rows=1000, batch_size=4, validation_split=0.1)) == 225
     assert total_steps(job(dataset_rows=3, batch_size=4, grad_accum=8)) == 1
     assert total_steps(job(dataset_rows=1000, batch_size=4, epochs=0.5)) == 125
+    assert total_steps(job(dataset_rows=1000, batch_size=4), gpu_count=2) == 125
 
 
 def test_time_depends_on_gpu_precision_and_row_length() -> None:

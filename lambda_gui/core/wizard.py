@@ -1,0 +1,585 @@
+"""The job wizard without Qt: steps, their fields, validation, and the draft they fill in.
+
+Steps run model -> dataset -> method -> hyperparameters -> compute -> review. Each step names
+the fields it shows and validates the draft (a dict over TrainingConfig fields, plus the
+wizard's own keys in WIZARD_KEYS). Field checks come from core.config_validation; the steps add
+what needs more than the config: the dataset preview the GUI read, the live catalog, and the
+planner's fit and cost. The GUI reads files and fills in a DatasetPreview; this module does no
+I/O. Configs save and load as JSON text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lambda_gui.core import dataset_format as fmt
+from lambda_gui.core.config_validation import LR_SCHEDULERS, config_errors
+from lambda_gui.core.errors import ConfigError
+from lambda_gui.core.known_models import estimate_params, known_shape
+from lambda_gui.core.models import (
+    ALGORITHMS,
+    MODEL_SOURCES,
+    QUANTIZATIONS,
+    REPORT_TO,
+    Resource,
+    TrainingConfig,
+)
+from lambda_gui.core.planner import JobSize, Plan, PricingOf, plan_all, plan_job, recommend
+from lambda_gui.core.presets import apply_preset
+
+CONFIG_SCHEMA = "lambda-gui-config/1"
+CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(TrainingConfig))
+# Wizard-only draft keys: a parameter count for models the table does not know, and a row
+# count for Hub datasets the GUI could not preview.
+WIZARD_KEYS = ("params_b", "dataset_rows")
+ASSUMED_ROWS = 1000
+CHARS_PER_TOKEN = 4.0
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """A problem with one field; warnings inform but do not block advancing."""
+
+    field: str
+    message: str
+    warning: bool = False
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One input on a step: its draft key, label, kind and allowed choices."""
+
+    name: str
+    label: str
+    kind: str  # text, path, choice, int, float, bool, list, dict
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetPreview:
+    """The first rows of a dataset as read by the GUI, with the detected layout."""
+
+    path: str
+    rows: tuple[Mapping[str, Any], ...]
+    row_count: int
+    format: fmt.DatasetFormat | None
+    errors: tuple[str, ...] = ()
+    avg_tokens_per_row: float | None = None
+
+    @classmethod
+    def from_rows(
+        cls,
+        path: str,
+        rows: Sequence[Mapping[str, Any]],
+        row_count: int,
+        *,
+        text_field: str | None = None,
+        declared: str | None = None,
+    ) -> DatasetPreview:
+        """Detect the layout of rows already read; format problems land in `errors`."""
+        try:
+            detected = fmt.detect_format(rows, text_field=text_field, declared=declared)
+        except fmt.DatasetFormatError as exc:
+            return cls(path, tuple(rows), row_count, None, (str(exc),))
+        lengths = [len(fmt.render_plain(r, detected)) for r in rows]
+        avg = sum(lengths) / len(lengths) / CHARS_PER_TOKEN if lengths else None
+        return cls(path, tuple(rows), row_count, detected, (), avg)
+
+    @classmethod
+    def failed(cls, path: str, error: str) -> DatasetPreview:
+        """A preview of a file that could not be read or parsed."""
+        return cls(path, (), 0, None, (error,))
+
+    def sample_texts(self, count: int = 3) -> list[str]:
+        """The first rows as the training text they become."""
+        return fmt.preview(self.rows, self.format, count) if self.format else []
+
+
+@dataclass
+class WizardState:
+    """Everything the steps validate: the draft and what the GUI loaded for it."""
+
+    draft: dict[str, Any]
+    preview: DatasetPreview | None = None
+    resources: tuple[Resource, ...] = ()
+    pricing_of: PricingOf | None = None
+
+    def config(self) -> TrainingConfig:
+        """The draft as a TrainingConfig (wizard-only keys dropped)."""
+        return TrainingConfig.from_dict(self.draft)
+
+    @property
+    def params_b(self) -> float | None:
+        """The model's size: the user's figure if given, else the table or the name."""
+        given = self.draft.get("params_b")
+        if isinstance(given, (int, float)) and given > 0:
+            return float(given)
+        return estimate_params(str(self.draft.get("base_model", "")))
+
+    @property
+    def dataset_rows(self) -> int | None:
+        """Rows in the dataset: from the preview, else the user's figure."""
+        if self.preview is not None and self.preview.path == self.draft.get("dataset_path"):
+            return self.preview.row_count
+        given = self.draft.get("dataset_rows")
+        return int(given) if isinstance(given, int) and given > 0 else None
+
+    def job_size(self) -> JobSize | None:
+        """The planner's view of the draft, or None until the model's size is known."""
+        size = self.params_b
+        if size is None:
+            return None
+        preview = self.preview
+        avg = preview.avg_tokens_per_row if preview and preview.format else None
+        return JobSize.from_config(
+            self.config(),
+            params_b=size,
+            dataset_rows=self.dataset_rows or ASSUMED_ROWS,
+            shape=known_shape(str(self.draft.get("base_model", ""))),
+            avg_tokens_per_row=avg,
+        )
+
+
+Check = Callable[[WizardState], list[FieldError]]
+
+
+def _no_checks(state: WizardState) -> list[FieldError]:
+    return []
+
+
+@dataclass(frozen=True)
+class Step:
+    """One page of the wizard."""
+
+    key: str
+    title: str
+    fields: tuple[FieldSpec, ...]
+    check: Check = _no_checks
+
+    @property
+    def field_names(self) -> frozenset[str]:
+        """The draft keys this step owns."""
+        return frozenset(f.name for f in self.fields)
+
+    def validate(self, state: WizardState) -> list[FieldError]:
+        """Config errors on this step's fields, then the step's own checks."""
+        found = [
+            FieldError(e.field, e.message)
+            for e in config_errors(state.config())
+            if e.field in self.field_names
+        ]
+        found += self.check(state)
+        return list(dict.fromkeys(found))
+
+    def can_advance(self, state: WizardState) -> bool:
+        """True when no error (warnings aside) is left on this step."""
+        return not any(not e.warning for e in self.validate(state))
+
+
+# --- the steps' own checks ---------------------------------------------------------------
+
+
+def _check_model(state: WizardState) -> list[FieldError]:
+    if not str(state.draft.get("base_model", "")).strip() or state.params_b is not None:
+        return []
+    return [
+        FieldError(
+            "params_b",
+            "The model's size is not known: enter its parameter count (billions) so memory, "
+            "time and cost can be estimated.",
+            warning=True,
+        )
+    ]
+
+
+def _check_dataset(state: WizardState) -> list[FieldError]:
+    path = str(state.draft.get("dataset_path", "")).strip()
+    if not path:
+        return []
+    preview = state.preview
+    if preview is None or preview.path != path:
+        if fmt.is_hub_path(path):
+            return [
+                FieldError(
+                    "dataset_path",
+                    "Hub dataset: its rows are checked on the instance when training starts.",
+                    warning=True,
+                )
+            ]
+        return [FieldError("dataset_path", "The file has not been read yet: load its preview.")]
+    if preview.errors:
+        return [FieldError("dataset_path", e) for e in preview.errors]
+    errors: list[FieldError] = []
+    if preview.row_count <= 0:
+        errors.append(FieldError("dataset_path", "The dataset has no rows."))
+    split = state.draft.get("validation_split", 0.0)
+    if isinstance(split, (int, float)) and 0 < split <= 0.5 and preview.row_count > 0:
+        held_out = int(-(-preview.row_count * split // 1))
+        if held_out < 1 or preview.row_count - held_out < 1:
+            errors.append(
+                FieldError(
+                    "validation_split",
+                    f"{preview.row_count} rows cannot be split into training and validation "
+                    "rows; add rows or set the split to 0.",
+                )
+            )
+    return errors
+
+
+def _check_hyperparameters(state: WizardState) -> list[FieldError]:
+    d = state.draft
+    if d.get("eval_steps", 0) and not d.get("validation_split", 0.0):
+        return [
+            FieldError(
+                "eval_steps",
+                "Evaluation needs held-out rows: set a validation split, or eval steps to 0.",
+            )
+        ]
+    return []
+
+
+def _check_compute(state: WizardState) -> list[FieldError]:
+    name = state.draft.get("resource_id")
+    if not state.resources:
+        return [
+            FieldError(
+                "resource_id",
+                "Instance types are not loaded (offline?): fit and cost are not checked.",
+                warning=True,
+            )
+        ]
+    resource = next((r for r in state.resources if r.name == name), None)
+    if resource is None:
+        return [FieldError("resource_id", f"'{name}' is not in Lambda's catalog: choose a type.")]
+    if resource.gpu_count <= 0:
+        return [FieldError("resource_id", "This type has no GPU: choose a GPU instance type.")]
+    errors: list[FieldError] = []
+    region = state.draft.get("region")
+    if not resource.available:
+        errors.append(
+            FieldError("resource_id", "No region has capacity for this type now.", warning=True)
+        )
+    elif region and region not in {r.name for r in resource.regions}:
+        errors.append(
+            FieldError(
+                "region",
+                f"{region} has no capacity for {resource.name} now; choose a listed region "
+                "or leave it automatic.",
+            )
+        )
+    job = state.job_size()
+    if job is None or state.pricing_of is None:
+        return errors
+    plan = plan_job(job, resource, state.pricing_of(resource))
+    if not plan.fits:
+        errors.append(
+            FieldError(
+                "resource_id",
+                f"The job needs about {plan.need_gib:.1f} GiB of GPU memory; {resource.name} "
+                f"has {plan.usable_gib:.1f} GiB usable per GPU. Choose a larger GPU, 4-bit "
+                "quantization, a smaller batch or sequence length, or gradient checkpointing.",
+            )
+        )
+    return errors
+
+
+def _check_review(state: WizardState) -> list[FieldError]:
+    errors: list[FieldError] = []
+    for step in STEPS[:-1]:
+        errors.extend(e for e in step.validate(state) if not e.warning)
+    fields_seen = {e.field for e in errors}
+    for e in config_errors(state.config()):
+        if e.field not in fields_seen:
+            errors.append(FieldError(e.field, e.message))
+    return errors
+
+
+STEPS: tuple[Step, ...] = (
+    Step(
+        "model",
+        "Base model",
+        (
+            FieldSpec("model_source", "Source", "choice", MODEL_SOURCES),
+            FieldSpec("base_model", "Model", "text", help="A Hub id such as Qwen/Qwen2.5-0.5B"),
+            FieldSpec("params_b", "Parameters (billions)", "float", help="Only if not known"),
+        ),
+        _check_model,
+    ),
+    Step(
+        "dataset",
+        "Dataset",
+        (
+            FieldSpec("dataset_path", "File or hf://org/name", "path"),
+            FieldSpec("dataset_format", "Format", "choice", ("",) + fmt.FORMATS),
+            FieldSpec("text_field", "Text field", "text"),
+            FieldSpec("use_chat_template", "Use the model's chat template", "bool"),
+            FieldSpec("validation_split", "Validation split", "float"),
+            FieldSpec("dataset_rows", "Rows (Hub datasets)", "int"),
+        ),
+        _check_dataset,
+    ),
+    Step(
+        "method",
+        "Method",
+        (
+            FieldSpec("algorithm", "Method", "choice", ALGORITHMS),
+            FieldSpec("quantization", "Quantization", "choice", QUANTIZATIONS),
+            FieldSpec("rank", "Rank", "int"),
+            FieldSpec("alpha", "Alpha", "int"),
+            FieldSpec("dropout", "Dropout", "float"),
+            FieldSpec("target_modules", "Target modules", "list"),
+        ),
+    ),
+    Step(
+        "hyperparameters",
+        "Hyperparameters",
+        (
+            FieldSpec("learning_rate", "Learning rate", "float"),
+            FieldSpec("num_epochs", "Epochs", "float"),
+            FieldSpec("max_steps", "Max steps (-1: use epochs)", "int"),
+            FieldSpec("batch_size", "Batch size", "int"),
+            FieldSpec("gradient_accumulation_steps", "Gradient accumulation", "int"),
+            FieldSpec("max_seq_length", "Max sequence length", "int"),
+            FieldSpec("warmup_ratio", "Warm-up ratio", "float"),
+            FieldSpec("lr_scheduler", "Scheduler", "choice", LR_SCHEDULERS),
+            FieldSpec("weight_decay", "Weight decay", "float"),
+            FieldSpec("gradient_checkpointing", "Gradient checkpointing", "bool"),
+            FieldSpec("logging_steps", "Log every", "int"),
+            FieldSpec("eval_steps", "Evaluate every (0: never)", "int"),
+            FieldSpec("save_steps", "Save every (0: at the end)", "int"),
+            FieldSpec("seed", "Seed", "int"),
+            FieldSpec("report_to", "Report to", "choice", REPORT_TO),
+            FieldSpec("tracker_env", "Tracker settings", "dict"),
+        ),
+        _check_hyperparameters,
+    ),
+    Step(
+        "compute",
+        "Instance",
+        (
+            FieldSpec("resource_id", "Instance type", "choice"),
+            FieldSpec("region", "Region (empty: any with capacity)", "choice"),
+        ),
+        _check_compute,
+    ),
+    Step(
+        "review",
+        "Review",
+        (
+            FieldSpec("project_name", "Project name", "text"),
+            FieldSpec("output_dir", "Output folder", "text"),
+        ),
+        _check_review,
+    ),
+)
+
+
+# --- JSON ----------------------------------------------------------------------------------
+
+
+def config_to_json(cfg: TrainingConfig, wizard: Mapping[str, Any] | None = None) -> str:
+    """A saved config: the TrainingConfig's fields and the wizard's own keys."""
+    doc: dict[str, Any] = {"schema": CONFIG_SCHEMA, "config": cfg.to_dict()}
+    extra = {k: v for k, v in (wizard or {}).items() if k in WIZARD_KEYS and v is not None}
+    if extra:
+        doc["wizard"] = extra
+    return json.dumps(doc, indent=2, sort_keys=True, allow_nan=False)
+
+
+def draft_from_json(text: str) -> dict[str, Any]:
+    """A draft from saved JSON: our wrapper, or a bare TrainingConfig dict (a job's config.json)."""
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError("config", f"The file is not valid JSON ({exc}).") from None
+    if not isinstance(doc, dict):
+        raise ConfigError("config", "The file does not hold a config object.")
+    if "schema" in doc:
+        if doc["schema"] != CONFIG_SCHEMA:
+            raise ConfigError("config", f"Unknown config format '{doc['schema']}'.")
+        body, wizard = doc.get("config"), doc.get("wizard", {})
+    else:
+        body, wizard = doc, {}
+    if not isinstance(body, dict) or not isinstance(wizard, dict):
+        raise ConfigError("config", "The file's config section is not an object.")
+    if not isinstance(body.get("base_model"), str):
+        raise ConfigError("base_model", "The saved config names no base model.")
+    draft = TrainingConfig.from_dict(body).to_dict()
+    draft.update({k: v for k, v in wizard.items() if k in WIZARD_KEYS})
+    return draft
+
+
+# --- the wizard ------------------------------------------------------------------------------
+
+
+class Wizard:
+    """Steps over one draft: set fields, validate, move on, and produce the TrainingConfig."""
+
+    def __init__(
+        self,
+        draft: Mapping[str, Any] | None = None,
+        *,
+        resources: Sequence[Resource] = (),
+        pricing_of: PricingOf | None = None,
+    ) -> None:
+        start = TrainingConfig(base_model="").to_dict()
+        start.update(draft or {})
+        self.state = WizardState(start, None, tuple(resources), pricing_of)
+        self.steps = STEPS
+        self.index = 0
+
+    @property
+    def draft(self) -> dict[str, Any]:
+        """A copy of the draft."""
+        return dict(self.state.draft)
+
+    @property
+    def current(self) -> Step:
+        """The step on show."""
+        return self.steps[self.index]
+
+    @property
+    def is_last(self) -> bool:
+        """True on the review step."""
+        return self.index == len(self.steps) - 1
+
+    def get(self, name: str) -> Any:
+        """One draft value."""
+        return self.state.draft.get(name)
+
+    def set(self, name: str, value: Any) -> None:
+        """Set one draft value (a comma-separated string for a list field becomes a list)."""
+        if name not in CONFIG_FIELDS and name not in WIZARD_KEYS:
+            raise KeyError(f"'{name}' is not a config field")
+        if name == "target_modules" and isinstance(value, str):
+            value = [part for part in value.replace(",", " ").split() if part]
+        if name in ("region", "text_field", "dataset_format") and value == "":
+            value = None
+        self.state.draft[name] = value
+        if name in ("text_field", "dataset_format"):
+            self._redetect()
+
+    def update(self, values: Mapping[str, Any]) -> None:
+        """Set several draft values."""
+        for name, value in values.items():
+            self.set(name, value)
+
+    def apply_preset(self, key: str) -> None:
+        """Replace the hyperparameters with a preset's (core.presets)."""
+        self.state.draft = apply_preset(self.state.draft, key)
+
+    def set_preview(self, preview: DatasetPreview | None) -> None:
+        """The GUI read the dataset (or failed to); the dataset step checks this."""
+        self.state.preview = preview
+
+    def set_catalog(self, resources: Sequence[Resource], pricing_of: PricingOf | None) -> None:
+        """The live catalog the compute step plans against."""
+        self.state.resources = tuple(resources)
+        self.state.pricing_of = pricing_of
+
+    def _redetect(self) -> None:
+        preview = self.state.preview
+        if preview is None or not preview.rows:
+            return
+        self.state.preview = DatasetPreview.from_rows(
+            preview.path,
+            list(preview.rows),
+            preview.row_count,
+            text_field=self.get("text_field"),
+            declared=self.get("dataset_format"),
+        )
+
+    # validation and movement
+
+    def errors(self, key: str | None = None) -> list[FieldError]:
+        """Errors and warnings of one step (the current one by default)."""
+        step = self.current if key is None else self._step(key)
+        return step.validate(self.state)
+
+    def can_advance(self) -> bool:
+        """True when the current step has no errors."""
+        return self.current.can_advance(self.state)
+
+    def next(self) -> bool:
+        """Move to the next step if this one is valid; False when it stays."""
+        if self.is_last or not self.can_advance():
+            return False
+        self.index += 1
+        return True
+
+    def back(self) -> bool:
+        """Move to the previous step; False on the first."""
+        if self.index == 0:
+            return False
+        self.index -= 1
+        return True
+
+    def go_to(self, key: str) -> bool:
+        """Jump to a step if every step before it is valid."""
+        target = self.steps.index(self._step(key))
+        if any(not s.can_advance(self.state) for s in self.steps[:target]):
+            return False
+        self.index = target
+        return True
+
+    def _step(self, key: str) -> Step:
+        for step in self.steps:
+            if step.key == key:
+                return step
+        raise KeyError(f"No wizard step '{key}'")
+
+    # planning
+
+    def plan(self, resource: Resource | None = None) -> Plan | None:
+        """The plan for the chosen (or given) type, when size and pricing are known."""
+        job = self.state.job_size()
+        pricing_of = self.state.pricing_of
+        if resource is None:
+            name = self.get("resource_id")
+            resource = next((r for r in self.state.resources if r.name == name), None)
+        if job is None or pricing_of is None or resource is None:
+            return None
+        return plan_job(job, resource, pricing_of(resource))
+
+    def plans(self) -> list[Plan]:
+        """Plans for every GPU type, cheapest fitting and available first."""
+        job = self.state.job_size()
+        if job is None or self.state.pricing_of is None:
+            return []
+        return plan_all(self.state.resources, self.state.pricing_of, job)
+
+    def recommended(self) -> Resource | None:
+        """The cheapest type that fits and has capacity now."""
+        job = self.state.job_size()
+        if job is None or self.state.pricing_of is None:
+            return None
+        return recommend(self.state.resources, self.state.pricing_of, job)
+
+    # result
+
+    def to_config(self) -> TrainingConfig:
+        """The finished TrainingConfig; raises ConfigError naming the first invalid field."""
+        for e in self._step("review").validate(self.state):
+            if not e.warning:
+                raise ConfigError(e.field, e.message)
+        return self.state.config()
+
+    def to_json(self) -> str:
+        """The draft as saved-config JSON (valid or not, so work in progress can be saved)."""
+        return config_to_json(self.state.config(), self.state.draft)
+
+    @classmethod
+    def from_json(
+        cls,
+        text: str,
+        *,
+        resources: Sequence[Resource] = (),
+        pricing_of: PricingOf | None = None,
+    ) -> Wizard:
+        """A wizard on a saved config."""
+        return cls(draft_from_json(text), resources=resources, pricing_of=pricing_of)

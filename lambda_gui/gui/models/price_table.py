@@ -1,0 +1,164 @@
+"""The pricing comparison as a table: Lambda live beside the cheapest other provider."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor
+
+from lambda_gui.core.price_compare import PriceRow, ProviderPrice
+from lambda_gui.gui.models.roles import AVAILABLE_ROLE, SORT_ROLE, VALUE_ROLE
+
+ModelIndex = QModelIndex | QPersistentModelIndex
+
+GPU, VRAM, LAMBDA, LAMBDA_TYPE, OTHER, PROVIDER, SAVINGS, DATE, COUNT = range(9)
+_NUMERIC = frozenset({VRAM, LAMBDA, OTHER, SAVINGS, COUNT})
+CHEAPER = QColor(26, 127, 55)
+DEARER = QColor(207, 34, 46)
+# Sorting puts rows without a figure last in ascending order.
+_MISSING = float("inf")
+
+
+def _money(value: float | None) -> str:
+    return "—" if value is None else f"${value:,.2f}"
+
+
+def _offer_line(p: ProviderPrice, per_gpu: bool) -> str:
+    price = p.price_per_gpu_hour if per_gpu else p.price_per_hour
+    unit = "/GPU-h" if per_gpu else "/h"
+    line = f"{p.provider}: {_money(price)}{unit} ({p.gpu_count}x {p.instance_type}, {p.region})"
+    return f"{line}\n    {p.source}, {p.date_label}" + (" [derived]" if p.derived else "")
+
+
+class PriceCompareTableModel(QAbstractTableModel):
+    """One row per GPU model; the savings column is green when Lambda is cheaper, red if not."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[PriceRow] = []
+        self._per_gpu = True
+
+    def set_rows(self, rows: Sequence[PriceRow]) -> None:
+        """Replace the rows (from core.price_compare.compare_prices)."""
+        self.beginResetModel()
+        self._rows = list(rows)
+        self._per_gpu = rows[0].per_gpu if rows else True
+        self.endResetModel()
+
+    def price_row(self, row: int) -> PriceRow:
+        """The PriceRow shown on `row`."""
+        return self._rows[row]
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else COUNT + 1
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation != Qt.Orientation.Horizontal or role != Qt.ItemDataRole.DisplayRole:
+            return None
+        unit = "$ / GPU-hour" if self._per_gpu else "$ / hour"
+        names = {
+            GPU: "GPU",
+            VRAM: "VRAM",
+            LAMBDA: f"Lambda now ({unit})",
+            LAMBDA_TYPE: "Lambda type",
+            OTHER: f"Cheapest other ({unit})",
+            PROVIDER: "Provider",
+            SAVINGS: "Lambda saves",
+            DATE: "Other's price date",
+            COUNT: "Providers",
+        }
+        return names[section]
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        r = self._rows[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(r, column)
+        if role == SORT_ROLE:
+            return self._sort_key(r, column)
+        if role == VALUE_ROLE:
+            return r
+        if role == AVAILABLE_ROLE:
+            return r.lambda_best is not None and r.lambda_best.available
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(r, column)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in _NUMERIC:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ForegroundRole and column == SAVINGS:
+            saving = r.savings_percent
+            if saving is not None and saving != 0:
+                return QBrush(CHEAPER if saving > 0 else DEARER)
+        return None
+
+    @staticmethod
+    def _display(r: PriceRow, column: int) -> str:
+        other = r.cheapest_other
+        if column == GPU:
+            return r.gpu_model
+        if column == VRAM:
+            return f"{r.vram_gib} GiB" if r.vram_gib else "—"
+        if column == LAMBDA:
+            if r.lambda_best is None:
+                return "not offered"
+            suffix = "" if r.lambda_best.available else " (no capacity)"
+            return _money(r.lambda_price) + suffix
+        if column == LAMBDA_TYPE:
+            return r.lambda_best.instance_type if r.lambda_best else "—"
+        if column == OTHER:
+            return _money(r.cheapest_other_price)
+        if column == PROVIDER:
+            return other.provider if other else "—"
+        if column == SAVINGS:
+            saving = r.savings_percent
+            if saving is None:
+                return "—"
+            if saving >= 0:
+                return f"{saving:.0f}% cheaper"
+            return f"{-saving:.0f}% dearer"
+        if column == DATE:
+            return other.date_label if other else "—"
+        return str(len(r.others))
+
+    @staticmethod
+    def _sort_key(r: PriceRow, column: int) -> Any:
+        other = r.cheapest_other
+        keys: dict[int, Any] = {
+            GPU: r.gpu_model.lower(),
+            VRAM: r.vram_gib or 0,
+            LAMBDA: r.lambda_price if r.lambda_price is not None else _MISSING,
+            LAMBDA_TYPE: r.lambda_best.instance_type if r.lambda_best else "~",
+            OTHER: r.cheapest_other_price if r.cheapest_other_price is not None else _MISSING,
+            PROVIDER: other.provider if other else "~",
+            SAVINGS: r.savings_percent if r.savings_percent is not None else -_MISSING,
+            DATE: (other.source_date or "") if other else "",
+            COUNT: len(r.others),
+        }
+        return keys[column]
+
+    def _tooltip(self, r: PriceRow, column: int) -> str | None:
+        if column in (LAMBDA, LAMBDA_TYPE):
+            lines = [
+                f"{o.instance_type}: {_money(o.price_per_hour)}/h, "
+                f"{_money(o.price_per_gpu_hour)}/GPU-h"
+                + ("" if o.available else " (no capacity now)")
+                for o in r.lambda_offers
+            ]
+            if r.lambda_catalog_price is not None:
+                lines.append(f"Bundled (dated) Lambda price: {_money(r.lambda_catalog_price)}")
+            return "\n".join(lines) or None
+        if column in (OTHER, PROVIDER, DATE, COUNT, SAVINGS):
+            lines = [_offer_line(p, r.per_gpu) for p in r.others]
+            other = r.cheapest_other
+            if other is not None and other.notes:
+                lines.append(f"\n{other.provider}: {other.notes}")
+            return "\n".join(lines) or None
+        return None

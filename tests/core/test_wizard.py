@@ -1,0 +1,244 @@
+"""The Qt-free job wizard: steps, validation, movement, planning, and JSON round trips."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lambda_gui.core.billing import BillingTerms
+from lambda_gui.core.errors import ConfigError
+from lambda_gui.core.models import Region, Resource, TrainingConfig
+from lambda_gui.core.planner import pricing_by_terms
+from lambda_gui.core.wizard import STEPS, DatasetPreview, Wizard, draft_from_json
+
+PRICING = pricing_by_terms(BillingTerms(60, 0, "test", "2026-11"))
+A10 = Resource(
+    "gpu_1x_a10", "A10 (24 GB PCIe)", 1, 24, 30, 200, 1400, 1.29, True, (Region("us-east-1"),)
+)
+H100 = Resource(
+    "gpu_1x_h100_sxm5",
+    "H100 (80 GB SXM5)",
+    1,
+    80,
+    26,
+    225,
+    2800,
+    4.29,
+    True,
+    (Region("us-west-1"),),
+)
+BUSY = Resource("gpu_1x_a6000", "A6000 (48 GB)", 1, 48, 14, 100, 512, 1.09, False)
+CATALOG = [A10, H100, BUSY]
+ROWS = [{"instruction": f"Say {i}", "input": "", "output": f"{i}"} for i in range(20)]
+
+
+def keys(errors: list) -> list[str]:
+    return [e.field for e in errors if not e.warning]
+
+
+def filled(**draft: object) -> Wizard:
+    """A wizard with a valid draft and a preview, on the first step."""
+    w = Wizard(resources=CATALOG, pricing_of=PRICING)
+    w.update(
+        {
+            "base_model": "Qwen/Qwen2.5-0.5B",
+            "dataset_path": "/data/train.jsonl",
+            "resource_id": "gpu_1x_a10",
+        }
+    )
+    w.set_preview(DatasetPreview.from_rows("/data/train.jsonl", ROWS, 200))
+    w.update(draft)
+    return w
+
+
+def test_steps_in_order_each_owning_fields() -> None:
+    assert [s.key for s in STEPS] == [
+        "model",
+        "dataset",
+        "method",
+        "hyperparameters",
+        "compute",
+        "review",
+    ]
+    owned = [name for s in STEPS for name in s.field_names]
+    assert len(owned) == len(set(owned))
+
+
+def test_model_step_blocks_until_a_valid_model_is_named() -> None:
+    w = Wizard()
+    assert "base_model" in keys(w.errors())
+    assert not w.next() and w.current.key == "model"
+    w.set("base_model", "not a model id!")
+    assert "base_model" in keys(w.errors())
+    w.set("base_model", "meta-llama/Llama-3.2-1B")
+    assert w.errors() == [] and w.next() and w.current.key == "dataset"
+
+
+def test_unknown_model_size_is_a_warning_until_given() -> None:
+    w = Wizard({"base_model": "someone/mystery-model"})
+    errors = w.errors()
+    assert [e.field for e in errors] == ["params_b"] and errors[0].warning
+    assert w.can_advance()
+    w.set("params_b", 3.0)
+    assert w.errors() == [] and w.state.params_b == 3.0
+
+
+def test_dataset_step_uses_the_preview() -> None:
+    w = Wizard({"base_model": "gpt2"})
+    w.next()
+    assert "dataset_path" in keys(w.errors())
+    w.set("dataset_path", "/data/train.jsonl")
+    assert [e.message for e in w.errors()] == ["The file has not been read yet: load its preview."]
+    w.set_preview(DatasetPreview.from_rows("/data/train.jsonl", [{"foo": 1}], 1))
+    assert "Cannot tell the dataset's layout" in w.errors()[0].message
+    w.set_preview(DatasetPreview.failed("/data/train.jsonl", "Line 3 is not valid JSON"))
+    assert w.errors()[0].message == "Line 3 is not valid JSON"
+    w.set_preview(DatasetPreview.from_rows("/data/train.jsonl", ROWS, 20))
+    assert w.errors() == []
+    # A preview of another file does not count.
+    w.set("dataset_path", "/data/other.jsonl")
+    assert not w.can_advance()
+
+
+def test_text_field_change_redetects_the_format() -> None:
+    rows = [{"body": "hello world"}, {"body": "more text"}]
+    w = Wizard({"base_model": "gpt2", "dataset_path": "d.csv"})
+    w.set_preview(DatasetPreview.from_rows("d.csv", rows, 2))
+    assert w.go_to("dataset")
+    assert keys(w.errors()) == ["dataset_path"]
+    w.set("text_field", "body")
+    assert w.errors() == []
+    assert w.state.preview is not None and w.state.preview.format is not None
+    assert w.state.preview.sample_texts(1) == ["hello world"]
+
+
+def test_hub_dataset_needs_no_preview() -> None:
+    w = Wizard({"base_model": "gpt2", "dataset_path": "hf://tatsu-lab/alpaca"})
+    assert w.go_to("dataset")
+    errors = w.errors()
+    assert len(errors) == 1 and errors[0].warning and w.can_advance()
+
+
+def test_validation_split_needs_rows_on_both_sides() -> None:
+    w = filled(validation_split=0.5)
+    w.set_preview(DatasetPreview.from_rows("/data/train.jsonl", ROWS[:1], 1))
+    assert w.go_to("dataset")
+    assert "validation_split" in keys(w.errors())
+
+
+def test_method_and_hyperparameter_errors_name_their_fields() -> None:
+    w = filled(rank=0, target_modules="q_proj, v_proj")
+    assert w.get("target_modules") == ["q_proj", "v_proj"]
+    assert w.go_to("method")
+    assert keys(w.errors()) == ["rank"]
+    w.set("rank", 8)
+    assert w.next() and w.current.key == "hyperparameters"
+    w.set("eval_steps", 10)
+    assert "eval_steps" in keys(w.errors())
+    w.set("validation_split", 0.1)
+    w.set("learning_rate", 5.0)
+    assert keys(w.errors()) == ["learning_rate"]
+
+
+def test_go_to_refuses_to_skip_invalid_steps() -> None:
+    w = Wizard()
+    assert not w.go_to("review")
+    assert w.go_to("model") and w.current.key == "model"
+
+
+def test_presets_apply_to_the_draft() -> None:
+    w = filled()
+    w.apply_preset("quick_test")
+    assert w.get("max_steps") == 30 and w.get("base_model") == "Qwen/Qwen2.5-0.5B"
+
+
+def test_compute_step_plans_fit_capacity_and_region() -> None:
+    w = filled()
+    assert w.go_to("compute")
+    assert w.errors() == []
+    plan = w.plan()
+    assert plan is not None and plan.fits and plan.cost > 0
+    w.set("region", "eu-central-1")
+    assert keys(w.errors()) == ["region"]
+    w.set("region", "")
+    assert w.get("region") is None
+    w.set("resource_id", "gpu_1x_a6000")
+    assert [e.warning for e in w.errors()] == [True]
+    w.set("resource_id", "gpu_9x_nothing")
+    assert keys(w.errors()) == ["resource_id"]
+    # A 70B model in bf16 fits nowhere in this catalog.
+    w.update({"base_model": "meta-llama/Llama-3.1-70B", "resource_id": "gpu_1x_h100_sxm5"})
+    assert "GiB of GPU memory" in w.errors()[0].message
+    assert w.recommended() is None
+    w.set("algorithm", "qlora")
+    w.set("gradient_checkpointing", True)
+    w.set("batch_size", 1)
+    assert w.errors() == [] and w.recommended() == H100
+
+
+def test_recommendation_and_plans_follow_the_catalog() -> None:
+    w = filled()
+    assert w.recommended() == A10
+    assert [p.resource_name for p in w.plans()][:2] == ["gpu_1x_a10", "gpu_1x_h100_sxm5"]
+    offline = filled()
+    offline.set_catalog([], None)
+    assert offline.plan() is None and offline.recommended() is None
+    assert offline.go_to("compute")
+    assert [e.warning for e in offline.errors()] == [True]
+
+
+def test_walk_to_review_and_produce_the_config() -> None:
+    w = filled(project_name="demo")
+    while w.next():
+        pass
+    assert w.is_last and w.current.key == "review"
+    cfg = w.to_config()
+    assert isinstance(cfg, TrainingConfig)
+    assert (cfg.base_model, cfg.resource_id, cfg.project_name) == (
+        "Qwen/Qwen2.5-0.5B",
+        "gpu_1x_a10",
+        "demo",
+    )
+    w.set("project_name", "")
+    assert "project_name" in keys(w.errors())
+    with pytest.raises(ConfigError) as info:
+        w.to_config()
+    assert info.value.field == "project_name"
+
+
+def test_review_reports_errors_from_every_step() -> None:
+    w = filled(rank=0, learning_rate=-1.0)
+    assert {"rank", "learning_rate"} <= set(keys(w.errors("review")))
+
+
+def test_json_round_trip_keeps_config_and_wizard_keys() -> None:
+    w = filled(params_b=0.5, rank=32, target_modules=["q_proj"])
+    text = w.to_json()
+    doc = json.loads(text)
+    assert doc["schema"] == "lambda-gui-config/1" and doc["wizard"] == {"params_b": 0.5}
+    back = Wizard.from_json(text, resources=CATALOG, pricing_of=PRICING)
+    assert back.draft == w.draft
+    # A job's bare config.json loads too.
+    bare = json.dumps(TrainingConfig(base_model="gpt2", rank=4).to_dict())
+    assert draft_from_json(bare)["rank"] == 4
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json",
+        "[1, 2]",
+        '{"schema": "other/9", "config": {}}',
+        '{"rank": 4}',
+        '{"schema": "lambda-gui-config/1", "config": 5}',
+    ],
+)
+def test_bad_json_is_a_config_error(text: str) -> None:
+    with pytest.raises(ConfigError):
+        draft_from_json(text)
+
+
+def test_set_rejects_unknown_fields() -> None:
+    with pytest.raises(KeyError):
+        Wizard().set("no_such_field", 1)

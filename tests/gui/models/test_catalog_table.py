@@ -1,0 +1,149 @@
+"""The catalog table model and its filter proxy, without a window."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush
+
+from lambda_gui.core.models import Region, Resource
+from lambda_gui.gui.models.catalog_table import (
+    CAPACITY,
+    COLUMNS,
+    NAME,
+    PRICE,
+    VRAM,
+    CatalogFilterProxy,
+    CatalogTableModel,
+)
+from lambda_gui.gui.models.roles import AVAILABLE_ROLE, SORT_ROLE, VALUE_ROLE
+
+DISPLAY = Qt.ItemDataRole.DisplayRole
+RESOURCES = [
+    Resource(
+        "gpu_1x_h100_sxm5",
+        "H100 (80 GB SXM5)",
+        1,
+        80,
+        26,
+        225,
+        2867,
+        4.29,
+        True,
+        (Region("us-west-1", "California"), Region("us-east-1", "Virginia")),
+    ),
+    Resource("gpu_1x_a10", "A10 (24 GB PCIe)", 1, 24, 30, 200, 1433, 1.29, False),
+    Resource(
+        "gpu_8x_a100",
+        "A100 (40 GB SXM4)",
+        8,
+        40,
+        124,
+        1800,
+        6144,
+        15.92,
+        True,
+        (Region("us-east-1", "Virginia"),),
+    ),
+    Resource(
+        "gpu_1x_rtx6000",
+        "RTX 6000 (24 GB)",
+        1,
+        24,
+        14,
+        46,
+        512,
+        0.69,
+        True,
+        (Region("us-south-1", "Texas"),),
+    ),
+]
+
+
+def column(model: Any, col: int, role: int = DISPLAY) -> list[Any]:
+    return [model.data(model.index(r, col), role) for r in range(model.rowCount())]
+
+
+def test_model_passes_qt_model_tester(qtmodeltester: Any) -> None:
+    model = CatalogTableModel()
+    model.set_resources(RESOURCES)
+    qtmodeltester.check(model)
+
+
+def test_cells_show_specs_price_and_capacity() -> None:
+    model = CatalogTableModel()
+    model.set_resources(RESOURCES)
+    assert model.rowCount() == 4 and model.columnCount() == len(COLUMNS)
+    row = [model.data(model.index(0, c)) for c in range(len(COLUMNS))]
+    assert row == [
+        "gpu_1x_h100_sxm5",
+        "H100 (80 GB SXM5)",
+        "1",
+        "80 GiB",
+        "26",
+        "225 GiB",
+        "2867 GiB",
+        "$4.29",
+        "us-west-1, us-east-1",
+    ]
+    assert model.data(model.index(1, CAPACITY)) == "none now"
+    assert model.data(model.index(2, PRICE), Qt.ItemDataRole.ToolTipRole) == "$1.99 per GPU-hour"
+    assert model.data(model.index(2, VRAM), Qt.ItemDataRole.ToolTipRole) == "320 GiB over 8 GPUs"
+    assert model.data(model.index(0, 0), VALUE_ROLE) is RESOURCES[0]
+    assert model.headerData(PRICE, Qt.Orientation.Horizontal) == "$ / hour"
+
+
+def test_capacity_at_a_glance() -> None:
+    model = CatalogTableModel()
+    model.set_resources(RESOURCES)
+    assert column(model, NAME, AVAILABLE_ROLE) == [True, False, True, True]
+    background = model.data(model.index(0, CAPACITY), Qt.ItemDataRole.BackgroundRole)
+    assert isinstance(background, QBrush)
+    assert model.data(model.index(1, CAPACITY), Qt.ItemDataRole.BackgroundRole) is None
+    assert isinstance(model.data(model.index(1, NAME), Qt.ItemDataRole.ForegroundRole), QBrush)
+    assert model.data(model.index(0, NAME), Qt.ItemDataRole.ForegroundRole) is None
+    tooltip = model.data(model.index(0, CAPACITY), Qt.ItemDataRole.ToolTipRole)
+    assert "us-west-1: California" in tooltip
+
+
+def test_proxy_sorts_numerically_not_as_text() -> None:
+    model = CatalogTableModel()
+    model.set_resources(RESOURCES)
+    proxy = CatalogFilterProxy()
+    proxy.setSourceModel(model)
+    proxy.sort(PRICE, Qt.SortOrder.AscendingOrder)
+    # As text "$15.92" would sort before "$4.29".
+    assert column(proxy, PRICE) == ["$0.69", "$1.29", "$4.29", "$15.92"]
+    proxy.sort(VRAM, Qt.SortOrder.DescendingOrder)
+    assert column(proxy, VRAM)[0] == "80 GiB"
+    assert column(proxy, PRICE, SORT_ROLE)[0] == 4.29
+
+
+def test_proxy_filters_by_words_and_availability() -> None:
+    model = CatalogTableModel()
+    model.set_resources(RESOURCES)
+    proxy = CatalogFilterProxy()
+    proxy.setSourceModel(model)
+    proxy.set_filter_text("  a10 ")
+    assert column(proxy, NAME) == ["gpu_1x_a10", "gpu_8x_a100"]
+    proxy.set_only_available(True)
+    assert column(proxy, NAME) == ["gpu_8x_a100"]
+    proxy.set_filter_text("virginia")
+    assert column(proxy, NAME) == ["gpu_1x_h100_sxm5", "gpu_8x_a100"]
+    proxy.set_filter_text("virginia h100")
+    assert column(proxy, NAME) == ["gpu_1x_h100_sxm5"]
+    proxy.set_filter_text("")
+    proxy.set_only_available(False)
+    assert proxy.rowCount() == 4
+
+
+def test_set_resources_replaces_rows_and_keeps_the_filter() -> None:
+    model = CatalogTableModel()
+    proxy = CatalogFilterProxy()
+    proxy.setSourceModel(model)
+    proxy.set_only_available(True)
+    model.set_resources(RESOURCES)
+    assert proxy.rowCount() == 3
+    model.set_resources(RESOURCES[:2])
+    assert proxy.rowCount() == 1 and model.rowCount() == 2
