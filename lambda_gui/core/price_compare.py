@@ -1,6 +1,7 @@
 """Lambda's live prices beside other providers' dated prices, per GPU model, with the savings.
 
-The other providers' prices come from the bundled gpu-prices.json (schema "gpu-prices/1"):
+The other providers' prices come from the bundled gpu-prices.json (schema "gpu-prices/1",
+read by the caller: `parse_price_data(assets.load_json("gpu-prices.json"))`):
 one row per provider, GPU model and GPU count, with its source and how sure its date is.
 Lambda's side comes from the live catalog (a list of Resource). Savings are measured against
 the cheapest other provider: positive when Lambda is cheaper, negative when it is dearer.
@@ -179,13 +180,6 @@ def parse_price_data(raw: Mapping[str, Any]) -> PriceData:
         method=str(raw.get("method", "")),
         rows=tuple(parse_price_row(r) for r in raw.get("rows", [])),
     )
-
-
-def bundled_price_data() -> PriceData:
-    """The price table shipped with the app."""
-    from lambda_gui.assets import load_json
-
-    return parse_price_data(load_json("gpu-prices.json"))
 
 
 def _lambda_offers(resources: Iterable[Resource]) -> dict[str, list[tuple[LambdaPrice, int]]]:

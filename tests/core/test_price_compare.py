@@ -10,7 +10,6 @@ from lambda_gui.assets import load_json
 from lambda_gui.core.models import Region, Resource
 from lambda_gui.core.price_compare import (
     PriceRow,
-    bundled_price_data,
     compare_prices,
     parse_price_data,
     savings_percent,
@@ -126,7 +125,7 @@ def test_no_live_catalog_still_lists_other_providers() -> None:
 
 
 def test_bundled_data_parses_and_names_line_up_with_lambda() -> None:
-    data = bundled_price_data()
+    data = parse_price_data(load_json("gpu-prices.json"))
     assert data.as_of and data.rows
     assert all(r.source and r.price_per_gpu_hour > 0 for r in data.rows)
     live = [

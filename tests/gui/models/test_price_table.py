@@ -7,8 +7,9 @@ from typing import Any
 from PySide6.QtCore import QSortFilterProxyModel, Qt
 from PySide6.QtGui import QBrush
 
+from lambda_gui.assets import load_json
 from lambda_gui.core.models import Region, Resource
-from lambda_gui.core.price_compare import bundled_price_data, compare_prices
+from lambda_gui.core.price_compare import compare_prices, parse_price_data
 from lambda_gui.gui.models.price_table import (
     CHEAPER,
     DEARER,
@@ -29,7 +30,7 @@ LIVE = [
 
 def model_rows(**kw: Any) -> tuple[PriceCompareTableModel, dict[str, int]]:
     model = PriceCompareTableModel()
-    model.set_rows(compare_prices(LIVE, bundled_price_data(), **kw))
+    model.set_rows(compare_prices(LIVE, parse_price_data(load_json("gpu-prices.json")), **kw))
     rows = {model.data(model.index(r, GPU)): r for r in range(model.rowCount())}
     return model, rows
 

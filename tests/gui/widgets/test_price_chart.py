@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from lambda_gui.assets import load_json
 from lambda_gui.core.models import Resource
-from lambda_gui.core.price_compare import bundled_price_data, compare_prices
+from lambda_gui.core.price_compare import compare_prices, parse_price_data
 from lambda_gui.gui.widgets.price_chart import PriceBarChart
 
 
@@ -26,7 +27,7 @@ def test_bars_skip_missing_values(qtbot: Any) -> None:
 
 def test_price_rows_become_two_series(qtbot: Any) -> None:
     live = [Resource("gpu_1x_a10", "A10 (24 GB PCIe)", 1, 24, 30, 200, 1433, 1.29, True)]
-    rows = compare_prices(live, bundled_price_data())
+    rows = compare_prices(live, parse_price_data(load_json("gpu-prices.json")))
     chart = PriceBarChart()
     qtbot.addWidget(chart)
     chart.set_price_rows(rows)
