@@ -102,9 +102,10 @@ def config_errors(cfg: TrainingConfig) -> list[ConfigError]:
 
 def _check_model(cfg: TrainingConfig) -> None:
     _choice(cfg.model_source, "model_source", MODEL_SOURCES)
-    model = _text(cfg.base_model, "base_model", "Enter a model, e.g. meta-llama/Llama-3.2-1B.")
+    _text(cfg.base_model, "base_model", "Enter a model, e.g. meta-llama/Llama-3.2-1B.")
+    model = cfg.base_model
     if cfg.model_source == "huggingface":
-        if not _HUB_MODEL_ID.match(model) or ".." in model or "--" in model:
+        if not _HUB_MODEL_ID.fullmatch(model) or ".." in model or "--" in model:
             raise ConfigError(
                 "base_model",
                 f"'{model}' is not a Hugging Face model id. Write it as org/name (letters, "
@@ -133,7 +134,7 @@ def _check_method(cfg: TrainingConfig) -> None:
             "target_modules", "Name at least one module to adapt, e.g. q_proj and v_proj."
         )
     for name in modules:
-        if not isinstance(name, str) or not (name == "all-linear" or _MODULE_NAME.match(name)):
+        if not isinstance(name, str) or not (name == "all-linear" or _MODULE_NAME.fullmatch(name)):
             raise ConfigError(
                 "target_modules",
                 f"{name!r} is not a module name. Use names such as q_proj, v_proj, "
@@ -166,7 +167,7 @@ def _check_dataset(cfg: TrainingConfig) -> None:
     if cfg.dataset_format is not None:
         _choice(cfg.dataset_format, "dataset_format", FORMATS)
     if cfg.text_field is not None:
-        if not isinstance(cfg.text_field, str) or not _FIELD_NAME.match(cfg.text_field):
+        if not isinstance(cfg.text_field, str) or not _FIELD_NAME.fullmatch(cfg.text_field):
             raise ConfigError(
                 "text_field", "must be the name of a column in the data (or left empty)."
             )
@@ -223,7 +224,7 @@ def _check_tracking(cfg: TrainingConfig) -> None:
     if not isinstance(env, dict):
         raise ConfigError("tracker_env", "must map variable names to values.")
     for key, value in env.items():
-        if not isinstance(key, str) or not _ENV_NAME.match(key):
+        if not isinstance(key, str) or not _ENV_NAME.fullmatch(key):
             raise ConfigError(
                 "tracker_env", f"{key!r} is not a variable name (capitals, digits and '_')."
             )

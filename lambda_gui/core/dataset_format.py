@@ -86,7 +86,7 @@ def parse_hub_path(path: str) -> HubDataset:
         )
     body = text[len(HUB_PREFIX) :]
     repo_id, _, query = body.partition("?")
-    if not _HUB_ID.match(repo_id) or ".." in repo_id or "--" in repo_id:
+    if not _HUB_ID.fullmatch(repo_id) or ".." in repo_id or "--" in repo_id:
         raise DatasetFormatError(
             f"'{repo_id}' is not a Hub dataset id. Write it as hf://org/name "
             "(letters, digits, '-', '_', '.'), e.g. hf://tatsu-lab/alpaca."
@@ -105,7 +105,7 @@ def parse_hub_path(path: str) -> HubDataset:
                     f"Unknown option '{key}' in the Hub dataset path: only config= and split= "
                     "are understood."
                 )
-            if not _HUB_PART.match(value):
+            if not _HUB_PART.fullmatch(value):
                 raise DatasetFormatError(
                     f"{key}='{value}' is not a valid {key} name (letters, digits, '-', '_', '.')."
                 )

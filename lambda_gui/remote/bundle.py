@@ -113,7 +113,7 @@ class Bundle:
 
 def check_job_id(job_id: str) -> str:
     """Return `job_id` if it is safe in a path and a command ([a-z0-9-]); else ValueError."""
-    if not isinstance(job_id, str) or not JOB_ID_PATTERN.match(job_id):
+    if not isinstance(job_id, str) or not JOB_ID_PATTERN.fullmatch(job_id):
         raise ValueError(f"invalid job id {job_id!r}: expected 1-63 of [a-z0-9-]")
     return job_id
 

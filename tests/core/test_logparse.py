@@ -1,0 +1,248 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lambda_gui.core.logparse import (
+    ErrorEvent,
+    LogParser,
+    MetricEvent,
+    ProgressEvent,
+    StatusEvent,
+    parse_events,
+    parse_line,
+)
+
+# Lines as train.py + transformers 5 / TRL 1.16 wrote them into train.log (design.md §7).
+TRAINER_DICT = (
+    "\r                                              \r{'loss': '6.668', 'grad_norm': '0.483', "
+    "'learning_rate': '0.0025', 'entropy': '6.67', 'mean_token_accuracy': '0.01183', "
+    "'num_tokens': '362', 'epoch': '0.125'}"
+)
+BAR_THEN_METRIC = (
+    "\r  5%|\u258c         | 2/40 [00:00<00:01, 23.56it/s]\r  8%|\u258a         | 3/40 "
+    '[00:00<00:01, 29.39it/s]LGUI_METRIC {"step": 3, "epoch": 0.1875, "max_steps": 40, '
+    '"time": 1795868106.819, "loss": 6.620190143585205, "grad_norm": 0.4781355857849121, '
+    '"learning_rate": 0.005}'
+)
+EVAL_WITH_ANSI = (
+    "\r                                     \r\x1b[A{'eval_loss': '6.323', 'eval_runtime': "
+    "'0.0088', 'eval_samples_per_second': '1599', 'epoch': '2.5'}"
+)
+
+
+def test_trainer_dict_with_string_values() -> None:
+    event = parse_line(TRAINER_DICT)
+    assert isinstance(event, MetricEvent)
+    assert event.source == "trainer"
+    assert event.loss == pytest.approx(6.668)
+    assert event.grad_norm == pytest.approx(0.483)
+    assert event.learning_rate == pytest.approx(0.0025)
+    assert event.epoch == pytest.approx(0.125)
+    assert event.values["num_tokens"] == 362
+
+
+def test_trainer_dict_with_number_values_and_exponents() -> None:
+    event = parse_line(
+        "{'loss': 5.738, 'grad_norm': 0.4258, 'learning_rate': 4.4e-05, 'epoch': 0.4}"
+    )
+    assert isinstance(event, MetricEvent)
+    assert event.loss == 5.738 and event.learning_rate == pytest.approx(4.4e-05)
+    nan = parse_line("{'loss': 'nan', 'epoch': '1'}")
+    assert isinstance(nan, MetricEvent) and nan.loss is not None and math.isnan(nan.loss)
+
+
+def test_eval_dict_behind_ansi_codes() -> None:
+    event = parse_line(EVAL_WITH_ANSI)
+    assert isinstance(event, MetricEvent)
+    assert event.eval_loss == pytest.approx(6.323) and event.loss is None
+
+
+def test_summary_dict() -> None:
+    event = parse_line(
+        "{'train_runtime': '0.6565', 'train_samples_per_second': '487.4', 'train_loss': '6.384', 'epoch': '2.5'}"
+    )
+    assert isinstance(event, MetricEvent) and event.is_summary
+
+
+def test_bars_and_our_metric_share_a_line() -> None:
+    events = parse_events(BAR_THEN_METRIC)
+    assert [type(e) for e in events] == [ProgressEvent, ProgressEvent, MetricEvent]
+    first, second, metric = events
+    assert isinstance(first, ProgressEvent) and isinstance(second, ProgressEvent)
+    assert (second.step, second.total, second.percent) == (3, 40, 8)
+    assert second.rate == pytest.approx(29.39) and second.is_training_bar
+    assert isinstance(metric, MetricEvent)
+    assert (metric.source, metric.step, metric.max_steps) == ("lgui", 3, 40)
+    assert metric.loss == pytest.approx(6.620190143585205)
+    assert parse_line(BAR_THEN_METRIC) == metric  # the metric is the line's telling event
+
+
+@pytest.mark.parametrize(
+    ("line", "step", "total", "rate", "elapsed", "remaining", "unit", "desc"),
+    [
+        (" 12%|█▏        | 3/25 [00:01<00:09,  2.41it/s]", 3, 25, 2.41, 1, 9, "it", ""),
+        ("100%|██████████| 60/60 [01:02:03<00:00,  1.23s/it]", 60, 60, 1 / 1.23, 3723, 0, "it", ""),
+        ("  0%|          | 0/40 [00:00<?, ?it/s]", 0, 40, None, 0, None, "it", ""),
+        (
+            "Map: 100%|██████████| 150/150 [00:00<00:00, 9000.00 examples/s]",
+            150,
+            150,
+            9000.0,
+            0,
+            0,
+            "examples",
+            "Map",
+        ),
+        (
+            " 50%|█████     | 5.00k/10.0k [00:10<00:10, 500it/s, loss=1.2]",
+            5000,
+            10000,
+            500,
+            10,
+            10,
+            "it",
+            "",
+        ),
+    ],
+)
+def test_tqdm_spellings(
+    line: str,
+    step: float,
+    total: float,
+    rate: float | None,
+    elapsed: float,
+    remaining: float | None,
+    unit: str,
+    desc: str,
+) -> None:
+    event = parse_line(line)
+    assert isinstance(event, ProgressEvent)
+    assert (event.step, event.total, event.elapsed_s, event.remaining_s) == (
+        step,
+        total,
+        elapsed,
+        remaining,
+    )
+    assert event.rate == (pytest.approx(rate) if rate is not None else None)
+    assert (event.unit, event.desc) == (unit, desc)
+
+
+def test_several_carriage_return_segments_give_the_last_progress() -> None:
+    line = "\r".join(f" {i * 10}%|█| {i}/10 [00:0{i}<00:0{10 - i}, 1.00it/s]" for i in range(1, 10))
+    events = parse_events(line)
+    assert [e.step for e in events if isinstance(e, ProgressEvent)] == list(range(1, 10))
+    last = parse_line(line)
+    assert isinstance(last, ProgressEvent) and last.step == 9 and last.remaining_s == 1
+
+
+def test_status_lines() -> None:
+    event = parse_line('LGUI_STATUS {"phase": "training", "max_steps": 40, "world_size": 1}')
+    assert event == StatusEvent("training", {"max_steps": 40, "world_size": 1})
+    failed = parse_line(
+        'LGUI_STATUS {"phase": "failed", "exit_code": 3, "error": "CUDA check failed"}'
+    )
+    assert isinstance(failed, StatusEvent) and failed.error == "CUDA check failed"
+    assert parse_line('LGUI_STATUS {"no_phase": 1}') is None
+    assert parse_line("LGUI_STATUS {broken") is None
+
+
+def test_lgui_metric_with_null_loss_is_nan() -> None:
+    event = parse_line(
+        'LGUI_METRIC {"step": 7, "epoch": 1.0, "max_steps": 9, "time": 1.5, "loss": null}'
+    )
+    assert isinstance(event, MetricEvent) and event.step == 7 and event.loss is not None
+    assert math.isnan(event.loss)
+
+
+@pytest.mark.parametrize(
+    ("line", "kind"),
+    [
+        ("Traceback (most recent call last):", "traceback"),
+        ("RuntimeError: expected scalar type Float", "exception"),
+        ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB", "oom"),
+        ("ValueError", "exception"),
+        ("KeyboardInterrupt", "exception"),
+        ("Error: CUDA check failed: the GPU is not usable from PyTorch.", "error"),
+        ("ERROR: Could not find a version that satisfies the requirement trl>=0.20", "error"),
+        ("[ERROR]: something", "error"),
+        ("bootstrap.sh: line 140:  4242 Killed                  python train.py", "killed"),
+        ("Killed", "killed"),
+    ],
+)
+def test_errors_are_flagged(line: str, kind: str) -> None:
+    event = parse_line(line)
+    assert isinstance(event, ErrorEvent) and event.kind == kind and event.message == line
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "",
+        "   ",
+        "Trainable parameters: 4,096 of 137,536.",
+        "  warnings.warn(",
+        "/x/transformers/training_args.py:1541: FutureWarning: `gradient_checkpointing` is deprecated",
+        "UserWarning: no error here",
+        '  File "train.py", line 3, in <module>',
+        "{'not': 'metrics'}",
+        "All packages are already installed for /usr/bin/python3: installing nothing.",
+        "error_count = 3 is not an error prefix",
+    ],
+)
+def test_ordinary_lines_are_no_events(line: str) -> None:
+    assert parse_line(line) is None
+
+
+def test_parser_drops_trainer_dicts_once_our_metrics_appear() -> None:
+    parser = LogParser()
+    assert [e.source for e in parser.feed(TRAINER_DICT) if isinstance(e, MetricEvent)] == [
+        "trainer"
+    ]
+    assert [e.source for e in parser.feed(BAR_THEN_METRIC) if isinstance(e, MetricEvent)] == [
+        "lgui"
+    ]
+    assert not [e for e in parser.feed(TRAINER_DICT) if isinstance(e, MetricEvent)]
+
+
+@given(st.text(max_size=400))
+def test_never_raises_on_any_text(line: str) -> None:
+    parse_line(line)
+    parse_events(line)
+
+
+_PIECES = st.sampled_from(
+    [
+        "{'loss': '",
+        "{'",
+        "'}",
+        "LGUI_METRIC ",
+        "LGUI_STATUS ",
+        '{"phase": ',
+        "%|",
+        "| 3/",
+        " [00:01<",
+        ", 2.1it/s]",
+        "s/it]",
+        "\r",
+        "\x1b[A",
+        "Traceback",
+        "Error:",
+        "nan",
+        "1e999",
+        "[" * 50,
+        "{" * 50,
+        "9" * 40,
+        "'",
+        '"',
+    ]
+)
+
+
+@given(st.lists(st.one_of(_PIECES, st.text(max_size=6)), max_size=30).map("".join))
+def test_never_raises_on_log_shaped_text(line: str) -> None:
+    for event in parse_events(line):
+        assert isinstance(event, (MetricEvent, ProgressEvent, StatusEvent, ErrorEvent))
