@@ -9,6 +9,7 @@ from lambda_gui.gui import qt_env  # noqa: F401  (pins the Qt binding before pyq
 # isort: split
 
 import pyqtgraph as pg
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from lambda_gui.core.price_compare import PriceRow
@@ -18,13 +19,13 @@ GROUP_WIDTH = 0.8
 
 
 class PriceBarChart(QWidget):
-    """A bar chart of prices: one group per category, one bar per series."""
+    """A horizontal bar chart of prices: one group per category, one bar per series."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.plot_widget = pg.PlotWidget(self)
         self.plot: pg.PlotItem = self.plot_widget.getPlotItem()
-        self.plot.showGrid(y=True, alpha=0.2)
+        self.plot.showGrid(x=True, alpha=0.2)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self._legend = self.plot.addLegend(offset=(-10, 10))
@@ -47,29 +48,36 @@ class PriceBarChart(QWidget):
         self._legend.clear()
         self._bars = []
         self.bar_count = 0
-        width = GROUP_WIDTH / max(1, len(series))
+        # Horizontal bars: GPU names on the left axis stay readable however many there are.
+        count = len(categories)
+        thickness = GROUP_WIDTH / max(1, len(series))
         for i, (name, values) in enumerate(series.items()):
-            if len(values) != len(categories):
-                raise ValueError(f"series '{name}' has {len(values)} values for {len(categories)}")
-            offset = -GROUP_WIDTH / 2 + width * (i + 0.5)
-            points = [(j + offset, v) for j, v in enumerate(values) if v is not None]
-            colour = COLOURS[i % len(COLOURS)]
+            if len(values) != count:
+                raise ValueError(f"series '{name}' has {len(values)} values for {count}")
+            # Category 0 and, within a group, series 0 go on top, so positions count down.
+            offset = GROUP_WIDTH / 2 - thickness * (i + 0.5)
+            points = [(count - 1 - j + offset, v) for j, v in enumerate(values) if v is not None]
             item = pg.BarGraphItem(
-                x=[x for x, _ in points],
-                height=[h for _, h in points],
-                width=width * 0.95,
-                brush=colour,
+                x0=0,
+                y=[y for y, _ in points],
+                width=[v for _, v in points],
+                height=thickness * 0.95,
+                brush=COLOURS[i % len(COLOURS)],
                 pen=pg.mkPen(None),
-                name=name,
+                name=name,  # the plot's legend picks named items up
             )
             self.plot.addItem(item)
-            self._legend.addItem(item, name)
             self._bars.append(item)
             self.bar_count += len(points)
-        self.plot.getAxis("bottom").setTicks([list(enumerate(categories))])
-        self.plot.setLabel("left", unit)
-        self.plot.setXRange(-0.6, max(0, len(categories) - 1) + 0.6, padding=0)
-        self.plot.enableAutoRange(axis="y")
+        left = self.plot.getAxis("left")
+        left.setTicks([[(count - 1 - j, c) for j, c in enumerate(categories)]])
+        metrics = QFontMetrics(
+            left.font() if left.style["tickFont"] is None else left.style["tickFont"]
+        )
+        left.setWidth(max([metrics.horizontalAdvance(c) for c in categories], default=0) + 16)
+        self.plot.setLabel("bottom", unit)
+        self.plot.setYRange(-0.6, max(0, count - 1) + 0.6, padding=0)
+        self.plot.enableAutoRange(axis="x")
 
     def set_price_rows(self, rows: Sequence[PriceRow]) -> None:
         """Lambda now beside the cheapest other provider, for each row of the comparison."""

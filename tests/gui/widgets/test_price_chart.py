@@ -17,10 +17,12 @@ def test_bars_skip_missing_values(qtbot: Any) -> None:
     qtbot.addWidget(chart)
     chart.set_bars(["A10", "H100"], {"Lambda": [1.29, None], "Other": [2.0, 1.8]})
     assert chart.bar_count == 3
-    ticks = chart.plot.getAxis("bottom")._tickLevels
-    assert ticks == [[(0, "A10"), (1, "H100")]]
+    ticks = chart.plot.getAxis("left")._tickLevels
+    assert ticks == [[(1, "A10"), (0, "H100")]]  # first category on top
+    assert len(chart.plot.legend.items) == 2
     chart.set_bars(["A10"], {"Lambda": [1.29]})
     assert chart.bar_count == 1 and len(chart._bars) == 1
+    assert len(chart.plot.legend.items) == 1
     with pytest.raises(ValueError):
         chart.set_bars(["A10", "B200"], {"Lambda": [1.0]})
 
@@ -35,4 +37,4 @@ def test_price_rows_become_two_series(qtbot: Any) -> None:
         r.cheapest_other_price is not None for r in rows
     )
     assert chart.bar_count == expected
-    assert chart.plot.getAxis("left").labelText == "$ / GPU-hour"
+    assert chart.plot.getAxis("bottom").labelText == "$ / GPU-hour"
