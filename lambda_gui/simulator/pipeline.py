@@ -7,7 +7,6 @@ import asyncio
 import base64
 import binascii
 import hmac
-import itertools
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -75,13 +74,11 @@ def authorized(request: web.Request, api_key: str) -> bool:
     return hmac.compare_digest(raw.encode(), api_key.encode())
 
 
-_too_many_counter = itertools.count()
-
-
-def too_many_requests(retry_after: int) -> web.Response:
-    """A 429 as a proxy in front of an API sends it: every other one is plain text."""
+def too_many_requests(retry_after: int, as_json: bool) -> web.Response:
+    """A 429 with Retry-After; the body is the error envelope or, as a proxy in front of an
+    API sends it, plain text."""
     headers = {"Retry-After": str(retry_after)}
-    if next(_too_many_counter) % 2 == 0:
+    if as_json:
         body = {
             "error": {
                 "code": "global/too-many-requests",
@@ -100,7 +97,7 @@ def too_many_requests(retry_after: int) -> web.Response:
     )
 
 
-def _early_fault_reply(request: web.Request, kind: str) -> web.StreamResponse | None:
+def _early_fault_reply(kind: str, json_429: bool) -> web.StreamResponse | None:
     if kind == "500":
         return api_errors.internal_error().response()
     if kind == "503":
@@ -108,7 +105,7 @@ def _early_fault_reply(request: web.Request, kind: str) -> web.StreamResponse | 
             503, "provider/internal-unavailable", "Provider unavailable", "Try again shortly"
         ).response()
     if kind == "429":
-        return too_many_requests(1)
+        return too_many_requests(1, json_429)
     if kind == "html":
         return web.Response(status=502, body=_BAD_GATEWAY_PAGE, content_type="text/html")
     return None
@@ -149,7 +146,7 @@ async def api_pipeline(request: web.Request, handler: Handler) -> web.StreamResp
     if fault in _EARLY_FAULTS:
         if fault == "reset":
             return _drop_connection(request)
-        early = _early_fault_reply(request, fault)
+        early = _early_fault_reply(fault, sim.next_429_is_json())
         assert early is not None
         record.status = early.status
         return early
@@ -160,7 +157,7 @@ async def api_pipeline(request: web.Request, handler: Handler) -> web.StreamResp
         )
         if wait:
             record.fault = record.fault or "rate-limit"
-            limited = too_many_requests(wait)
+            limited = too_many_requests(wait, sim.next_429_is_json())
             record.status = limited.status
             return limited
 

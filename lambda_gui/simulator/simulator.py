@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import secrets
@@ -60,6 +61,7 @@ class Simulator:
         self.firewall_rules = [dict(r) for r in DEFAULT_FIREWALL_RULES]
         self.port = 0
         self._runner: web.AppRunner | None = None
+        self._429_replies = itertools.count()
 
     # --- start / stop -----------------------------------------------------------------
 
@@ -110,6 +112,10 @@ class Simulator:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+    def next_429_is_json(self) -> bool:
+        """429 bodies alternate: JSON envelope first, then plain text, and so on."""
+        return next(self._429_replies) % 2 == 0
 
     def validate(self, method: str, path_template: str, status: int, body: bytes) -> None:
         """Pass a reply to the configured validator, if any."""
