@@ -7,6 +7,7 @@ import logging
 import socket
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -16,13 +17,16 @@ from lambda_gui.cloud.client import LambdaCloudClient
 from lambda_gui.cloud.pacing import Pacer, default_pacer
 from lambda_gui.cloud.wire import LaunchRequest
 from lambda_gui.core.errors import (
+    AccountInactiveError,
     APIUnavailableError,
     InsufficientCapacityError,
     InvalidAPIKeyError,
     LaunchOutcomeUnknownError,
     ObjectNotFoundError,
+    QuotaExceededError,
     RateLimitedError,
 )
+from lambda_gui.simulator import Simulator, SimulatorConfig
 
 LAUNCH = "/instance-operations/launch"
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICN+lJwsONkwrdsSnQsu1ydUkIuIg5oOC+Eslvmtt60T t"
@@ -120,8 +124,9 @@ async def test_429_that_persists_becomes_rate_limited_error(
 ) -> None:
     client = make_client(session, sim, max_rate_limit_retries=2)
     sim.faults.fail_next(5, kind="429", path_prefix="/instance-types")
-    with pytest.raises(RateLimitedError, match="429"):
+    with pytest.raises(RateLimitedError) as info:
         await client.list_instance_types()
+    assert info.value.status == 429 and isinstance(info.value, ConnectionError)
     assert len(calls(sim, "GET", "/instance-types")) == 3
 
 
@@ -404,3 +409,55 @@ async def test_every_endpoint_round_trip(client: LambdaCloudClient, sim: Any) ->
     assert terminated.id == instance_id and not terminated.is_billing
     assert terminated.status in ("terminating", "terminated")
     assert await client.terminate([]) == []
+
+
+async def test_account_inactive_is_not_retried(client: LambdaCloudClient, sim: Any) -> None:
+    sim.set_account_inactive()
+    with pytest.raises(AccountInactiveError) as info:
+        await client.list_instances()
+    assert info.value.code == "global/account-inactive" and info.value.suggestion
+    assert len(calls(sim, "GET", "/instances")) == 1
+
+
+async def test_quota_exceeded(client: LambdaCloudClient, sim: Any) -> None:
+    req = await launch_request(client, sim, "lambda-gui-quota")
+    sim.set_quota(0)
+    with pytest.raises(QuotaExceededError):
+        await client.launch(req)
+    assert len(calls(sim, "POST", LAUNCH)) == 1
+
+
+async def test_default_intervals_pass_lambdas_rate_limiter(
+    session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """Against the simulator's own token buckets (1/s, 1 launch/12 s): no 429 at all."""
+    limited = Simulator(
+        SimulatorConfig(root_dir=tmp_path / "limited", rate_limits=True, boot_seconds=0.3)
+    )
+    await limited.start()
+    try:
+        key_name = "limited-key"
+        limited.generate_key_pair(key_name)
+        client = LambdaCloudClient(session, limited.base_url, limited.api_key, pacer=Pacer())
+        type_name, region = await a_type_with_capacity(client)
+
+        async def launch(name: str) -> list[str]:
+            req = LaunchRequest(
+                region_name=region,
+                instance_type_name=type_name,
+                ssh_key_names=(key_name,),
+                name=name,
+            )
+            return await client.launch(req)
+
+        results = await asyncio.gather(
+            launch("lambda-gui-first"),
+            launch("lambda-gui-second"),
+            *(client.list_instances() for _ in range(6)),
+        )
+        assert len(results[0]) == 1 and len(results[1]) == 1
+        assert [r.status for r in limited.requests if r.status == 429] == []
+        launches = sorted(r.t for r in calls(limited, "POST", LAUNCH))
+        assert len(launches) == 2 and launches[1] - launches[0] >= 12.0
+    finally:
+        await limited.stop()
