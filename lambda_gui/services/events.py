@@ -1,0 +1,92 @@
+"""Typed events from the services to whoever listens (the GUI's bridge, the headless runner)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lambda_gui.core.logparse import LogEvent
+from lambda_gui.core.models import JobPhase
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobPhaseChanged:
+    """A job moved to a new phase; `message` says why in words a user understands."""
+
+    job_id: str
+    phase: JobPhase
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class JobLogLines:
+    """New complete log lines of a job; `offset` is the byte offset after the last one."""
+
+    job_id: str
+    lines: tuple[str, ...]
+    offset: int
+
+
+@dataclass(frozen=True)
+class JobLogEvents:
+    """Parsed events (metrics, progress, status, errors) from a job's log."""
+
+    job_id: str
+    events: tuple[LogEvent, ...]
+
+
+@dataclass(frozen=True)
+class DownloadProgress:
+    """Bytes done of an artifact download."""
+
+    job_id: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class BillingWarning:
+    """An instance may still be billing and the app could not yet confirm it terminated."""
+
+    instance_id: str
+    instance_name: str
+    dollars_per_hour: float
+    message: str
+    resolved: bool = False
+
+
+@dataclass(frozen=True)
+class TaskFailed:
+    """A background task ended in an error; `message` is what to show the user."""
+
+    task_name: str
+    message: str
+
+
+Event = (
+    JobPhaseChanged | JobLogLines | JobLogEvents | DownloadProgress | BillingWarning | TaskFailed
+)
+Listener = Callable[[Event], None]
+
+
+class EventBus:
+    """Synchronous fan-out; listeners must be quick (the GUI bridge only emits a signal)."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Add a listener; returns the function that removes it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def publish(self, event: Event) -> None:
+        """Deliver an event to every listener; one listener's failure does not stop the rest."""
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("event listener failed on %s", type(event).__name__)
