@@ -70,7 +70,7 @@ class LambdaLabsConnector:
                 read_timeout=self._read_timeout,
             )
             self._login_key = await ensure_login_key(
-                client, Path(str(key_path)).expanduser() if key_path else None, self.paths.keys
+                client, Path(str(key_path)) if key_path else None, self.paths.keys
             )
             store = JobStore(self.paths.store)
             await store.open()

@@ -43,7 +43,7 @@ async def ensure_login_key(
     index = await loop.run_in_executor(None, _read_index, keys_dir)
     for key in registered:
         known = index.get(key.name)
-        if known is not None and Path(known).is_file():
+        if known is not None:
             return LoginKey(name=key.name, path=Path(known))
     name = _unique_name(_key_name("generated"), {k.name for k in registered})
     generated = await client.generate_ssh_key(name)
@@ -77,7 +77,8 @@ def _read_index(keys_dir: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     data = json.loads(path.read_text(encoding="utf-8"))
-    return {str(k): str(v) for k, v in data.items()}
+    # A key file the user deleted is forgotten: a new key is generated instead.
+    return {str(k): str(v) for k, v in data.items() if Path(str(v)).is_file()}
 
 
 def _write_index(keys_dir: Path, index: dict[str, str]) -> None:
