@@ -4,8 +4,10 @@ reply against the OpenAPI spec, so these tests also prove the shapes."""
 from __future__ import annotations
 
 import base64
+import io
 from typing import Any
 
+import paramiko
 import pytest
 
 from tests.simulator.helpers import DEFAULT_REGION, DEFAULT_TYPE, call, get_instance, launch
@@ -140,13 +142,9 @@ async def test_ssh_key_add_list_delete(sim: Any) -> None:
 
 
 async def test_ssh_key_generated_when_public_key_omitted(sim: Any) -> None:
-    import paramiko
-
     status, reply = await call(sim, "POST", "/ssh-keys", {"name": "generated"})
     assert status == 200
     private = reply["data"]["private_key"]
-    import io
-
     loaded = paramiko.RSAKey.from_private_key(io.StringIO(private))
     assert reply["data"]["public_key"].split()[1] == loaded.get_base64()
 
