@@ -62,7 +62,7 @@ EXIT_CODES = {
 MKDIR_COMMAND = "mkdir -p " + JOB_DIR_TEMPLATE + "/" + DATA_DIR + " " + JOB_DIR_TEMPLATE + "/model"
 START_COMMAND = (
     "cd " + JOB_DIR_TEMPLATE + " && if (set -C; : > started) 2> /dev/null; then "
-    "setsid nohup bash bootstrap.sh >> train.log 2>&1 < /dev/null & echo started; "
+    "setsid nohup bash bootstrap.sh >> train.log 2>&1 < /dev/null & echo $! > pid; echo started; "
     "else echo already-started; fi"
 )
 CANCEL_COMMAND = (
@@ -73,7 +73,8 @@ STATUS_COMMAND = (
     "cd " + JOB_DIR_TEMPLATE + " 2> /dev/null || { echo missing; exit 0; }; "
     'if [ -f exit_code ]; then echo "exit_code $(head -n 1 exit_code)"; '
     'elif [ -s pid ] && kill -0 "$(cat pid)" 2> /dev/null; then echo running; '
-    "elif [ -e started ]; then echo stopped; else echo not-started; fi"
+    "elif [ -s pid ]; then echo stopped; elif [ -e started ]; then echo starting; "
+    "else echo not-started; fi"
 )
 REMOVE_COMMAND = "rm -rf " + JOB_DIR_TEMPLATE
 
@@ -134,13 +135,15 @@ def dataset_remote_name(dataset_path: str) -> str:
 
 
 def parse_status_output(text: str) -> tuple[str, int | None]:
-    """Read STATUS_COMMAND's output: (state, exit code). state: missing, not-started, running,
-    stopped (ended without a result) or exited."""
+    """Read STATUS_COMMAND's output: (state, exit code).
+
+    state: missing (no job dir), not-started, starting, running, stopped (the process is gone
+    without writing exit_code: killed, or the machine rebooted), exited, or unknown."""
     line = text.strip().splitlines()[-1].strip() if text.strip() else ""
     if line.startswith("exit_code"):
         value = line.removeprefix("exit_code").strip()
         return "exited", int(value) if value.lstrip("-").isdigit() else None
-    if line in ("missing", "not-started", "running", "stopped"):
+    if line in ("missing", "not-started", "starting", "running", "stopped"):
         return line, None
     return "unknown", None
 

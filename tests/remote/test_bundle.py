@@ -124,6 +124,8 @@ def test_parse_status_output() -> None:
     assert parse_status_output("running\n") == ("running", None)
     assert parse_status_output("") == ("unknown", None)
     assert parse_status_output("missing") == ("missing", None)
+    assert parse_status_output("starting\n") == ("starting", None)
+    assert parse_status_output("stopped") == ("stopped", None)
 
 
 # Shell metacharacters in every free-text field arrive verbatim in config.json and in the

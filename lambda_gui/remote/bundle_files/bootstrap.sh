@@ -41,7 +41,7 @@ status setting_up start
 echo "lambda-gui bootstrap: job dir $JOB_DIR on $(uname -n), $(date -u '+%Y-%m-%dT%H:%M:%SZ')"
 
 # --- Python with everything train.py needs ---------------------------------------------------
-VENV="$JOB_DIR/../../venv"
+VENV="$(cd "$JOB_DIR/../.." && pwd)/venv"  # ~/lambda-gui/venv, shared by the jobs of an instance
 PY=$(command -v python3 || true)
 [ -n "$PY" ] || fail 4 "python3 is not installed on this machine"
 
