@@ -1,0 +1,257 @@
+"""The part of a job that happens over SSH: upload the bundle, start training detached,
+follow the log, bring back the adapter (or what a failed run left)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lambda_gui.cloud.wire import Instance
+from lambda_gui.core.dataset_format import is_hub_path
+from lambda_gui.core.errors import LambdaGUIError, SSHError
+from lambda_gui.core.logparse import LogEvent, LogParser
+from lambda_gui.core.models import JobPhase
+from lambda_gui.remote import bundle as B
+from lambda_gui.remote.logtail import LogFollower
+from lambda_gui.remote.ssh_reconnect import ReconnectingSSH, wait_for_ssh
+from lambda_gui.remote.ssh_session import SSHSession
+from lambda_gui.remote.ssh_target import SSHTarget
+from lambda_gui.remote.transfer import download, fetch_remote_sha256
+from lambda_gui.services.events import DownloadProgress, JobLogEvents, JobLogLines
+from lambda_gui.services.store import JobRecord
+
+if TYPE_CHECKING:
+    from lambda_gui.services.job_runner import JobRunner
+
+_FLUSH_S = 0.25
+_OFFSET_SAVE_S = 1.0
+_RUNNING_STATES = ("starting", "running")
+
+
+class RemoteJob:
+    """One job on one active instance."""
+
+    def __init__(self, runner: JobRunner, job: JobRecord, inst: Instance) -> None:
+        self.runner = runner
+        self.ctx = runner.ctx
+        self.job = job
+        self.dir = B.job_dir(job.id)
+        self.target = SSHTarget(
+            host=inst.ip or "",
+            port=inst.ssh_port,
+            key_path=self.ctx.login_key.path,
+            instance_id=inst.id,
+        )
+        self._ssh: ReconnectingSSH | None = None
+
+    @property
+    def ssh(self) -> ReconnectingSSH:
+        """The reconnecting SSH connection (after connect())."""
+        if self._ssh is None:
+            raise RuntimeError("RemoteJob.connect() was not awaited")
+        return self._ssh
+
+    async def connect(self) -> None:
+        """Wait for the instance's SSH (it refuses for a while after `active`)."""
+        session = await wait_for_ssh(
+            self.target, self.ctx.timing.ssh_deadline_s, self.ctx.paths.known_hosts
+        )
+        self._ssh = ReconnectingSSH(self.target, self.ctx.paths.known_hosts, session=session)
+
+    async def close(self) -> None:
+        """Close the SSH connection."""
+        if self._ssh is not None:
+            await self._ssh.close()
+
+    async def run_to_end(self) -> bool:
+        """Set up and start (unless already started), follow the log to the end, download.
+
+        True when the adapter is here and verified; False (the job marked failed, with the
+        reason and whatever was saved) otherwise."""
+        state, _ = await self._status(await self.ssh.session())
+        if state in ("missing", "not-started"):
+            await self._upload_and_start(await self.ssh.session())
+        if self.job.phase in (JobPhase.SETTING_UP, JobPhase.BOOTING, JobPhase.PROVISIONING):
+            await self.runner._set_phase(self.job.id, JobPhase.RUNNING, "Training started.")
+        if state != "exited":
+            await self._follow_log()
+        state, code = await self._status(await self.ssh.session())
+        if state == "exited" and code == 0:
+            await self.runner._set_phase(
+                self.job.id, JobPhase.DOWNLOADING, "Training finished; downloading the adapter."
+            )
+            path = await self._download(B.ARTIFACT_FILE, "adapter.tar.gz")
+            await self._copy_small(B.METRICS_FILE)
+            await self.ctx.store.update_job(self.job.id, adapter_path=str(path))
+            return True
+        await self._fail_with_what_remains(state, code)
+        return False
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    async def _upload_and_start(self, session: SSHSession) -> None:
+        cfg = self.job.config
+        hub = is_hub_path(cfg.dataset_path)
+        dataset_name = None if hub else B.dataset_remote_name(cfg.dataset_path)
+        gpus = await self.runner._gpu_count(self.job)
+        bundle = B.build_bundle(cfg, self.job.id, gpu_count=gpus, dataset_name=dataset_name)
+        await session.check(B.remote_command(B.MKDIR_COMMAND, self.job.id))
+        for item in bundle.files:
+            await session.put_bytes(f"{self.dir}/{item.path}", item.data, item.mode)
+        if dataset_name is not None:
+            await session.put_file(
+                _local(cfg.dataset_path),
+                f"{self.dir}/{B.DATA_DIR}/{dataset_name}",
+                mode=0o600,
+            )
+        if cfg.model_source == "local":
+            await session.put_tree(_local(cfg.base_model), f"{self.dir}/{B.MODEL_DIR}")
+        await session.check(B.remote_command(B.START_COMMAND, self.job.id))
+
+    # -- the log --------------------------------------------------------------------------
+
+    async def _follow_log(self) -> None:
+        logs = self.ctx.logs
+        offset = await logs.size(self.job.id)
+        follower = LogFollower(
+            self.ssh, f"{self.dir}/{B.LOG_FILE}", offset, stop=self._training_over
+        )
+        batcher = _LogBatcher(self)
+        flusher = asyncio.create_task(batcher.run(), name=f"log-flush:{self.job.id}")
+        try:
+            async for line, new_offset in follower.lines():
+                batcher.add(line, new_offset)
+        finally:
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
+            await batcher.flush(save_offset=True)
+
+    async def _training_over(self, session: SSHSession) -> bool:
+        state, _ = await self._status(session)
+        return state not in _RUNNING_STATES
+
+    async def _status(self, session: SSHSession) -> tuple[str, int | None]:
+        out = await session.check(B.remote_command(B.STATUS_COMMAND, self.job.id))
+        return B.parse_status_output(out.decode(errors="replace"))
+
+    # -- results --------------------------------------------------------------------------
+
+    async def _download(self, remote_name: str, local_name: str) -> Path:
+        rel = f"{self.dir}/{remote_name}"
+        session = await self.ssh.session()
+        digest = await fetch_remote_sha256(session, rel)
+        dest = self.ctx.paths.job_dir(self.job.id) / local_name
+        bus, job_id = self.ctx.bus, self.job.id
+
+        def progress(done: int, total: int) -> None:
+            bus.publish(DownloadProgress(job_id, done, total))
+
+        path = await download(self.ssh, rel, dest, expected_sha256=digest, progress=progress)
+        await asyncio.to_thread(
+            dest.with_name(local_name + ".sha256").write_text, f"{digest}  {local_name}\n"
+        )
+        return path
+
+    async def _copy_small(self, remote_name: str) -> None:
+        """Bring back a small text file (metrics, error message) if it exists."""
+        session = await self.ssh.session()
+        code, out, _ = await session.run(["cat", "--", f"{self.dir}/{remote_name}"])
+        if code == 0:
+            dest = self.ctx.paths.job_dir(self.job.id) / remote_name
+            await asyncio.to_thread(dest.write_bytes, out)
+
+    async def _fail_with_what_remains(self, state: str, code: int | None) -> None:
+        if state == "exited":
+            reason = B.EXIT_CODES.get(code or 1, f"training exited with status {code}")
+        elif state == "stopped":
+            reason = "the training process disappeared without a result (killed or rebooted)"
+        else:
+            reason = f"the job directory is in an unexpected state ({state})"
+        detail = ""
+        saved: list[str] = []
+        try:
+            await self._copy_small(B.ERROR_FILE)
+            await self._copy_small(B.METRICS_FILE)
+            error_file = self.ctx.paths.job_dir(self.job.id) / B.ERROR_FILE
+            if await asyncio.to_thread(error_file.is_file):
+                text = await asyncio.to_thread(error_file.read_text, "utf-8", "replace")
+                detail = text.strip().splitlines()[0][:300] if text.strip() else ""
+            session = await self.ssh.session()
+            sha = f"{self.dir}/{B.ARTIFACT_FILE}.sha256"
+            if (await session.run(["test", "-f", sha]))[0] == 0:
+                await self._download(B.ARTIFACT_FILE, "checkpoint.tar.gz")
+                saved.append("the last checkpoint (checkpoint.tar.gz)")
+        except (LambdaGUIError, OSError) as exc:
+            detail = detail or f"(could not read the error details: {exc})"
+        message = f"Job failed: {reason}."
+        if detail:
+            message += f" {detail}"
+        message += " The log was saved" + (f", and {saved[0]}." if saved else ".")
+        await self.runner._fail(self.job.id, message)
+
+    @staticmethod
+    async def stop_training(runner: JobRunner, job: JobRecord) -> None:
+        """Best effort: stop the training process group before the instance is terminated."""
+        ctx = runner.ctx
+        target = SSHTarget(
+            host=job.ip or "",
+            port=job.ssh_port or 22,
+            key_path=ctx.login_key.path,
+            instance_id=job.instance_id or "",
+        )
+        try:
+            session = await wait_for_ssh(target, 15.0, ctx.paths.known_hosts)
+        except SSHError:
+            return
+        try:
+            await session.run(B.remote_command(B.CANCEL_COMMAND, job.id), timeout=15.0)
+        except SSHError:
+            pass
+        finally:
+            await session.close()
+
+
+def _local(path_text: str) -> Path:
+    return Path(path_text).expanduser()
+
+
+class _LogBatcher:
+    """Coalesces streamed lines: the local log, the store's offset and the events are
+    updated a few times a second, never per line (design rule 7)."""
+
+    def __init__(self, remote: RemoteJob) -> None:
+        self.remote = remote
+        self.parser = LogParser()
+        self.lines: list[bytes] = []
+        self.offset = 0
+        self.saved_at = 0.0
+        self.lock = asyncio.Lock()
+
+    def add(self, line: bytes, offset: int) -> None:
+        self.lines.append(line)
+        self.offset = offset
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(_FLUSH_S)
+            await self.flush()
+
+    async def flush(self, *, save_offset: bool = False) -> None:
+        async with self.lock:
+            lines, self.lines = self.lines, []
+            ctx, job_id = self.remote.ctx, self.remote.job.id
+            if lines:
+                await ctx.logs.append(job_id, b"".join(lines))
+                text = tuple(raw.decode("utf-8", errors="replace").rstrip("\r\n") for raw in lines)
+                ctx.bus.publish(JobLogLines(job_id, text, self.offset))
+                events: list[LogEvent] = []
+                for line in text:
+                    events.extend(self.parser.feed(line))
+                if events:
+                    ctx.bus.publish(JobLogEvents(job_id, tuple(events)))
+            now = time.monotonic()
+            if (lines or save_offset) and (save_offset or now - self.saved_at >= _OFFSET_SAVE_S):
+                await ctx.store.update_job(job_id, log_offset=await ctx.logs.size(job_id))
+                self.saved_at = now

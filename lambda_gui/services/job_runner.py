@@ -1,0 +1,296 @@
+"""A job's life (design.md §4): record, launch, wait, set up, train, stream, download,
+terminate. One tracked task per job drives it; the store records every step first."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from lambda_gui.cloud.client import LambdaCloudClient
+from lambda_gui.cloud.wire import Instance, LaunchRequest
+from lambda_gui.core.config_validation import validate_config
+from lambda_gui.core.errors import (
+    InsufficientCapacityError,
+    LambdaAPIError,
+    LaunchOutcomeUnknownError,
+)
+from lambda_gui.core.models import JobPhase, Resource, TrainingConfig
+from lambda_gui.services.catalog import Catalog
+from lambda_gui.services.events import BillingWarning, EventBus, JobPhaseChanged
+from lambda_gui.services.instance_control import (
+    Timing,
+    terminate_confirmed,
+    wait_until_active,
+)
+from lambda_gui.services.job_log import JobLogs
+from lambda_gui.services.job_remote import RemoteJob
+from lambda_gui.services.local_inputs import check_local_inputs
+from lambda_gui.services.paths import AppPaths
+from lambda_gui.services.ssh_keys import LoginKey
+from lambda_gui.services.store import JobRecord, JobStore
+from lambda_gui.services.tasks import TaskGroup
+
+log = logging.getLogger(__name__)
+
+INSTANCE_PREFIX = "lambda-gui-"
+_PHASE_ORDER = list(JobPhase)
+
+
+def new_job_id() -> str:
+    """12 lowercase hex digits: safe in paths, commands and Lambda instance names."""
+    return secrets.token_hex(6)
+
+
+def task_name(job_id: str) -> str:
+    """The tracked task that drives a job."""
+    return f"job:{job_id}"
+
+
+@dataclass
+class RunnerContext:
+    """What the runner needs from the connector; replaced as a whole on reconnect."""
+
+    client: LambdaCloudClient
+    catalog: Catalog
+    store: JobStore
+    paths: AppPaths
+    login_key: LoginKey
+    bus: EventBus
+    tasks: TaskGroup
+    logs: JobLogs
+    timing: Timing
+
+
+class JobRunner:
+    """Submits jobs and drives each one to a final phase."""
+
+    def __init__(self, ctx: RunnerContext) -> None:
+        self.ctx = ctx
+        self._cancelling: set[str] = set()
+
+    # -- submit ---------------------------------------------------------------------------
+
+    async def submit(self, cfg: TrainingConfig, *, auto_terminate: bool) -> str:
+        """Validate, record, launch; returns the job id once Lambda accepted the launch."""
+        validate_config(cfg)
+        await check_local_inputs(cfg)
+        resource = await self.ctx.catalog.resource(cfg.resource_id)
+        resources = await self.ctx.catalog.resources(refresh=True)
+        resource = next(r for r in resources if r.name == resource.name)
+        region = await self._pick_region(resource, cfg.region, resources)
+        job_id = new_job_id()
+        job = JobRecord(
+            id=job_id,
+            config=cfg,
+            phase=JobPhase.PENDING,
+            instance_name=INSTANCE_PREFIX + job_id,
+            instance_type=resource.name,
+            price_cents_per_hour=resource.price_cents_per_hour,
+            region=region,
+        )
+        await self.ctx.store.insert_job(job)
+        self._publish(job_id, JobPhase.PENDING, f"Launching {resource.name} in {region}.")
+        await self._launch(job, resource)
+        self.start(job_id, auto_terminate=auto_terminate)
+        return job_id
+
+    def start(self, job_id: str, *, auto_terminate: bool) -> None:
+        """Drive a recorded, launched job in the background (also used to reattach)."""
+        self.ctx.logs.reopen(job_id)
+        self.ctx.tasks.spawn(task_name(job_id), self._drive(job_id, auto_terminate))
+
+    async def _pick_region(
+        self, resource: Resource, wanted: str | None, resources: list[Resource]
+    ) -> str:
+        regions = [r.name for r in resource.regions]
+        if wanted and wanted in regions:
+            return wanted
+        if regions and not wanted:
+            default = await self.ctx.store.get_setting("default_region")
+            return default if default in regions else regions[0]
+        others = [r.name for r in resources if r.available and r.gpu_count > 0]
+        where = f"in {wanted}" if wanted else "in any region"
+        hint = (
+            f" Regions with {resource.name} now: {', '.join(regions)}."
+            if regions
+            else f" Types with capacity now: {', '.join(others) or 'none'}."
+        )
+        raise InsufficientCapacityError(
+            f"Lambda has no capacity for {resource.name} {where} right now.{hint}",
+            code="instance-operations/launch/insufficient-capacity",
+        )
+
+    async def _launch(self, job: JobRecord, resource: Resource) -> None:
+        store = self.ctx.store
+        # The intent is recorded before the request leaves: a crash from here on leaves a
+        # job that the next start looks for by instance name.
+        await store.update_job(job.id, launch_sent_at=time.time(), billing="may_bill")
+        region = job.region or ""
+        request = LaunchRequest(
+            region_name=region,
+            instance_type_name=resource.name,
+            ssh_key_names=(self.ctx.login_key.name,),
+            name=job.instance_name,
+        )
+        try:
+            ids = await self.ctx.client.launch(request)
+        except LaunchOutcomeUnknownError as exc:
+            await self._fail(job.id, str(exc), billing="may_bill")
+            raise
+        except (LambdaAPIError, ConnectionError) as exc:
+            # A definite refusal: nothing was created, nothing bills.
+            await self._fail(job.id, f"Lambda refused the launch: {exc}", billing="none")
+            raise
+        await store.update_job(job.id, instance_id=ids[0], phase=JobPhase.PROVISIONING)
+        self._publish(job.id, JobPhase.PROVISIONING, f"Instance {ids[0]} requested.")
+
+    # -- the drive ------------------------------------------------------------------------
+
+    async def _drive(self, job_id: str, auto_terminate: bool) -> None:
+        ok = False
+        try:
+            job = await self.ctx.store.get_job(job_id)
+            remote = await self._bring_up(job)
+            try:
+                ok = await remote.run_to_end()
+            finally:
+                await remote.close()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("job %s failed: %s", job_id, exc)
+            await self._fail(job_id, str(exc) or type(exc).__name__)
+        if job_id in self._cancelling:
+            return
+        if not ok or auto_terminate:
+            await self.terminate(job_id)
+        job = await self.ctx.store.get_job(job_id)
+        if ok:
+            gone = job.billing == "terminated"
+            note = "Adapter saved and verified" + (
+                "; instance terminated." if gone else "; the instance is still running."
+            )
+            await self._set_phase(job_id, JobPhase.COMPLETED, note, ended_at=time.time())
+        await self.ctx.logs.finish(job_id)
+
+    async def _bring_up(self, job: JobRecord) -> RemoteJob:
+        if job.instance_id is None:
+            raise RuntimeError(f"Job {job.id} has no instance id recorded.")
+        multi = job.config.resource_id and (await self._gpu_count(job)) > 1
+        timing = self.ctx.timing
+        deadline = timing.boot_deadline_multi_gpu_s if multi else timing.boot_deadline_s
+
+        async def on_status(inst: Instance) -> None:
+            if inst.status == "booting" and job.phase in (JobPhase.PENDING, JobPhase.PROVISIONING):
+                job.phase = JobPhase.BOOTING
+                await self._set_phase(job.id, JobPhase.BOOTING, f"Instance {inst.id} is booting.")
+
+        inst = await wait_until_active(
+            self.ctx.client,
+            job.instance_id,
+            deadline_s=deadline,
+            timing=timing,
+            on_status=on_status,
+        )
+        changes: dict[str, Any] = {"ip": inst.ip, "ssh_port": inst.ssh_port}
+        if job.started_at is None:
+            changes["started_at"] = time.time()
+        await self.ctx.store.update_job(job.id, **changes)
+        if _PHASE_ORDER.index(job.phase) < _PHASE_ORDER.index(JobPhase.SETTING_UP):
+            await self._set_phase(
+                job.id, JobPhase.SETTING_UP, f"Instance {inst.id} is active at {inst.ip}."
+            )
+        remote = RemoteJob(self, await self.ctx.store.get_job(job.id), inst)
+        await remote.connect()
+        return remote
+
+    async def _gpu_count(self, job: JobRecord) -> int:
+        try:
+            return (await self.ctx.catalog.resource(job.instance_type)).gpu_count
+        except (LambdaAPIError, ConnectionError, ValueError):
+            return 1
+
+    # -- cancel / terminate ---------------------------------------------------------------
+
+    async def cancel(self, job_id: str) -> bool:
+        """Stop training, terminate the instance; True once Lambda confirms it is going."""
+        job = await self.ctx.store.get_job(job_id)
+        if job.phase.is_terminal and job.billing != "may_bill":
+            return False
+        self._cancelling.add(job_id)
+        try:
+            task = self.ctx.tasks.get(task_name(job_id))
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            job = await self.ctx.store.get_job(job_id)
+            if job.ip and job.instance_id:
+                await RemoteJob.stop_training(self, job)
+            confirmed = await self.terminate(job_id)
+            if not job.phase.is_terminal:
+                await self._set_phase(
+                    job_id, JobPhase.CANCELLED, "Cancelled by the user.", ended_at=time.time()
+                )
+            await self.ctx.logs.finish(job_id)
+            return confirmed
+        finally:
+            self._cancelling.discard(job_id)
+
+    async def terminate(self, job_id: str) -> bool:
+        """Terminate the job's instance and record it gone once Lambda confirms."""
+        job = await self.ctx.store.get_job(job_id)
+        instance_id = job.instance_id or await self._find_instance(job)
+        if instance_id is None:
+            await self.ctx.store.update_job(job_id, billing="none")
+            return True
+        rate = job.price_cents_per_hour / 100.0
+
+        async def unconfirmed(problem: str) -> None:
+            self.ctx.bus.publish(
+                BillingWarning(instance_id, job.instance_name, rate, problem + " Retrying.")
+            )
+
+        ok = await terminate_confirmed(
+            self.ctx.client, instance_id, timing=self.ctx.timing, on_unconfirmed=unconfirmed
+        )
+        if ok:
+            await self.ctx.store.update_job(job_id, instance_id=instance_id, billing="terminated")
+            self.ctx.bus.publish(
+                BillingWarning(instance_id, job.instance_name, rate, "Terminated.", resolved=True)
+            )
+        else:
+            await self.ctx.store.update_job(job_id, instance_id=instance_id, billing="may_bill")
+            self.ctx.bus.publish(
+                BillingWarning(
+                    instance_id,
+                    job.instance_name,
+                    rate,
+                    f"Instance {job.instance_name} may still be billing ${rate:.2f}/h: Lambda "
+                    "did not confirm the terminate. Terminate it in the Lambda dashboard.",
+                )
+            )
+        return ok
+
+    async def _find_instance(self, job: JobRecord) -> str | None:
+        if job.launch_sent_at is None:
+            return None
+        found = await self.ctx.client.find_instances_by_name(job.instance_name)
+        return found[0].id if found else None
+
+    # -- recording ------------------------------------------------------------------------
+
+    async def _set_phase(self, job_id: str, phase: JobPhase, message: str, **more: Any) -> None:
+        await self.ctx.store.update_job(job_id, phase=phase, **more)
+        self._publish(job_id, phase, message)
+
+    async def _fail(self, job_id: str, message: str, **more: Any) -> None:
+        await self._set_phase(
+            job_id, JobPhase.FAILED, message, error=message, ended_at=time.time(), **more
+        )
+
+    def _publish(self, job_id: str, phase: JobPhase, message: str) -> None:
+        self.ctx.bus.publish(JobPhaseChanged(job_id, phase, message))
