@@ -58,6 +58,23 @@ EXIT_CODES = {
     143: "cancelled",
 }
 
+# Phases in the `LGUI_STATUS {"phase": ...}` lines, in the order a job goes through them
+# (bootstrap.sh adds a "step" to setting_up: start, venv, install, cuda_check, ready).
+STATUS_PHASES = (
+    "setting_up",
+    "starting",
+    "loading_model",
+    "loading_dataset",
+    "dataset",
+    "training",
+    "checkpoint",
+    "evaluating",
+    "saving",
+    "packaging",
+    "completed",
+    "failed",
+)
+
 # Fixed remote commands, run from the login home; only {job_id} (validated) is filled in.
 MKDIR_COMMAND = "mkdir -p " + JOB_DIR_TEMPLATE + "/" + DATA_DIR + " " + JOB_DIR_TEMPLATE + "/model"
 START_COMMAND = (

@@ -118,7 +118,9 @@ def make_job(
     home = root / "home"
     directory = home / job_dir(job_id)
     directory.mkdir(parents=True)
-    for item in build_bundle(cfg, job_id, gpu_count=0, dataset_name=dataset_name).files:
+    hub = cfg.dataset_path.startswith("hf://")
+    files = build_bundle(cfg, job_id, gpu_count=0, dataset_name=None if hub else dataset_name)
+    for item in files.files:
         (directory / item.path).write_bytes(item.data)
         (directory / item.path).chmod(item.mode)
     (directory / "data").mkdir()
@@ -324,6 +326,20 @@ def test_unknown_target_modules_fail_with_the_fix(tmp_path: Path, tiny_model: Pa
     job = make_job(tmp_path, tiny_model, base_config(target_modules=["attn_proj"]))
     assert job.run_train_py() == 2
     assert "Check target_modules" in job.log()
+
+
+def test_hub_model_and_dataset_that_cannot_be_fetched(tmp_path: Path, tiny_model: Path) -> None:
+    """Offline (as in every test), a Hub id fails with a message that says what to check."""
+    remote_model = base_config(
+        model_source="huggingface", base_model="lambda-gui-tests/no-such-model"
+    )
+    job = make_job(tmp_path / "model", tiny_model, remote_model)
+    assert job.run_train_py() == 2
+    assert "cannot be loaded" in job.log() and "HF_TOKEN" in job.log()
+    hub = base_config(dataset_path="hf://lambda-gui-tests/no-such-data?split=train")
+    job = make_job(tmp_path / "data", tiny_model, hub)
+    assert job.run_train_py() == 2
+    assert "The Hub dataset lambda-gui-tests/no-such-data cannot be loaded" in job.log()
 
 
 def test_cancel_packages_the_latest_checkpoint(tmp_path: Path, tiny_model: Path) -> None:

@@ -334,7 +334,14 @@ def load_model_unsloth(config: dict[str, Any], source: str, quant: str) -> tuple
 
 def load_tokenizer(source: str) -> Any:
     """The model's tokenizer, with a pad token (eos when it has none) and right padding."""
-    tokenizer = library("transformers").AutoTokenizer.from_pretrained(source)
+    try:
+        tokenizer = library("transformers").AutoTokenizer.from_pretrained(source)
+    except OSError as exc:
+        raise JobInputError(
+            f"The model {source} cannot be loaded ({exc}). Check the model id, and for a gated "
+            "model (e.g. Llama) accept its licence on the Hub and add HF_TOKEN to the tracker "
+            "settings."
+        ) from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "right"
@@ -387,13 +394,18 @@ def training_texts(config: dict[str, Any], rows: Any, tokenizer: Any) -> list[st
     say(f"Dataset: {fmt.describe()}; formatting {how}.")
     status("dataset", format=fmt.kind, rows=fmt.rows_checked, chat_template=templated)
     texts: list[str] = []
-    for row in rows:
+    for index, row in enumerate(rows, start=1):
         if fmt.kind == "text":
             texts.append(str(row[fmt.field]))
         elif templated:
-            texts.append(
-                tokenizer.apply_chat_template(fmtlib.to_messages(row, fmt), tokenize=False)
-            )
+            messages = fmtlib.to_messages(row, fmt, index)
+            try:
+                texts.append(tokenizer.apply_chat_template(messages, tokenize=False))
+            except Exception as exc:  # jinja2 TemplateError and the like, from the model's repo
+                raise JobInputError(
+                    f"The model's chat template refused row {index} ({exc}). Fix the row, or "
+                    "turn off 'use chat template' to train with a plain template."
+                ) from None
         else:
             texts.append(fmtlib.render_plain(row, fmt))
     return texts
