@@ -33,6 +33,18 @@ CHAT_TEMPLATE = (
 )
 _MARKER = ".lgui-tiny-model"
 
+# TrainingConfig values under which a LoRA run on this model visibly learns the demo set
+# (loss about 7.8 -> 3.5 in 60 steps); the library defaults (lr 2e-4, q/v only) barely move it.
+DEMO_SETTINGS: dict[str, Any] = {
+    "learning_rate": 1e-2,
+    "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "rank": 8,
+    "alpha": 16,
+    "batch_size": 8,
+    "num_epochs": 4.0,
+    "logging_steps": 1,
+}
+
 
 def demo_dataset_path() -> Path:
     """Filesystem path of the bundled demo dataset (Alpaca layout, JSONL)."""

@@ -235,3 +235,14 @@ def test_tracker_env_file_refuses_bad_names() -> None:
     with pytest.raises(ConfigError):
         tracker_env_file({"A;B": "x"})
     assert tracker_env_file({"B_X": "it's", "A_X": "1"}) == b"A_X=1\nB_X='it'\"'\"'s'\n"
+
+
+def test_scripts_parse_for_the_instance() -> None:
+    """bootstrap.sh is valid bash; train.py and dataset_format.py parse as Python 3.9 (Lambda
+    Stack images ship 3.10+), so no newer syntax slips in."""
+    import ast
+
+    b = build_bundle(cfg(), "j", gpu_count=1, dataset_name="train.jsonl")
+    subprocess.run(["bash", "-n", "-c", b.file("bootstrap.sh").data.decode()], check=True)
+    for name in ("train.py", "dataset_format.py"):
+        ast.parse(b.file(name).data, filename=name, feature_version=(3, 9))

@@ -29,7 +29,7 @@ from lambda_gui.remote.bundle import (
     parse_status_output,
     remote_command,
 )
-from lambda_gui.simulator.tiny_model import build_tiny_model, demo_dataset_path
+from lambda_gui.simulator.tiny_model import DEMO_SETTINGS, build_tiny_model, demo_dataset_path
 
 pytestmark = pytest.mark.slow
 
@@ -95,12 +95,7 @@ def base_config(**changes: Any) -> TrainingConfig:
         model_source="local",
         dataset_path="/home/me/demo.jsonl",
         max_steps=60,
-        batch_size=8,
-        learning_rate=1e-2,
-        rank=8,
-        alpha=16,
-        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
-        logging_steps=1,
+        **DEMO_SETTINGS,
     )
     return dataclasses.replace(cfg, **changes)
 
