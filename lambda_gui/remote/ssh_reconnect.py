@@ -73,6 +73,11 @@ class ReconnectingSSH:
         self._session = session
         self._lock = asyncio.Lock()
 
+    @property
+    def current(self) -> SSHSession | None:
+        """The session handed out last, if it has not been reset."""
+        return self._session
+
     async def session(self) -> SSHSession:
         """The current session if its transport is up, else a freshly dialed one."""
         async with self._lock:

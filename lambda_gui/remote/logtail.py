@@ -1,0 +1,282 @@
+"""Stream a remote log from a byte offset, line by line, surviving dropped connections.
+
+The remote side is `tail -c +N -F`, started as `exec sh -c 'echo $$; exec tail --pid=$PPID ...'`
+so we learn its pid (closing a channel does not kill a remote tail: we kill it by pid) and it
+also exits on its own once the SSH session that started it is gone. Lines are split here, from
+chunks, which is ~3x faster than reading a file object line by line (design.md §7).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import paramiko
+
+from lambda_gui.core.errors import HostKeyMismatchError, SSHError
+from lambda_gui.remote.remote_path import check_rel_path, quote_rel_path
+from lambda_gui.remote.ssh_target import READ_CHUNK
+from lambda_gui.remote.ssh_threads import run_blocking
+
+if TYPE_CHECKING:
+    from lambda_gui.remote.ssh_reconnect import ReconnectingSSH
+    from lambda_gui.remote.ssh_session import SSHSession
+
+StopCondition = Callable[["SSHSession"], Awaitable[bool]]
+
+_KILL_TIMEOUT = 5.0
+
+
+def remote_file_exists(rel_path: str) -> StopCondition:
+    """A stop condition that holds once `rel_path` exists on the remote (e.g. `exit_code`)."""
+    command = f"test -e {quote_rel_path(rel_path)}"
+
+    async def exists(session: SSHSession) -> bool:
+        code, _, _ = await session.run(command)
+        if code not in (0, 1):
+            raise SSHError(f"Checking for remote file {rel_path} failed (exit {code}).")
+        return code == 0
+
+    return exists
+
+
+class LineSplitter:
+    """Cuts a byte stream into complete lines, tracking the offset after the last one."""
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+        self.pending = b""
+
+    def feed(self, chunk: bytes) -> list[tuple[bytes, int]]:
+        """The complete lines (newline kept) in `pending + chunk`, each with its end offset."""
+        data = self.pending + chunk if self.pending else chunk
+        lines = data.split(b"\n")
+        self.pending = lines.pop()
+        offset = self.offset
+        out: list[tuple[bytes, int]] = []
+        for line in lines:
+            offset += len(line) + 1
+            out.append((line + b"\n", offset))
+        self.offset = offset
+        return out
+
+    def drop_pending(self) -> None:
+        """Forget the partial line (it will be read again from `offset`)."""
+        self.pending = b""
+
+
+class _RemoteTail:
+    """One remote `tail` process and the channel its output comes over."""
+
+    def __init__(self, session: SSHSession, channel: paramiko.Channel, pid: int | None):
+        self.session = session
+        self.channel = channel
+        self.pid = pid
+        self.leftover = b""
+
+    @classmethod
+    def start_sync(
+        cls, session: SSHSession, rel_path: str, offset: int, follow: bool
+    ) -> _RemoteTail:
+        quoted = quote_rel_path(rel_path)
+        if "'" in quoted:
+            raise ValueError(f"remote path {rel_path!r} cannot be followed")
+        if follow:
+            command = (
+                "exec sh -c 'echo $$; "
+                f"exec tail --pid=$PPID -c +{offset + 1} -F -- {quoted} 2>/dev/null'"
+            )
+        else:
+            command = f"tail -c +{offset + 1} -- {quoted}"
+        channel = session.open_exec_sync(command)
+        tail = cls(session, channel, None)
+        if follow:
+            tail._read_pid_sync()
+        return tail
+
+    def _read_pid_sync(self) -> None:
+        deadline = time.monotonic() + self.session.timeouts.read
+        data = b""
+        while b"\n" not in data:
+            remaining = deadline - time.monotonic()
+            chunk = self._recv_sync(max(0.001, remaining)) if remaining > 0 else None
+            if chunk is None:
+                self.channel.close()
+                raise SSHError("The remote log tail did not start in time.")
+            if not chunk:
+                self.channel.close()
+                raise self.session.lost("starting the log tail")
+            data += chunk
+        line, _, self.leftover = data.partition(b"\n")
+        self.pid = int(line)
+
+    def _recv_sync(self, wait: float) -> bytes | None:
+        self.channel.settimeout(wait)
+        try:
+            return self.channel.recv(READ_CHUNK)
+        except TimeoutError:
+            return None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise self.session.lost("streaming a log", exc) from None
+
+    def read_sync(self, wait: float) -> bytes | None:
+        """Next bytes (up to ~1 MiB), None if none came within `wait` s, b'' at end of stream."""
+        if self.leftover:
+            data, self.leftover = self.leftover, b""
+            return data
+        first = self._recv_sync(wait)
+        if not first:
+            return first
+        parts = [first]
+        total = len(first)
+        while total < READ_CHUNK and self.channel.recv_ready():
+            more = self._recv_sync(0)
+            if not more:
+                break
+            parts.append(more)
+            total += len(more)
+        return b"".join(parts)
+
+    def exit_status_sync(self) -> int:
+        """The tail's exit status once its stream ended (-1 if the connection dropped)."""
+        self.channel.status_event.wait(self.session.timeouts.read)
+        return self.channel.recv_exit_status() if self.channel.exit_status_ready() else -1
+
+    def stop_sync(self) -> None:
+        """Kill the remote tail by pid (best effort) and close the channel."""
+        try:
+            if self.pid is not None and self.session.is_active():
+                self.session.run_sync(f"kill {int(self.pid)}", timeout=_KILL_TIMEOUT)
+        except SSHError:
+            pass
+        finally:
+            self.channel.close()
+
+
+async def follow(
+    session: SSHSession,
+    rel_path: str,
+    offset: int = 0,
+    *,
+    stop: StopCondition | None = None,
+    poll_interval: float = 1.0,
+) -> AsyncIterator[tuple[bytes, int]]:
+    """Yield `(line, offset_after_line)` for each complete line of a remote file from `offset`.
+
+    Lines keep their newline; a partial last line is held until its newline arrives. Without
+    `stop` the stream runs until the caller stops iterating; with it, `stop(session)` is
+    checked every `poll_interval` s and once it holds the rest of the file is read and its
+    unterminated last line, if any, is yielded too, so the lines joined equal the file from
+    `offset`. A dropped connection raises SSHError; resume from the last offset yielded.
+    """
+    rel_path = check_rel_path(rel_path)
+    splitter = LineSplitter(offset)
+    tail = await run_blocking(_RemoteTail.start_sync, session, rel_path, offset, True)
+    stopped = False
+    try:
+        last_check = last_data = time.monotonic()
+        wait = poll_interval if stop is not None else min(poll_interval, 1.0)
+        while True:
+            chunk = await run_blocking(tail.read_sync, wait)
+            now = time.monotonic()
+            if chunk == b"":
+                if not session.is_active():
+                    raise session.lost(f"following {rel_path}")
+                raise SSHError(f"The remote log stream of {rel_path} ended unexpectedly.")
+            if chunk:
+                last_data = now
+                for item in splitter.feed(chunk):
+                    yield item
+            if stop is not None:
+                if now - last_check >= poll_interval:
+                    last_check = time.monotonic()
+                    if await stop(session):
+                        stopped = True
+                        break
+            elif now - last_data >= session.timeouts.idle_probe:
+                await session.probe()
+                last_data = time.monotonic()
+    finally:
+        await run_blocking(tail.stop_sync)
+    if stopped:
+        # What the follower had buffered is re-read in one pass from the last complete line,
+        # which also picks up anything written after the stop condition began to hold.
+        splitter.drop_pending()
+        async for item in _read_rest(session, rel_path, splitter):
+            yield item
+
+
+async def _read_rest(
+    session: SSHSession, rel_path: str, splitter: LineSplitter
+) -> AsyncIterator[tuple[bytes, int]]:
+    rest = await run_blocking(_RemoteTail.start_sync, session, rel_path, splitter.offset, False)
+    try:
+        while True:
+            chunk = await run_blocking(rest.read_sync, session.timeouts.read)
+            if chunk is None:
+                raise SSHError(f"Reading the end of {rel_path} timed out.")
+            if not chunk:
+                break
+            for item in splitter.feed(chunk):
+                yield item
+        code = await run_blocking(rest.exit_status_sync)
+        if code != 0:
+            if not session.is_active():
+                raise session.lost(f"reading the end of {rel_path}")
+            raise SSHError(f"Reading the end of remote file {rel_path} failed (exit {code}).")
+    finally:
+        await run_blocking(rest.channel.close)
+    if splitter.pending:
+        last = splitter.pending
+        splitter.drop_pending()
+        splitter.offset += len(last)
+        yield last, splitter.offset
+
+
+class LogFollower:
+    """Follows a remote log across reconnects; `offset` is where a restart should resume."""
+
+    def __init__(
+        self,
+        ssh: ReconnectingSSH,
+        rel_path: str,
+        offset: int = 0,
+        *,
+        stop: StopCondition | None = None,
+        poll_interval: float = 1.0,
+        max_failures: int = 5,
+    ) -> None:
+        self.ssh = ssh
+        self.rel_path = check_rel_path(rel_path)
+        self.offset = offset
+        self.stop = stop
+        self.poll_interval = poll_interval
+        self.max_failures = max_failures
+        self.reconnects = 0
+
+    async def lines(self) -> AsyncIterator[tuple[bytes, int]]:
+        """Yield `(line, offset_after_line)`, resuming after drops without loss or repeats."""
+        failures = 0
+        while True:
+            session = await self.ssh.session()
+            try:
+                async for line, offset in follow(
+                    session,
+                    self.rel_path,
+                    self.offset,
+                    stop=self.stop,
+                    poll_interval=self.poll_interval,
+                ):
+                    self.offset = offset
+                    failures = 0
+                    yield line, offset
+                return
+            except HostKeyMismatchError:
+                raise
+            except SSHError:
+                failures += 1
+                if failures > self.max_failures:
+                    raise
+                self.reconnects += 1
+                await self.ssh.reset()
