@@ -15,6 +15,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -181,20 +182,21 @@ def _write_config(server: SSHDServer, authorized_keys: Path) -> None:
                 "MaxStartups 100",
                 "MaxSessions 100",
                 "Subsystem sftp internal-sftp",
+                # Nothing in a test may reach a model hub.
+                "SetEnv HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1",
                 "",
             ]
         )
     )
 
 
-@pytest.fixture
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHDServer]:
-    """A running OpenSSH server on 127.0.0.1 that accepts `sshd.key_path` for the current user."""
+@contextmanager
+def running_sshd(base: Path) -> Iterator[SSHDServer]:
+    """Start an sshd with fresh keys under `base` (also used by bench/); stop it on exit."""
     if not os.path.exists(SSHD):
         pytest.fail(f"{SSHD} not found: install openssh-server (apt-get install openssh-server)")
     if os.geteuid() == 0:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-    base = tmp_path_factory.mktemp("sshd")
     client_key = base / "client_key"
     host_key = base / "host_key"
     _keygen(client_key)
@@ -216,10 +218,17 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHDServer]:
         config_path=base / "sshd_config",
         log_path=base / "sshd.log",
     )
-    _write_config(server, authorized)
-    server.start()
     try:
+        _write_config(server, authorized)
+        server.start()
         yield server
     finally:
         server.stop()
         shutil.rmtree(home / rel_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHDServer]:
+    """A running OpenSSH server on 127.0.0.1 that accepts `sshd.key_path` for the current user."""
+    with running_sshd(tmp_path_factory.mktemp("sshd")) as server:
+        yield server
