@@ -260,6 +260,19 @@ def _check_misc(cfg: TrainingConfig) -> None:
     for name in ("gradient_checkpointing", "use_chat_template"):
         if not isinstance(getattr(cfg, name), bool):
             raise ConfigError(name, "must be on or off.")
+    for name in ("max_runtime_minutes", "budget_usd"):
+        value = getattr(cfg, name)
+        if value is not None and _number(value, name) <= 0:
+            raise ConfigError(name, "must be more than 0, or left empty for no limit.")
+    for name in ("stop_on_divergence", "self_terminate"):
+        if not isinstance(getattr(cfg, name), bool):
+            raise ConfigError(name, "must be on or off.")
+    if _number(cfg.divergence_ratio, "divergence_ratio") <= 1.0:
+        raise ConfigError(
+            "divergence_ratio", "must be above 1 (e.g. 2 = stop when the loss doubles its best)."
+        )
+    if _number(cfg.self_terminate_grace_minutes, "self_terminate_grace_minutes") < 1:
+        raise ConfigError("self_terminate_grace_minutes", "must be at least 1 minute.")
     if not isinstance(cfg.extra, dict):
         raise ConfigError("extra", "must be a mapping of names to JSON values.")
     try:

@@ -162,6 +162,14 @@ class TrainingConfig:
     bf16: bool | None = None
     gradient_checkpointing: bool = False
     use_chat_template: bool = True
+    # Limits (issue "never lose a dollar"): None = no limit.
+    max_runtime_minutes: float | None = None
+    budget_usd: float | None = None
+    stop_on_divergence: bool = False
+    divergence_ratio: float = 2.0
+    # Opt-in: the API key goes onto the instance so it can terminate itself (see Settings).
+    self_terminate: bool = False
+    self_terminate_grace_minutes: float = 15.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
