@@ -18,6 +18,7 @@ from lambda_gui.core.errors import HostKeyMismatchError, SSHError
 from lambda_gui.remote.remote_path import check_rel_path, quote_rel_path
 from lambda_gui.remote.ssh_target import READ_CHUNK
 from lambda_gui.remote.ssh_threads import run_blocking
+from lambda_gui.remote.ssh_transport import close_quietly
 
 if TYPE_CHECKING:
     from lambda_gui.remote.ssh_reconnect import ReconnectingSSH
@@ -102,10 +103,10 @@ class _RemoteTail:
             remaining = deadline - time.monotonic()
             chunk = self._recv_sync(max(0.001, remaining)) if remaining > 0 else None
             if chunk is None:
-                self.channel.close()
+                close_quietly(self.channel)
                 raise SSHError("The remote log tail did not start in time.")
             if not chunk:
-                self.channel.close()
+                close_quietly(self.channel)
                 raise self.session.lost("starting the log tail")
             data += chunk
         line, _, self.leftover = data.partition(b"\n")
@@ -151,7 +152,7 @@ class _RemoteTail:
         except SSHError:
             pass
         finally:
-            self.channel.close()
+            close_quietly(self.channel)
 
 
 async def follow(
@@ -226,7 +227,7 @@ async def _read_rest(
                 raise session.lost(f"reading the end of {rel_path}")
             raise SSHError(f"Reading the end of remote file {rel_path} failed (exit {code}).")
     finally:
-        await run_blocking(rest.channel.close)
+        await run_blocking(close_quietly, rest.channel)
     if splitter.pending:
         last = splitter.pending
         splitter.drop_pending()

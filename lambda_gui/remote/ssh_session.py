@@ -16,22 +16,16 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, NamedTuple
 
 import paramiko
 
 from lambda_gui.core.errors import HostKeyMismatchError, SSHError
 from lambda_gui.remote.known_hosts import PinnedHostKeys, PinOnFirstUsePolicy, known_hosts_path
 from lambda_gui.remote.remote_path import check_rel_path
-from lambda_gui.remote.ssh_target import (
-    MAX_PACKET_SIZE,
-    PREFERRED_CIPHERS,
-    READ_CHUNK,
-    WINDOW_SIZE,
-    SSHTarget,
-    SSHTimeouts,
-)
+from lambda_gui.remote.ssh_target import READ_CHUNK, SSHTarget, SSHTimeouts
 from lambda_gui.remote.ssh_threads import run_blocking
+from lambda_gui.remote.ssh_transport import close_quietly, tuned_transport_factory
 
 if TYPE_CHECKING:
     from lambda_gui.remote.logtail import StopCondition
@@ -43,24 +37,6 @@ class CommandResult(NamedTuple):
     exit_code: int
     stdout: bytes
     stderr: bytes
-
-
-def _tuned_transport_factory(timeouts: SSHTimeouts) -> Callable[..., paramiko.Transport]:
-    def factory(sock: socket.socket, **kwargs: Any) -> paramiko.Transport:
-        transport = paramiko.Transport(
-            sock,
-            default_window_size=WINDOW_SIZE,
-            default_max_packet_size=MAX_PACKET_SIZE,
-            **kwargs,
-        )
-        options = transport.get_security_options()
-        offered = tuple(options.ciphers)
-        preferred = [c for c in PREFERRED_CIPHERS if c in offered]
-        options.ciphers = tuple(preferred + [c for c in offered if c not in preferred])
-        transport.handshake_timeout = timeouts.handshake
-        return transport
-
-    return factory
 
 
 def load_private_key(key_path: Path | str) -> paramiko.PKey:
@@ -121,7 +97,7 @@ def connect_sync(
             channel_timeout=timeouts.channel_open,
             allow_agent=False,
             look_for_keys=False,
-            transport_factory=_tuned_transport_factory(timeouts),
+            transport_factory=tuned_transport_factory(timeouts),
         )
     except paramiko.BadHostKeyException as exc:
         client.close()
@@ -238,7 +214,7 @@ class SSHSession:
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise self.lost("running a command", exc) from None
         finally:
-            channel.close()
+            close_quietly(channel)
         if not self.is_active() and exit_code == -1:
             raise self.lost("running a command")
         return CommandResult(exit_code, stdout, stderr)

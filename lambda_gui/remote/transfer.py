@@ -31,7 +31,8 @@ from lambda_gui.remote.remote_path import check_rel_path, quote_rel_path
 from lambda_gui.remote.ssh_reconnect import ReconnectingSSH
 from lambda_gui.remote.ssh_session import SSHSession
 from lambda_gui.remote.ssh_target import READ_CHUNK
-from lambda_gui.remote.ssh_threads import run_blocking_cancellable
+from lambda_gui.remote.ssh_threads import run_blocking_cancellable, ssh_executor
+from lambda_gui.remote.ssh_transport import close_quietly
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,8 @@ class _Download:
         self.cancelled.set()
         channel = self.channel
         if channel is not None:
-            channel.close()
+            # Closing sends a message, which may wait for a re-key: not on the event loop.
+            ssh_executor().submit(close_quietly, channel)
 
     def _report(self, done: int) -> None:
         if self.progress is not None:
@@ -174,7 +176,7 @@ class _Download:
                     os.fsync(out.fileno())
         finally:
             self.channel = None
-            channel.close()
+            close_quietly(channel)
         self._report(have)
         return have
 

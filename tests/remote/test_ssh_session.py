@@ -219,3 +219,17 @@ async def test_wait_for_ssh_gives_up_at_the_deadline(sshd: SSHDServer, tmp_path:
     with pytest.raises(SSHError, match="did not become ready within 1 s"):
         await wait_for_ssh(sshd.target(), 1, tmp_path, timeouts=FAST, interval_s=0.2)
     assert loop.time() - start < 4
+
+
+async def test_rekey_storm_does_not_stall_the_transport(sshd: SSHDServer, tmp_path: Path) -> None:
+    # A re-key every ~2 KiB makes paramiko start one while the server closes a channel; plain
+    # paramiko then stalls its own thread until clear_to_send_timeout and drops the connection.
+    async with await connect(sshd.target(), tmp_path, timeouts=FAST) as session:
+        transport = session.transport
+        transport.clear_to_send_timeout = 3.0
+        transport.packetizer.REKEY_BYTES = 2048  # type: ignore[attr-defined]
+        transport.packetizer.REKEY_PACKETS = 2048  # type: ignore[attr-defined]
+        for _ in range(25):
+            result = await session.run("head -c 3000 /dev/zero", timeout=5)
+            assert result == (0, b"\0" * 3000, b"")
+        assert session.is_active()
