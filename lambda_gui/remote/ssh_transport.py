@@ -32,23 +32,25 @@ class KexSafeTransport(paramiko.Transport):
         super().__init__(sock, **kwargs)
         self._deferred_messages: list[paramiko.Message] = []
 
+    # paramiko's private methods are not in its type stubs, hence the ignores below.
+
     def _send_user_message(self, data: paramiko.Message) -> None:
         if threading.current_thread() is not self:
-            super()._send_user_message(data)
+            super()._send_user_message(data)  # type: ignore[misc]
             return
         with self.clear_to_send_lock:
             if self.clear_to_send.is_set():
-                self._send_message(data)
+                self._send_message(data)  # type: ignore[attr-defined]
             else:
                 self._deferred_messages.append(data)
 
     def _parse_newkeys(self, m: paramiko.Message) -> None:
-        super()._parse_newkeys(m)
+        super()._parse_newkeys(m)  # type: ignore[misc]
         with self.clear_to_send_lock:
             if self.clear_to_send.is_set():
                 deferred, self._deferred_messages = self._deferred_messages, []
                 for message in deferred:
-                    self._send_message(message)
+                    self._send_message(message)  # type: ignore[attr-defined]
 
 
 def tuned_transport_factory(timeouts: SSHTimeouts) -> Callable[..., paramiko.Transport]:
