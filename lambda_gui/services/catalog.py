@@ -65,6 +65,10 @@ class Catalog:
             self._fetched_at = time.time()
         return sorted(self._resources.values(), key=lambda r: (r.hourly_rate, r.name))
 
+    async def cached(self) -> list[Resource]:
+        """What the last successful fetch returned, without asking Lambda."""
+        return sorted(self._resources.values(), key=lambda r: (r.hourly_rate, r.name))
+
     async def resource(self, name: str) -> Resource:
         """One instance type, or UnknownInstanceTypeError naming the valid ones."""
         found = {r.name: r for r in await self.resources()}

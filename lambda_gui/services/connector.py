@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -12,21 +14,27 @@ import aiohttp
 
 from lambda_gui.cloud.client import LambdaCloudClient
 from lambda_gui.cloud.pacing import Pacer
-from lambda_gui.core.errors import LambdaAPIError, NotConnectedError
+from lambda_gui.core.errors import APIUnavailableError, LambdaAPIError, NotConnectedError
 from lambda_gui.core.logparse import MetricEvent, parse_events
-from lambda_gui.core.models import JobStatus, PricingInfo, Resource, TrainingConfig
+from lambda_gui.core.models import JobPhase, JobStatus, PricingInfo, Resource, TrainingConfig
 from lambda_gui.services import artifacts
 from lambda_gui.services.catalog import Catalog
-from lambda_gui.services.events import EventBus
-from lambda_gui.services.instance_control import Timing
+from lambda_gui.services.events import EventBus, Orphan, OrphansFound, TaskFailed
+from lambda_gui.services.instance_control import Timing, terminate_confirmed
+from lambda_gui.services.job_lock import JobLocks
 from lambda_gui.services.job_log import JobLogs
 from lambda_gui.services.job_runner import JobRunner, RunnerContext
+from lambda_gui.services.limits_watch import watch_limits
+from lambda_gui.services.orphans import AUTO_TERMINATE_ORPHANS_SETTING, find_orphans
 from lambda_gui.services.paths import AppPaths
+from lambda_gui.services.reattach import reattach_jobs
 from lambda_gui.services.ssh_keys import LoginKey, ensure_login_key
 from lambda_gui.services.store import JobRecord, JobStore
 from lambda_gui.services.tasks import TaskGroup
 
 DEFAULT_BASE_URL = "https://cloud.lambda.ai/api/v1"
+
+log = logging.getLogger(__name__)
 
 
 class LambdaLabsConnector:
@@ -40,12 +48,16 @@ class LambdaLabsConnector:
         connect_timeout: float = 10.0,
         read_timeout: float = 30.0,
         timing: Timing | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._paths_override = paths
         self.timing = timing or Timing()
+        self.clock = clock
+        self._api_key = ""
         self.events = EventBus()
         self._tasks = TaskGroup(self.events)
         self._logs = JobLogs(lambda job_id: self.paths.job_dir(job_id))
+        self._locks = JobLocks(self.paths.root / "locks")
         self._runner: JobRunner | None = None
         self._pacer = pacer
         self._connect_timeout = connect_timeout
@@ -92,6 +104,7 @@ class LambdaLabsConnector:
         except BaseException:
             await self.disconnect()
             raise
+        self._api_key = api_key
         self._client = client
         self._catalog = Catalog(client)
         self._store = store
@@ -106,8 +119,15 @@ class LambdaLabsConnector:
                 tasks=self._tasks,
                 logs=self._logs,
                 timing=self.timing,
+                locks=self._locks,
+                user_data_for=self._user_data_for,
+                on_queued=self._ensure_queue_task,
+                clock=self.clock,
             )
         )
+        await self._reattach_once()
+        self._tasks.spawn("limits", watch_limits(self._runner))
+        self._tasks.spawn("cloud-watch", self._watch_cloud())
         return True
 
     async def verify_connection(self) -> bool:
@@ -124,7 +144,9 @@ class LambdaLabsConnector:
         """Stop following jobs (their instances keep running and are recorded as such),
         close the HTTP session and the store. Safe to call twice."""
         await self._tasks.close()
+        self._locks.release_all()
         self._runner = None
+        self._api_key = ""
         if self._store is not None:
             await self._store.close()
         if self._session is not None:
@@ -185,8 +207,7 @@ class LambdaLabsConnector:
 
         The rest (boot, set-up, training, download, terminate) runs in the background.
         Invalid config -> ValueError naming the field; no capacity -> RuntimeError."""
-        runner = self._require_runner()
-        return await runner.submit(config, auto_terminate=await self.auto_terminate())
+        return await self._require_runner().submit(config)
 
     async def get_job(self, job_id: str) -> JobRecord:
         """Everything the store knows of a job."""
@@ -231,6 +252,111 @@ class LambdaLabsConnector:
         """Save a completed job's adapter.tar.gz to `dest` (verified, via `<dest>.part`)."""
         job = await self.store.get_job(job_id)
         return await artifacts.copy_adapter(job, Path(dest), progress)
+
+    # -- money: orphans, billing, stopping everything ---------------------------------------
+
+    async def find_orphans(self) -> list[Orphan]:
+        """Billing lambda-gui-* instances no job here owns (raises if Lambda cannot be asked)."""
+        return await find_orphans(self._require_runner())
+
+    async def terminate_instance(self, instance_id: str) -> bool:
+        """Terminate one instance (an orphan) until Lambda confirms it is going."""
+        client = self._require_runner().ctx.client
+        return await terminate_confirmed(client, instance_id, timing=self.timing)
+
+    async def billing_jobs(self) -> list[JobRecord]:
+        """Jobs whose instance may be billing right now (running, or not confirmed gone)."""
+        return [j for j in await self.store.list_jobs() if j.billing == "may_bill"]
+
+    async def stop_all_jobs(self) -> dict[str, bool]:
+        """Cancel every unfinished job and terminate its instance (closing the app)."""
+        runner = self._require_runner()
+        jobs = [j for j in await self.store.list_jobs() if not j.phase.is_terminal]
+        results = await asyncio.gather(*(runner.cancel(j.id) for j in jobs))
+        return {j.id: ok for j, ok in zip(jobs, results, strict=True)}
+
+    async def retry_terminations(self) -> None:
+        """Terminate again every finished job's instance Lambda has not confirmed gone."""
+        runner = self._require_runner()
+        for job in await self.billing_jobs():
+            if job.phase.is_terminal and (
+                job.phase is not JobPhase.COMPLETED or await runner.auto_terminate()
+            ):
+                await runner.terminate(job.id)
+
+    def _user_data_for(self, job: JobRecord) -> str | None:
+        # Only with the user's opt-in does the API key leave this computer (item 6).
+        if not job.config.self_terminate:
+            return None
+        from lambda_gui.remote.self_terminate import build_user_data
+
+        cfg = job.config
+        script: str = build_user_data(
+            api_key=self._api_key,
+            base_url=self.base_url,
+            instance_name=job.instance_name,
+            job_id=job.id,
+            max_runtime_s=cfg.max_runtime_minutes * 60 if cfg.max_runtime_minutes else None,
+            grace_s=cfg.self_terminate_grace_minutes * 60,
+        )
+        return script
+
+    def _ensure_queue_task(self) -> None:
+        task = self._tasks.get("offline-queue")
+        if (task is None or task.done()) and self._runner is not None:
+            self._tasks.spawn("offline-queue", self._run_queue(self._runner))
+
+    async def _run_queue(self, runner: JobRunner) -> None:
+        """Launch queued jobs, oldest first, once Lambda answers again (paced, once each)."""
+        while True:
+            queued = [j for j in await self.store.list_jobs() if j.phase is JobPhase.QUEUED]
+            if not queued:
+                return
+            try:
+                await runner.ctx.catalog.resources(refresh=True)
+            except (APIUnavailableError, ConnectionError):
+                await asyncio.sleep(self.timing.queue_retry_s)
+                continue
+            for job in sorted(queued, key=lambda j: j.created_at):
+                try:
+                    await runner.launch_queued(job.id)
+                except (LambdaAPIError, ConnectionError) as exc:
+                    log.warning("queued job %s: %s", job.id, exc)
+            await asyncio.sleep(self.timing.queue_retry_s)
+
+    async def _reattach_once(self) -> bool:
+        try:
+            await reattach_jobs(self._require_runner())
+        except (LambdaAPIError, ConnectionError) as exc:
+            self.events.publish(
+                TaskFailed(
+                    "reattach",
+                    f"Could not ask Lambda about this app's jobs ({exc}); will try again. "
+                    "Until then their instances may be billing.",
+                )
+            )
+            return False
+        return True
+
+    async def _watch_cloud(self) -> None:
+        """Every few minutes: reattach what could not be, terminate unconfirmed instances,
+        sweep for orphans."""
+        pending_reattach = False
+        while True:
+            try:
+                if pending_reattach:
+                    pending_reattach = not await self._reattach_once()
+                await self.retry_terminations()
+                orphans = await self.find_orphans()
+                self.events.publish(OrphansFound(tuple(orphans)))
+                if orphans and await self.store.get_setting(AUTO_TERMINATE_ORPHANS_SETTING) == "1":
+                    for orphan in orphans:
+                        await self.terminate_instance(orphan.instance_id)
+            except (LambdaAPIError, ConnectionError) as exc:
+                # A failed list never counts as "no instances": say so, keep the last result.
+                self.events.publish(TaskFailed("orphan-sweep", f"Orphan check failed: {exc}"))
+                pending_reattach = True
+            await asyncio.sleep(self.timing.sweep_s)
 
     def _require_runner(self) -> JobRunner:
         if self._runner is None:

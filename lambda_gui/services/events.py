@@ -59,6 +59,25 @@ class BillingWarning:
 
 
 @dataclass(frozen=True)
+class Orphan:
+    """A billing lambda-gui instance that no job here owns."""
+
+    instance_id: str
+    name: str
+    status: str
+    instance_type: str
+    region: str
+    dollars_per_hour: float
+
+
+@dataclass(frozen=True)
+class OrphansFound:
+    """The latest orphan sweep's result (empty when there are none)."""
+
+    orphans: tuple[Orphan, ...]
+
+
+@dataclass(frozen=True)
 class TaskFailed:
     """A background task ended in an error; `message` is what to show the user."""
 
@@ -67,7 +86,13 @@ class TaskFailed:
 
 
 Event = (
-    JobPhaseChanged | JobLogLines | JobLogEvents | DownloadProgress | BillingWarning | TaskFailed
+    JobPhaseChanged
+    | JobLogLines
+    | JobLogEvents
+    | DownloadProgress
+    | BillingWarning
+    | OrphansFound
+    | TaskFailed
 )
 Listener = Callable[[Event], None]
 

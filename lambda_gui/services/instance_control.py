@@ -29,7 +29,9 @@ class Timing:
     terminate_attempts: int = 12
     terminate_backoff_s: float = 2.0
     terminate_backoff_max_s: float = 60.0
-    log_flush_s: float = 1.0
+    limits_poll_s: float = 10.0
+    queue_retry_s: float = 15.0
+    sweep_s: float = 300.0
 
 
 class InstanceFailedError(RuntimeError):

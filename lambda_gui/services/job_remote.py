@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 from lambda_gui.cloud.wire import Instance
 from lambda_gui.core.dataset_format import is_hub_path
 from lambda_gui.core.errors import LambdaGUIError, SSHError
-from lambda_gui.core.logparse import LogEvent, LogParser
+from lambda_gui.core.limits import LossGuard
+from lambda_gui.core.logparse import LogEvent, LogParser, MetricEvent
 from lambda_gui.core.models import JobPhase
 from lambda_gui.remote import bundle as B
 from lambda_gui.remote.logtail import LogFollower
@@ -28,23 +29,31 @@ if TYPE_CHECKING:
 _FLUSH_S = 0.25
 _OFFSET_SAVE_S = 1.0
 _RUNNING_STATES = ("starting", "running")
+_STOP_SSH_S = 20.0
+# train.py packages its latest checkpoint on SIGTERM; give it this long.
+_STOP_WAIT_S = 60.0
 
 
 class RemoteJob:
     """One job on one active instance."""
 
-    def __init__(self, runner: JobRunner, job: JobRecord, inst: Instance) -> None:
+    def __init__(self, runner: JobRunner, job: JobRecord, host: str, port: int) -> None:
         self.runner = runner
         self.ctx = runner.ctx
         self.job = job
         self.dir = B.job_dir(job.id)
         self.target = SSHTarget(
-            host=inst.ip or "",
-            port=inst.ssh_port,
+            host=host,
+            port=port,
             key_path=self.ctx.login_key.path,
-            instance_id=inst.id,
+            instance_id=job.instance_id or "",
         )
         self._ssh: ReconnectingSSH | None = None
+
+    @classmethod
+    def on_instance(cls, runner: JobRunner, job: JobRecord, inst: Instance) -> RemoteJob:
+        """The job on the instance Lambda reported active."""
+        return cls(runner, job, inst.ip or "", inst.ssh_port)
 
     @property
     def ssh(self) -> ReconnectingSSH:
@@ -53,11 +62,10 @@ class RemoteJob:
             raise RuntimeError("RemoteJob.connect() was not awaited")
         return self._ssh
 
-    async def connect(self) -> None:
+    async def connect(self, deadline_s: float | None = None) -> None:
         """Wait for the instance's SSH (it refuses for a while after `active`)."""
-        session = await wait_for_ssh(
-            self.target, self.ctx.timing.ssh_deadline_s, self.ctx.paths.known_hosts
-        )
+        limit = self.ctx.timing.ssh_deadline_s if deadline_s is None else deadline_s
+        session = await wait_for_ssh(self.target, limit, self.ctx.paths.known_hosts)
         self._ssh = ReconnectingSSH(self.target, self.ctx.paths.known_hosts, session=session)
 
     async def close(self) -> None:
@@ -192,25 +200,50 @@ class RemoteJob:
         await self.runner._fail(self.job.id, message)
 
     @staticmethod
-    async def stop_training(runner: JobRunner, job: JobRecord) -> None:
-        """Best effort: stop the training process group before the instance is terminated."""
-        ctx = runner.ctx
-        target = SSHTarget(
-            host=job.ip or "",
-            port=job.ssh_port or 22,
-            key_path=ctx.login_key.path,
-            instance_id=job.instance_id or "",
-        )
+    async def stop_and_save(runner: JobRunner, job: JobRecord) -> list[str]:
+        """Best effort before a terminate: stop the training process group (train.py then
+        packages its latest checkpoint), bring back the log's tail, metrics and checkpoint.
+        Returns what was saved, in words."""
+        remote = RemoteJob(runner, job, job.ip or "", job.ssh_port or 22)
         try:
-            session = await wait_for_ssh(target, 15.0, ctx.paths.known_hosts)
+            await remote.connect(_STOP_SSH_S)
         except SSHError:
-            return
+            return []
+        saved: list[str] = []
         try:
-            await session.run(B.remote_command(B.CANCEL_COMMAND, job.id), timeout=15.0)
-        except SSHError:
+            session = await remote.ssh.session()
+            state, _ = await remote._status(session)
+            if state in _RUNNING_STATES:
+                await session.run(B.remote_command(B.CANCEL_COMMAND, job.id), timeout=15.0)
+                deadline = time.monotonic() + _STOP_WAIT_S
+                while state in _RUNNING_STATES and time.monotonic() < deadline:
+                    await asyncio.sleep(0.5)
+                    state, _ = await remote._status(session)
+            await remote._catch_up_log()
+            saved.append("the log")
+            await remote._copy_small(B.METRICS_FILE)
+            sha = f"{remote.dir}/{B.ARTIFACT_FILE}.sha256"
+            if (await session.run(["test", "-f", sha]))[0] == 0:
+                await remote._download(B.ARTIFACT_FILE, "checkpoint.tar.gz")
+                saved.append("the last checkpoint (checkpoint.tar.gz)")
+        except (LambdaGUIError, OSError):
             pass
         finally:
-            await session.close()
+            await remote.close()
+        return saved
+
+    async def _catch_up_log(self) -> None:
+        """Read the rest of the remote log (the job has stopped) into the local copy."""
+        session = await self.ssh.session()
+        offset = await self.ctx.logs.size(self.job.id)
+        code, out, _ = await session.run(
+            ["tail", "-c", f"+{offset + 1}", "--", f"{self.dir}/{B.LOG_FILE}"]
+        )
+        if code == 0 and out:
+            await self.ctx.logs.append(self.job.id, out)
+            await self.ctx.store.update_job(
+                self.job.id, log_offset=await self.ctx.logs.size(self.job.id)
+            )
 
 
 def _local(path_text: str) -> Path:
@@ -224,6 +257,8 @@ class _LogBatcher:
     def __init__(self, remote: RemoteJob) -> None:
         self.remote = remote
         self.parser = LogParser()
+        cfg = remote.job.config
+        self.guard = LossGuard(cfg.divergence_ratio) if cfg.stop_on_divergence else None
         self.lines: list[bytes] = []
         self.offset = 0
         self.saved_at = 0.0
@@ -232,6 +267,17 @@ class _LogBatcher:
     def add(self, line: bytes, offset: int) -> None:
         self.lines.append(line)
         self.offset = offset
+
+    def _watch_loss(self, events: list[LogEvent]) -> None:
+        if self.guard is None:
+            return
+        for event in events:
+            if isinstance(event, MetricEvent) and "loss" in event.values:
+                reason = self.guard.feed(event.values["loss"])
+                if reason:
+                    self.remote.runner.stop_soon(self.remote.job.id, reason)
+                    self.guard = None
+                    return
 
     async def run(self) -> None:
         while True:
@@ -251,6 +297,7 @@ class _LogBatcher:
                     events.extend(self.parser.feed(line))
                 if events:
                     ctx.bus.publish(JobLogEvents(job_id, tuple(events)))
+                    self._watch_loss(events)
             now = time.monotonic()
             if (lines or save_offset) and (save_offset or now - self.saved_at >= _OFFSET_SAVE_S):
                 await ctx.store.update_job(job_id, log_offset=await ctx.logs.size(job_id))

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,9 +15,11 @@ from lambda_gui.cloud.client import LambdaCloudClient
 from lambda_gui.cloud.wire import Instance, LaunchRequest
 from lambda_gui.core.config_validation import validate_config
 from lambda_gui.core.errors import (
+    APIUnavailableError,
     InsufficientCapacityError,
     LambdaAPIError,
     LaunchOutcomeUnknownError,
+    RateLimitedError,
 )
 from lambda_gui.core.models import JobPhase, Resource, TrainingConfig
 from lambda_gui.services.catalog import Catalog
@@ -26,6 +29,7 @@ from lambda_gui.services.instance_control import (
     terminate_confirmed,
     wait_until_active,
 )
+from lambda_gui.services.job_lock import JobLocks
 from lambda_gui.services.job_log import JobLogs
 from lambda_gui.services.job_remote import RemoteJob
 from lambda_gui.services.local_inputs import check_local_inputs
@@ -63,6 +67,12 @@ class RunnerContext:
     tasks: TaskGroup
     logs: JobLogs
     timing: Timing
+    locks: JobLocks
+    # The connector's hooks: the launch's cloud-init (opt-in self-termination), and a
+    # nudge for the offline queue.
+    user_data_for: Callable[[JobRecord], str | None]
+    on_queued: Callable[[], None]
+    clock: Callable[[], float] = time.time
 
 
 class JobRunner:
@@ -74,34 +84,110 @@ class JobRunner:
 
     # -- submit ---------------------------------------------------------------------------
 
-    async def submit(self, cfg: TrainingConfig, *, auto_terminate: bool) -> str:
-        """Validate, record, launch; returns the job id once Lambda accepted the launch."""
+    async def submit(self, cfg: TrainingConfig) -> str:
+        """Validate, record, launch; returns the job id once Lambda accepted the launch.
+
+        While Lambda cannot be reached the job is recorded as queued instead, and launched
+        (once) when the connection is back."""
         validate_config(cfg)
         await check_local_inputs(cfg)
+        try:
+            resources = await self.ctx.catalog.resources(refresh=True)
+        except APIUnavailableError as exc:
+            return await self._queue_new(cfg, str(exc))
         resource = await self.ctx.catalog.resource(cfg.resource_id)
-        resources = await self.ctx.catalog.resources(refresh=True)
-        resource = next(r for r in resources if r.name == resource.name)
         region = await self._pick_region(resource, cfg.region, resources)
-        job_id = new_job_id()
         job = JobRecord(
-            id=job_id,
+            id=new_job_id(),
             config=cfg,
             phase=JobPhase.PENDING,
-            instance_name=INSTANCE_PREFIX + job_id,
+            instance_name=INSTANCE_PREFIX + "pending",
             instance_type=resource.name,
             price_cents_per_hour=resource.price_cents_per_hour,
             region=region,
         )
+        job.instance_name = INSTANCE_PREFIX + job.id
         await self.ctx.store.insert_job(job)
-        self._publish(job_id, JobPhase.PENDING, f"Launching {resource.name} in {region}.")
-        await self._launch(job, resource)
-        self.start(job_id, auto_terminate=auto_terminate)
-        return job_id
+        self.ctx.locks.acquire(job.id)
+        self._publish(job.id, JobPhase.PENDING, f"Launching {resource.name} in {region}.")
+        try:
+            sent = await self._launch(job, resource)
+        except BaseException:
+            self.ctx.locks.release(job.id)
+            raise
+        if not sent:
+            self.ctx.locks.release(job.id)
+            self.ctx.on_queued()
+            return job.id
+        self._start_locked(job.id)
+        return job.id
 
-    def start(self, job_id: str, *, auto_terminate: bool) -> None:
-        """Drive a recorded, launched job in the background (also used to reattach)."""
+    async def _queue_new(self, cfg: TrainingConfig, why: str) -> str:
+        cached = {r.name: r for r in await self.ctx.catalog.cached()}
+        known = cached.get(cfg.resource_id)
+        job = JobRecord(
+            id=new_job_id(),
+            config=cfg,
+            phase=JobPhase.QUEUED,
+            instance_name="",
+            instance_type=cfg.resource_id,
+            price_cents_per_hour=known.price_cents_per_hour if known else 0,
+            region=cfg.region,
+        )
+        job.instance_name = INSTANCE_PREFIX + job.id
+        await self.ctx.store.insert_job(job)
+        self._publish(
+            job.id,
+            JobPhase.QUEUED,
+            f"Lambda is unreachable ({why}); the job will launch when the connection is back.",
+        )
+        self.ctx.on_queued()
+        return job.id
+
+    async def launch_queued(self, job_id: str) -> bool:
+        """Launch a queued job now (the connection is back); False if it stays queued."""
+        if not self.ctx.locks.acquire(job_id):
+            return False
+        try:
+            job = await self.ctx.store.get_job(job_id)
+            if job.phase is not JobPhase.QUEUED:
+                self.ctx.locks.release(job_id)
+                return False
+            resources = await self.ctx.catalog.resources(refresh=True)
+            resource = await self.ctx.catalog.resource(job.instance_type)
+            try:
+                region = await self._pick_region(resource, job.config.region, resources)
+            except InsufficientCapacityError as exc:
+                await self._fail(job_id, str(exc), billing="none")
+                self.ctx.locks.release(job_id)
+                return True
+            job = await self.ctx.store.update_job(
+                job_id,
+                phase=JobPhase.PENDING,
+                region=region,
+                price_cents_per_hour=resource.price_cents_per_hour,
+            )
+            self._publish(job_id, JobPhase.PENDING, f"Launching {resource.name} in {region}.")
+            if not await self._launch(job, resource):
+                self.ctx.locks.release(job_id)
+                return False
+        except BaseException:
+            self.ctx.locks.release(job_id)
+            raise
+        self._start_locked(job_id)
+        return True
+
+    def start(self, job_id: str) -> bool:
+        """Drive a recorded, launched job in the background (reattach); False when another
+        window or process already drives it."""
+        if not self.ctx.locks.acquire(job_id):
+            return False
+        self._start_locked(job_id)
+        return True
+
+    def _start_locked(self, job_id: str) -> None:
         self.ctx.logs.reopen(job_id)
-        self.ctx.tasks.spawn(task_name(job_id), self._drive(job_id, auto_terminate))
+        self.ctx.tasks.spawn(task_name(job_id), self._drive(job_id))
 
     async def _pick_region(
         self, resource: Resource, wanted: str | None, resources: list[Resource]
@@ -124,33 +210,53 @@ class JobRunner:
             code="instance-operations/launch/insufficient-capacity",
         )
 
-    async def _launch(self, job: JobRecord, resource: Resource) -> None:
+    async def _launch(self, job: JobRecord, resource: Resource) -> bool:
+        """Send the launch (once). False when Lambda could not be reached: nothing was sent
+        and the job is queued again."""
         store = self.ctx.store
         # The intent is recorded before the request leaves: a crash from here on leaves a
         # job that the next start looks for by instance name.
-        await store.update_job(job.id, launch_sent_at=time.time(), billing="may_bill")
-        region = job.region or ""
+        await store.update_job(job.id, launch_sent_at=self.ctx.clock(), billing="may_bill")
         request = LaunchRequest(
-            region_name=region,
+            region_name=job.region or "",
             instance_type_name=resource.name,
             ssh_key_names=(self.ctx.login_key.name,),
             name=job.instance_name,
+            user_data=self.ctx.user_data_for(job),
         )
         try:
             ids = await self.ctx.client.launch(request)
         except LaunchOutcomeUnknownError as exc:
             await self._fail(job.id, str(exc), billing="may_bill")
             raise
+        except RateLimitedError:
+            raise
+        except APIUnavailableError as exc:
+            # Not reached: the request never left (the client re-sends nothing it sent).
+            await store.update_job(
+                job.id, phase=JobPhase.QUEUED, launch_sent_at=None, billing="none"
+            )
+            self._publish(
+                job.id, JobPhase.QUEUED, f"Lambda is unreachable ({exc}); the job is queued."
+            )
+            return False
         except (LambdaAPIError, ConnectionError) as exc:
             # A definite refusal: nothing was created, nothing bills.
             await self._fail(job.id, f"Lambda refused the launch: {exc}", billing="none")
             raise
         await store.update_job(job.id, instance_id=ids[0], phase=JobPhase.PROVISIONING)
         self._publish(job.id, JobPhase.PROVISIONING, f"Instance {ids[0]} requested.")
+        return True
 
     # -- the drive ------------------------------------------------------------------------
 
-    async def _drive(self, job_id: str, auto_terminate: bool) -> None:
+    async def _drive(self, job_id: str) -> None:
+        try:
+            await self._drive_locked(job_id)
+        finally:
+            self.ctx.locks.release(job_id)
+
+    async def _drive_locked(self, job_id: str) -> None:
         ok = False
         try:
             job = await self.ctx.store.get_job(job_id)
@@ -166,7 +272,7 @@ class JobRunner:
             await self._fail(job_id, str(exc) or type(exc).__name__)
         if job_id in self._cancelling:
             return
-        if not ok or auto_terminate:
+        if not ok or await self.auto_terminate():
             await self.terminate(job_id)
         job = await self.ctx.store.get_job(job_id)
         if ok:
@@ -174,7 +280,7 @@ class JobRunner:
             note = "Adapter saved and verified" + (
                 "; instance terminated." if gone else "; the instance is still running."
             )
-            await self._set_phase(job_id, JobPhase.COMPLETED, note, ended_at=time.time())
+            await self._set_phase(job_id, JobPhase.COMPLETED, note, ended_at=self.ctx.clock())
         await self.ctx.logs.finish(job_id)
 
     async def _bring_up(self, job: JobRecord) -> RemoteJob:
@@ -198,13 +304,13 @@ class JobRunner:
         )
         changes: dict[str, Any] = {"ip": inst.ip, "ssh_port": inst.ssh_port}
         if job.started_at is None:
-            changes["started_at"] = time.time()
+            changes["started_at"] = self.ctx.clock()
         await self.ctx.store.update_job(job.id, **changes)
         if _PHASE_ORDER.index(job.phase) < _PHASE_ORDER.index(JobPhase.SETTING_UP):
             await self._set_phase(
                 job.id, JobPhase.SETTING_UP, f"Instance {inst.id} is active at {inst.ip}."
             )
-        remote = RemoteJob(self, await self.ctx.store.get_job(job.id), inst)
+        remote = RemoteJob.on_instance(self, await self.ctx.store.get_job(job.id), inst)
         await remote.connect()
         return remote
 
@@ -216,29 +322,48 @@ class JobRunner:
 
     # -- cancel / terminate ---------------------------------------------------------------
 
-    async def cancel(self, job_id: str) -> bool:
-        """Stop training, terminate the instance; True once Lambda confirms it is going."""
+    async def cancel(self, job_id: str, reason: str | None = None) -> bool:
+        """Stop training, save what can be saved (log, checkpoint), terminate the instance.
+
+        `reason` is set when a limit, not the user, stopped the job. True once Lambda
+        confirms the instance terminating or gone."""
         job = await self.ctx.store.get_job(job_id)
         if job.phase.is_terminal and job.billing != "may_bill":
+            return False
+        if job_id in self._cancelling:
             return False
         self._cancelling.add(job_id)
         try:
             task = self.ctx.tasks.get(task_name(job_id))
-            if task is not None and not task.done():
+            if task is not None and not task.done() and task is not asyncio.current_task():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
             job = await self.ctx.store.get_job(job_id)
-            if job.ip and job.instance_id:
-                await RemoteJob.stop_training(self, job)
+            saved: list[str] = []
+            if job.ip and job.instance_id and not job.phase.is_terminal:
+                saved = await RemoteJob.stop_and_save(self, job)
             confirmed = await self.terminate(job_id)
             if not job.phase.is_terminal:
+                message = f"Stopped: {reason}." if reason else "Cancelled by the user."
+                if saved:
+                    message += " Saved: " + ", ".join(saved) + "."
                 await self._set_phase(
-                    job_id, JobPhase.CANCELLED, "Cancelled by the user.", ended_at=time.time()
+                    job_id,
+                    JobPhase.CANCELLED,
+                    message,
+                    ended_at=self.ctx.clock(),
+                    error=message if reason else None,
                 )
             await self.ctx.logs.finish(job_id)
             return confirmed
         finally:
             self._cancelling.discard(job_id)
+
+    def stop_soon(self, job_id: str, reason: str) -> None:
+        """Stop a job for a limit from inside its own drive (the stop runs as its own task)."""
+        if job_id in self._cancelling or self.ctx.tasks.get(f"stop:{job_id}") is not None:
+            return
+        self.ctx.tasks.spawn(f"stop:{job_id}", self.cancel(job_id, reason))
 
     async def terminate(self, job_id: str) -> bool:
         """Terminate the job's instance and record it gone once Lambda confirms."""
@@ -289,8 +414,12 @@ class JobRunner:
 
     async def _fail(self, job_id: str, message: str, **more: Any) -> None:
         await self._set_phase(
-            job_id, JobPhase.FAILED, message, error=message, ended_at=time.time(), **more
+            job_id, JobPhase.FAILED, message, error=message, ended_at=self.ctx.clock(), **more
         )
+
+    async def auto_terminate(self) -> bool:
+        """The setting: terminate a finished job's instance once its adapter is saved."""
+        return (await self.ctx.store.get_setting("auto_terminate", "1")) == "1"
 
     def _publish(self, job_id: str, phase: JobPhase, message: str) -> None:
         self.ctx.bus.publish(JobPhaseChanged(job_id, phase, message))

@@ -1,0 +1,166 @@
+"""The API key and SSH key path, kept in the OS keyring (every keyring call runs in an executor).
+
+When the keyring cannot store anything (keyring.backends.fail, the null backend), values are
+kept for this session only and the caller is told so; plaintext backends store but are
+reported as not secure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import keyring
+import keyring.backend
+import keyring.errors
+
+SERVICE = "lambda-gui"
+API_KEY_ENTRY = "api-key"
+SSH_KEY_ENTRY = "ssh-key-path"
+
+T = TypeVar("T")
+
+# Backends that cannot keep a secret at all, and ones that keep it in a file anyone with the
+# user's file access can read.
+_CANNOT_STORE = ("keyring.backends.fail", "keyring.backends.null")
+_PLAINTEXT_MARKERS = ("plaintext", "keyrings.alt.file", "uncrypted", "unencrypted")
+
+
+@dataclass(frozen=True)
+class KeyringInfo:
+    """Which keyring backend is in use and whether it keeps secrets safely."""
+
+    name: str
+    can_store: bool
+    secure: bool
+    warning: str = ""
+
+
+def describe_backend(backend: Any) -> KeyringInfo:
+    """Classify a keyring backend object (pure: reads only its class and chained backends)."""
+    parts = _backend_parts(backend)
+    names = [f"{type(b).__module__}.{type(b).__name__}" for b in parts]
+    label = ", ".join(_label(b) for b in parts) or _label(backend)
+    stores = [n for n in names if not n.startswith(_CANNOT_STORE)]
+    if not stores:
+        return KeyringInfo(
+            label,
+            can_store=False,
+            secure=False,
+            warning=(
+                "No system keyring is available, so the API key cannot be saved: it is kept "
+                "for this session only. Install and unlock a keyring (GNOME Keyring, KWallet, "
+                "macOS Keychain, Windows Credential Locker) to save it."
+            ),
+        )
+    if any(m in n.lower() for n in stores for m in _PLAINTEXT_MARKERS):
+        return KeyringInfo(
+            label,
+            can_store=True,
+            secure=False,
+            warning=(
+                "This keyring stores secrets in a plain file: anyone who can read your files "
+                "can read the API key. Prefer a system keyring."
+            ),
+        )
+    return KeyringInfo(label, can_store=True, secure=True)
+
+
+def _backend_parts(backend: Any) -> list[Any]:
+    chained = getattr(backend, "backends", None)
+    if isinstance(chained, (list, tuple)):
+        return list(chained)
+    return [backend]
+
+
+def _label(backend: Any) -> str:
+    name = getattr(backend, "name", "")
+    return str(name) if name else type(backend).__name__
+
+
+class CredentialStore:
+    """The API key and SSH key path: in the keyring when it can store, else in memory."""
+
+    def __init__(
+        self, service: str = SERVICE, backend: keyring.backend.KeyringBackend | None = None
+    ) -> None:
+        self.service = service
+        self._backend = backend
+        self._session: dict[str, str] = {}
+
+    async def info(self) -> KeyringInfo:
+        """The backend in use, and whether values will be saved safely."""
+        return describe_backend(await self._run(self._keyring))
+
+    async def api_key(self) -> str | None:
+        """The stored API key, if any."""
+        return await self._get(API_KEY_ENTRY)
+
+    async def save_api_key(self, api_key: str) -> bool:
+        """Store the API key; False when it is kept for this session only."""
+        return await self._set(API_KEY_ENTRY, api_key.strip())
+
+    async def ssh_key_path(self) -> str | None:
+        """The SSH private key file the user chose (None: a key generated through Lambda)."""
+        return await self._get(SSH_KEY_ENTRY)
+
+    async def save_ssh_key_path(self, path: str | None) -> bool:
+        """Remember the SSH key file (None forgets it); False when kept for this session only."""
+        if not path:
+            await self._delete(SSH_KEY_ENTRY)
+            return True
+        return await self._set(SSH_KEY_ENTRY, path)
+
+    async def forget(self) -> None:
+        """Remove the API key and SSH key path."""
+        for entry in (API_KEY_ENTRY, SSH_KEY_ENTRY):
+            await self._delete(entry)
+
+    # -- executor side ------------------------------------------------------------------
+
+    def _keyring(self) -> keyring.backend.KeyringBackend:
+        return self._backend if self._backend is not None else keyring.get_keyring()
+
+    async def _get(self, entry: str) -> str | None:
+        if entry in self._session:
+            return self._session[entry]
+
+        def read() -> str | None:
+            try:
+                return self._keyring().get_password(self.service, entry)
+            except keyring.errors.KeyringError:
+                return None
+
+        return await self._run(read)
+
+    async def _set(self, entry: str, value: str) -> bool:
+        def write() -> bool:
+            try:
+                self._keyring().set_password(self.service, entry, value)
+            except keyring.errors.KeyringError:
+                return False
+            return True
+
+        saved = await self._run(write)
+        if saved:
+            self._session.pop(entry, None)
+        else:
+            self._session[entry] = value
+        return saved
+
+    async def _delete(self, entry: str) -> None:
+        self._session.pop(entry, None)
+
+        def delete() -> None:
+            try:
+                self._keyring().delete_password(self.service, entry)
+            except keyring.errors.KeyringError:
+                pass
+
+        await self._run(delete)
+
+    @staticmethod
+    async def _run(fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(None, fn)

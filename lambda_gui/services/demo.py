@@ -1,0 +1,124 @@
+"""Demo mode: the built-in simulator as the cloud, in this process, and a tiny local model.
+
+The simulator serves Lambda's API on 127.0.0.1 and its "instances" run the job on this
+computer's CPU; nothing is billed. The tiny model is built once into the app data dir (in an
+executor: it trains for half a minute the first time) and reused after that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lambda_gui.cloud.pacing import Pacer
+from lambda_gui.core.models import TrainingConfig
+from lambda_gui.services.connector import LambdaLabsConnector
+from lambda_gui.services.instance_control import Timing
+from lambda_gui.services.paths import AppPaths
+from lambda_gui.simulator import Simulator, SimulatorConfig
+from lambda_gui.simulator.tiny_model import DEMO_SETTINGS, build_tiny_model, demo_dataset_path
+
+DEMO_KEY_NAME = "lambda-gui-demo"
+DEMO_BOOT_SECONDS = 3.0
+DEMO_INSTANCE_TYPE = "gpu_1x_a10"
+# The simulator has no rate limits and boots in seconds: poll it often so the demo is brisk.
+DEMO_TIMING = Timing(
+    poll_s=0.5,
+    boot_deadline_s=120.0,
+    boot_deadline_multi_gpu_s=120.0,
+    ssh_deadline_s=60.0,
+    terminate_attempts=6,
+    terminate_backoff_s=0.5,
+)
+
+
+def demo_model_dir(data_root: Path | None = None) -> Path:
+    """Where the tiny demo model is cached (the app data dir unless given)."""
+    root = data_root if data_root is not None else AppPaths.default().root
+    return root / "demo" / "tiny-llama"
+
+
+@dataclass
+class DemoCloud:
+    """A running simulator, the credentials to reach it and the demo model."""
+
+    simulator: Simulator
+    credentials: dict[str, str]
+    model_dir: Path
+    paths: AppPaths
+
+    def make_connector(self, *, pacer: Pacer | None = None) -> LambdaLabsConnector:
+        """A connector whose store and downloads live in this demo's own folder."""
+        return LambdaLabsConnector(
+            paths=self.paths,
+            pacer=pacer or Pacer(min_interval=0.1, launch_interval=1.0),
+            timing=DEMO_TIMING,
+        )
+
+    def training_config(self, resource_id: str = DEMO_INSTANCE_TYPE) -> TrainingConfig:
+        """The demo job: the tiny local model on the bundled demo dataset."""
+        return demo_training_config(self.model_dir, resource_id)
+
+    async def stop(self) -> None:
+        """Power off every simulated instance and remove the demo's store and files."""
+        await self.simulator.stop()
+        await asyncio.to_thread(shutil.rmtree, self.paths.root, True)
+
+
+def demo_draft(model_dir: Path, resource_id: str = DEMO_INSTANCE_TYPE) -> dict[str, Any]:
+    """Wizard draft values for the demo job (a dict over TrainingConfig fields)."""
+    values: dict[str, Any] = {
+        "base_model": str(model_dir),
+        "model_source": "local",
+        "dataset_path": str(demo_dataset_path()),
+        "resource_id": resource_id,
+        "project_name": "demo",
+        "max_seq_length": 128,
+        "warmup_ratio": 0.0,
+        "lr_scheduler": "constant",
+    }
+    values.update({k: list(v) if isinstance(v, list) else v for k, v in DEMO_SETTINGS.items()})
+    return values
+
+
+def demo_training_config(model_dir: Path, resource_id: str = DEMO_INSTANCE_TYPE) -> TrainingConfig:
+    """The demo job as a TrainingConfig."""
+    return TrainingConfig.from_dict(demo_draft(model_dir, resource_id))
+
+
+async def start_demo(
+    *,
+    model_dir: Path | None = None,
+    boot_seconds: float = DEMO_BOOT_SECONDS,
+) -> DemoCloud:
+    """Start the simulator, register a key pair, build (or reuse) the tiny model."""
+    target = model_dir if model_dir is not None else demo_model_dir()
+    built = await asyncio.to_thread(build_tiny_model, target)
+    root = Path(await asyncio.to_thread(tempfile.mkdtemp, None, "lambda-gui-demo-"))
+    simulator = Simulator(
+        SimulatorConfig(
+            root_dir=root / "cloud",
+            boot_seconds=boot_seconds,
+            terminate_seconds=0.5,
+            terminated_linger_seconds=30.0,
+            # The tiny model is local: the Hub is never needed, so never waited for.
+            extra_env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+        )
+    )
+    try:
+        await simulator.start()
+        key_path = await asyncio.to_thread(simulator.generate_key_pair, DEMO_KEY_NAME)
+    except BaseException:
+        await simulator.stop()
+        await asyncio.to_thread(shutil.rmtree, root, True)
+        raise
+    credentials = {
+        "api_key": simulator.api_key,
+        "ssh_key_path": str(key_path),
+        "base_url": simulator.base_url,
+    }
+    return DemoCloud(simulator, credentials, built, AppPaths(root / "app"))
