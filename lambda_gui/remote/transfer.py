@@ -97,39 +97,33 @@ class _Download:
         if self.progress is not None:
             self.loop.call_soon_threadsafe(self.progress, done, self.size)
 
-    def _remote_size_sync(self, session: SSHSession) -> int:
-        code, out, err = session.run_sync(f"stat -L -c %s -- {self.quoted}")
-        if code != 0:
-            if not session.is_active():
-                raise session.lost(f"checking {self.remote_rel}")
-            raise ArtifactMissingError(
-                f"The remote file {self.remote_rel} does not exist on the instance: "
-                f"{err.decode(errors='replace').strip()}"
-            )
-        return int(out.strip())
-
-    def _prefix_hash_sync(self) -> tuple[hashlib._Hash, int]:
-        """Hash of what the .part already holds (a resumed download continues from it)."""
-        digest = hashlib.sha256()
-        have = 0
-        if self.part.exists():
-            if self.part.stat().st_size > self.size:
-                self.part.unlink()
-                return digest, 0
-            with self.part.open("rb") as f:
-                while block := f.read(_HASH_BLOCK):
-                    digest.update(block)
-                    have += len(block)
-        return digest, have
+    def _part_size(self) -> int:
+        try:
+            return self.part.stat().st_size
+        except FileNotFoundError:
+            return 0
 
     def attempt_sync(self, session: SSHSession) -> int:
-        """Fetch the missing bytes into the .part file; returns how many arrived."""
-        self.size = self._remote_size_sync(session)
-        digest, have = self._prefix_hash_sync()
-        start = have
-        self._report(have)
-        if have < self.size:
-            have = self._stream_sync(session, digest, have)
+        """Fetch the missing bytes into the .part file, verify, rename; returns bytes fetched."""
+        have = start = self._part_size()
+        # One exec both sizes the file and streams it from byte `have`: a second command
+        # would cost a round trip and a shell start on every attempt.
+        channel = session.open_exec_sync(
+            f"stat -L -c %s -- {self.quoted} && exec tail -c +{have + 1} -- {self.quoted}"
+        )
+        self.channel = channel
+        try:
+            self.size, first = self._read_size_sync(session, channel)
+            if have <= self.size:
+                self._report(have)
+                have = self._receive_sync(session, channel, have, first)
+        finally:
+            self.channel = None
+            close_quietly(channel)
+        if have > self.size:
+            # Longer than the remote file: not a prefix of it. Start over.
+            self.part.unlink()
+            return self.attempt_sync(session)
         if have != self.size:
             if not session.is_active():
                 raise session.lost(f"downloading {self.remote_rel}")
@@ -137,50 +131,81 @@ class _Download:
                 f"The remote file {self.remote_rel} changed size during the download "
                 f"({have} of {self.size} bytes)."
             )
-        self._finish_sync(digest)
+        self._report(have)
+        self._finish_sync()
         return have - start
 
-    def _stream_sync(self, session: SSHSession, digest: hashlib._Hash, have: int) -> int:
+    def _read_size_sync(self, session: SSHSession, channel: paramiko.Channel) -> tuple[int, bytes]:
+        """The size line `stat` printed, and any file bytes that arrived behind it."""
         read_timeout = session.timeouts.read
-        channel = session.open_exec_sync(f"tail -c +{have + 1} -- {self.quoted}")
-        self.channel = channel
-        last_report = time.monotonic()
+        data = b""
         try:
-            with self.part.open("ab") as out:
-                try:
-                    while True:
-                        if self.cancelled.is_set():
-                            raise asyncio.CancelledError
-                        channel.settimeout(read_timeout)
-                        chunk = channel.recv(READ_CHUNK)
-                        if not chunk:
-                            break
+            while b"\n" not in data:
+                channel.settimeout(read_timeout)
+                chunk = channel.recv(READ_CHUNK)
+                if not chunk:
+                    break
+                data += chunk
+        except TimeoutError:
+            raise SSHError(f"The instance did not start sending {self.remote_rel}.") from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise session.lost(f"downloading {self.remote_rel}", exc) from None
+        line, newline, rest = data.partition(b"\n")
+        if newline and line.strip().isdigit():
+            return int(line), rest
+        if not session.is_active():
+            raise session.lost(f"downloading {self.remote_rel}")
+        channel.status_event.wait(read_timeout)
+        err = channel.recv_stderr(64 * 1024) if channel.recv_stderr_ready() else b""
+        raise ArtifactMissingError(
+            f"The remote file {self.remote_rel} does not exist on the instance: "
+            f"{err.decode(errors='replace').strip()}"
+        )
+
+    def _receive_sync(
+        self, session: SSHSession, channel: paramiko.Channel, have: int, first: bytes
+    ) -> int:
+        read_timeout = session.timeouts.read
+        last_report = time.monotonic()
+        with self.part.open("ab") as out:
+            try:
+                chunk = first
+                while True:
+                    if chunk:
                         out.write(chunk)
-                        digest.update(chunk)
                         have += len(chunk)
-                        now = time.monotonic()
-                        if now - last_report >= _PROGRESS_EVERY_S:
-                            last_report = now
-                            self._report(have)
-                except TimeoutError:
-                    raise SSHError(
-                        f"No data arrived for {read_timeout:g} s while downloading "
-                        f"{self.remote_rel}."
-                    ) from None
-                except (paramiko.SSHException, OSError, EOFError) as exc:
                     if self.cancelled.is_set():
-                        raise asyncio.CancelledError from None
-                    raise session.lost(f"downloading {self.remote_rel}", exc) from None
-                finally:
-                    out.flush()
-                    os.fsync(out.fileno())
-        finally:
-            self.channel = None
-            close_quietly(channel)
-        self._report(have)
+                        raise asyncio.CancelledError
+                    now = time.monotonic()
+                    if now - last_report >= _PROGRESS_EVERY_S:
+                        last_report = now
+                        self._report(have)
+                    channel.settimeout(read_timeout)
+                    chunk = channel.recv(READ_CHUNK)
+                    if not chunk:
+                        break
+            except TimeoutError:
+                raise SSHError(
+                    f"No data arrived for {read_timeout:g} s while downloading {self.remote_rel}."
+                ) from None
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                if self.cancelled.is_set():
+                    raise asyncio.CancelledError from None
+                raise session.lost(f"downloading {self.remote_rel}", exc) from None
+            finally:
+                # Durable before it is verified and renamed: the instance, the only other
+                # copy, may be terminated right after.
+                out.flush()
+                os.fsync(out.fileno())
         return have
 
-    def _finish_sync(self, digest: hashlib._Hash) -> None:
+    def _finish_sync(self) -> None:
+        # Hashed once the bytes are on disk rather than as they arrive: hashing in the receive
+        # loop competes with paramiko's transport thread and cost a third of the throughput.
+        digest = hashlib.sha256()
+        with self.part.open("rb") as f:
+            while block := f.read(_HASH_BLOCK):
+                digest.update(block)
         actual = digest.hexdigest()
         if actual != self.expected:
             self.part.unlink(missing_ok=True)

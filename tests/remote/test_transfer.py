@@ -163,6 +163,11 @@ async def test_resumes_from_an_existing_part_file(sshd: SSHDServer, tmp_path: Pa
         assert not part_path(dest).exists() and not dest.exists()
         # ...and the retry starts clean and succeeds.
         await download(session, f"{sshd.rel_dir}/a.bin", dest, expected_sha256=expected)
+        assert _sha256_file(dest) == expected
+        # A .part longer than the remote file is no prefix of it: it is started over.
+        dest.unlink()
+        part_path(dest).write_bytes(b"z" * (4 * MiB))
+        await download(session, f"{sshd.rel_dir}/a.bin", dest, expected_sha256=expected)
     assert _sha256_file(dest) == expected
 
 
@@ -220,15 +225,23 @@ async def test_drop_on_a_plain_session_keeps_the_part_for_a_later_resume(
     expected = _make_file(sshd.workdir / "p.bin", size)
     dest = tmp_path / "p.bin"
     session = await connect(sshd.target(), tmp_path, timeouts=FAST)
+    finished = threading.Event()
 
-    def progress(done: int, total: int) -> None:
-        if size // 3 <= done < total:
-            session.drop()
+    def saboteur() -> None:
+        while not finished.is_set():
+            if _size_or_zero(part_path(dest)) >= size // 3:
+                session.drop()
+                return
+            time.sleep(0.001)
 
-    with pytest.raises(SSHError, match="dropped"):
-        await download(
-            session, f"{sshd.rel_dir}/p.bin", dest, expected_sha256=expected, progress=progress
-        )
+    watcher = threading.Thread(target=saboteur, daemon=True)
+    watcher.start()
+    try:
+        with pytest.raises(SSHError, match="dropped"):
+            await download(session, f"{sshd.rel_dir}/p.bin", dest, expected_sha256=expected)
+    finally:
+        finished.set()
+        watcher.join()
     kept = part_path(dest).stat().st_size
     assert size // 3 <= kept < size and not dest.exists()
     async with await connect(sshd.target(), tmp_path, timeouts=FAST) as again:
