@@ -72,6 +72,18 @@ class DelayProxy:
         self._ready.set()
         self._loop.run_forever()
 
+    def close(self) -> None:
+        """Cancel the proxy's connections and stop its loop."""
+
+        async def shutdown() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
 
@@ -93,9 +105,16 @@ class DelayProxy:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        await asyncio.gather(
-            self._pump(reader, up_writer), self._pump(up_reader, writer), return_exceptions=True
-        )
+        try:
+            await asyncio.gather(
+                self._pump(reader, up_writer),
+                self._pump(up_reader, writer),
+                return_exceptions=True,
+            )
+        except asyncio.CancelledError:
+            # Shutting the proxy down: the connection just ends.
+            writer.close()
+            up_writer.close()
 
 
 def timed(runs: dict[str, Callable[[], None]], repeat: int, size: int) -> dict[str, float]:
@@ -136,8 +155,9 @@ def run_cases(
     print(f"making a {size // MiB} MiB file ...")
     sha = make_file(server.workdir / "payload.bin", size)
     port = server.port
-    if rtt_ms > 0:
-        port = DelayProxy(server.port, rtt_ms / 2000).port
+    proxy = DelayProxy(server.port, rtt_ms / 2000) if rtt_ms > 0 else None
+    if proxy is not None:
+        port = proxy.port
     target = SSHTarget(
         host="127.0.0.1",
         port=port,
@@ -217,6 +237,8 @@ def run_cases(
             line += f"  {medians['openssh'] / seconds:5.2f}x OpenSSH scp"
         print(line)
     loop.close()
+    if proxy is not None:
+        proxy.close()
 
 
 if __name__ == "__main__":
