@@ -33,8 +33,10 @@ KEY = "secret_lambda-gui-test_0123456789abcdef.fedcba9876543210"
 # `touch` would leave a file behind.
 NASTY_KEY = "secret_a'b\"c$(touch${IFS}PWNED)`touch${IFS}PWNED2`;d|e&f\\g>x"
 # Every external command the script may run; PATH holds only shims for these.
-COMMANDS = ("id", "getent", "cut", "mkdir", "chmod", "rm", "mv", "date", "base64", "cat")
-COMMANDS += ("setsid", "nohup", "python3", "kill")
+COMMANDS = (
+    *("id", "getent", "cut", "mkdir", "chmod", "rm", "mv", "date", "base64", "cat"),
+    *("setsid", "nohup", "python3", "kill"),
+)
 
 
 def user_data(key: str = KEY, **changes: Any) -> str:
@@ -159,7 +161,7 @@ def test_inputs_that_cannot_be_used_are_refused() -> None:
     for field in ("grace_s", "poll_s", "max_runtime_s"):
         for bad in (0, -1, float("nan"), float("inf"), True):
             with pytest.raises(ValueError):
-                user_data(**{field: bad})
+                user_data(KEY, **{field: bad})
 
 
 def test_heartbeat_command_is_fixed_and_writes_the_watched_file(tmp_path: Path) -> None:
