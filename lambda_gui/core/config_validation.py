@@ -271,8 +271,11 @@ def _check_misc(cfg: TrainingConfig) -> None:
         raise ConfigError(
             "divergence_ratio", "must be above 1 (e.g. 2 = stop when the loss doubles its best)."
         )
-    if _number(cfg.self_terminate_grace_minutes, "self_terminate_grace_minutes") < 1:
-        raise ConfigError("self_terminate_grace_minutes", "must be at least 1 minute.")
+    if _number(cfg.self_terminate_grace_minutes, "self_terminate_grace_minutes") <= 0:
+        raise ConfigError(
+            "self_terminate_grace_minutes",
+            "must be more than 0 (15 is a good value: a sleeping laptop stays silent a while).",
+        )
     if not isinstance(cfg.extra, dict):
         raise ConfigError("extra", "must be a mapping of names to JSON values.")
     try:

@@ -17,6 +17,7 @@ from lambda_gui.cloud.pacing import Pacer
 from lambda_gui.core.errors import APIUnavailableError, LambdaAPIError, NotConnectedError
 from lambda_gui.core.logparse import MetricEvent, parse_events
 from lambda_gui.core.models import JobPhase, JobStatus, PricingInfo, Resource, TrainingConfig
+from lambda_gui.remote.self_terminate import build_user_data
 from lambda_gui.services import artifacts
 from lambda_gui.services.catalog import Catalog
 from lambda_gui.services.events import EventBus, Orphan, OrphansFound, TaskFailed
@@ -288,18 +289,17 @@ class LambdaLabsConnector:
         # Only with the user's opt-in does the API key leave this computer (item 6).
         if not job.config.self_terminate:
             return None
-        from lambda_gui.remote.self_terminate import build_user_data
-
         cfg = job.config
-        script: str = build_user_data(
+        grace_s = cfg.self_terminate_grace_minutes * 60
+        return build_user_data(
             api_key=self._api_key,
             base_url=self.base_url,
             instance_name=job.instance_name,
             job_id=job.id,
             max_runtime_s=cfg.max_runtime_minutes * 60 if cfg.max_runtime_minutes else None,
-            grace_s=cfg.self_terminate_grace_minutes * 60,
+            grace_s=grace_s,
+            poll_s=max(1.0, min(30.0, grace_s / 4)),
         )
-        return script
 
     def _ensure_queue_task(self) -> None:
         task = self._tasks.get("offline-queue")

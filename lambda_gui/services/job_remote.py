@@ -16,6 +16,7 @@ from lambda_gui.core.logparse import LogEvent, LogParser, MetricEvent
 from lambda_gui.core.models import JobPhase
 from lambda_gui.remote import bundle as B
 from lambda_gui.remote.logtail import LogFollower
+from lambda_gui.remote.self_terminate import HEARTBEAT_COMMAND
 from lambda_gui.remote.ssh_reconnect import ReconnectingSSH, wait_for_ssh
 from lambda_gui.remote.ssh_session import SSHSession
 from lambda_gui.remote.ssh_target import SSHTarget
@@ -127,14 +128,29 @@ class RemoteJob:
             self.ssh, f"{self.dir}/{B.LOG_FILE}", offset, stop=self._training_over
         )
         batcher = _LogBatcher(self)
-        flusher = asyncio.create_task(batcher.run(), name=f"log-flush:{self.job.id}")
+        helpers = [asyncio.create_task(batcher.run(), name=f"log-flush:{self.job.id}")]
+        if self.job.config.self_terminate:
+            helpers.append(asyncio.create_task(self._heartbeat(), name=f"heartbeat:{self.job.id}"))
         try:
             async for line, new_offset in follower.lines():
                 batcher.add(line, new_offset)
         finally:
-            flusher.cancel()
-            await asyncio.gather(flusher, return_exceptions=True)
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
             await batcher.flush(save_offset=True)
+
+    async def _heartbeat(self) -> None:
+        """Tell the instance's watchdog the app is alive (opt-in self-termination only)."""
+        grace_s = self.job.config.self_terminate_grace_minutes * 60
+        interval = max(2.0, min(60.0, grace_s / 4))
+        while True:
+            try:
+                session = await self.ssh.session()
+                await session.run(HEARTBEAT_COMMAND, timeout=interval)
+            except SSHError:
+                pass  # the follower reconnects; the next beat goes over the new session
+            await asyncio.sleep(interval)
 
     async def _training_over(self, session: SSHSession) -> bool:
         state, _ = await self._status(session)
