@@ -11,6 +11,7 @@ import asyncio
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,12 @@ class DemoCloud:
     simulator: Simulator
     credentials: dict[str, str]
     model_dir: Path
-    paths: AppPaths
+    root: Path
+
+    @property
+    def paths(self) -> AppPaths:
+        """The demo's own app data (store, job logs, adapters), removed when it stops."""
+        return AppPaths(self.root / "app")
 
     def make_connector(self, *, pacer: Pacer | None = None) -> LambdaLabsConnector:
         """A connector whose store and downloads live in this demo's own folder."""
@@ -66,7 +72,7 @@ class DemoCloud:
     async def stop(self) -> None:
         """Power off every simulated instance and remove the demo's store and files."""
         await self.simulator.stop()
-        await asyncio.to_thread(shutil.rmtree, self.paths.root, True)
+        await asyncio.to_thread(shutil.rmtree, self.root, True)
 
 
 def demo_draft(model_dir: Path, resource_id: str = DEMO_INSTANCE_TYPE) -> dict[str, Any]:
@@ -98,7 +104,7 @@ async def start_demo(
     """Start the simulator, register a key pair, build (or reuse) the tiny model."""
     target = model_dir if model_dir is not None else demo_model_dir()
     built = await asyncio.to_thread(build_tiny_model, target)
-    root = Path(await asyncio.to_thread(tempfile.mkdtemp, None, "lambda-gui-demo-"))
+    root = Path(await asyncio.to_thread(partial(tempfile.mkdtemp, prefix="lambda-gui-demo-")))
     simulator = Simulator(
         SimulatorConfig(
             root_dir=root / "cloud",
@@ -121,4 +127,4 @@ async def start_demo(
         "ssh_key_path": str(key_path),
         "base_url": simulator.base_url,
     }
-    return DemoCloud(simulator, credentials, built, AppPaths(root / "app"))
+    return DemoCloud(simulator, credentials, built, root)

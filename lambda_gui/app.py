@@ -1,0 +1,143 @@
+"""Composition root: the qasync event loop, the services, the main window, a clean shutdown."""
+
+from __future__ import annotations
+
+from lambda_gui.gui import qt_env  # noqa: F401  (pins the Qt binding before qasync loads)
+
+# isort: split
+
+import asyncio
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import qasync
+from PySide6.QtWidgets import QApplication
+
+from lambda_gui.gui.async_slots import cancel_slot_tasks, exec_dialog
+from lambda_gui.gui.dialogs.welcome import WelcomeDialog
+from lambda_gui.gui.error_report import ErrorReporter
+from lambda_gui.gui.headless import run_headless_demo
+from lambda_gui.gui.main_window import MainWindow
+from lambda_gui.services.connector import LambdaLabsConnector
+from lambda_gui.services.credentials import CredentialStore
+from lambda_gui.services.demo import DemoCloud, start_demo
+
+
+@dataclass
+class AppOptions:
+    """What the command line asked for."""
+
+    demo: bool = False
+    headless: bool = False
+    screenshot: Path | None = None
+
+
+def run(options: AppOptions) -> int:
+    """Start Qt and the event loop, run the app until its window closes; the exit status."""
+    if options.headless:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
+    app.setApplicationName("Lambda GUI")
+    app.setQuitOnLastWindowClosed(False)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    try:
+        status: int = loop.run_until_complete(run_app(options))
+        return status
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+async def run_app(options: AppOptions, credentials: CredentialStore | None = None) -> int:
+    """The app's life on a running loop: choose the mode, show the window, shut down."""
+    credentials = credentials or CredentialStore()
+    if options.headless and not options.demo:
+        print("--headless runs the demo: use it with --demo.", file=sys.stderr)
+        return 2
+    connector = LambdaLabsConnector()
+    demo_wanted = options.demo
+    if not demo_wanted and not await credentials.api_key():
+        choice = await welcome(connector, credentials)
+        if choice is None:
+            await connector.disconnect()
+            return 0
+        demo_wanted = choice == "demo"
+    demo: DemoCloud | None = None
+    window: MainWindow | None = None
+    try:
+        if demo_wanted:
+            await connector.disconnect()
+            print("Starting the simulated cloud (the first start builds a tiny model: ~30 s)…")
+            demo = await start_demo()
+            connector = demo.make_connector()
+        window = MainWindow(connector, credentials, demo=demo, dialogs=not options.headless)
+        if options.headless:
+            assert demo is not None
+            return await run_headless_demo(window, demo, options.screenshot)
+        return await run_window(window, connector)
+    finally:
+        await shutdown(window, connector, demo)
+
+
+async def welcome(connector: LambdaLabsConnector, credentials: CredentialStore) -> str | None:
+    """The first-start dialog: "connect" (the connector is connected), "demo", or None."""
+
+    async def connect_with(api_key: str) -> None:
+        values = {"api_key": api_key}
+        key_path = await credentials.ssh_key_path()
+        if key_path:
+            values["ssh_key_path"] = key_path
+        await connector.connect(values)
+
+    dialog = WelcomeDialog(credentials, connect_with, ErrorReporter(None))
+    await dialog.prepare()
+    await exec_dialog(dialog)
+    return dialog.choice
+
+
+async def run_window(window: MainWindow, connector: LambdaLabsConnector) -> int:
+    """Show the window, connect, and wait until it is closed."""
+    closed = asyncio.Event()
+    window.closed.connect(closed.set)
+    _on_interrupt(window.close)
+    window.show()
+    if window.demo is not None or not await connector.verify_connection():
+        try:
+            await window.reconnect()
+        except Exception as exc:
+            window.reporter.report_exception("Could not connect to Lambda Cloud", exc)
+    else:
+        window.connected = True
+        window.connection_label.setText("Connected to Lambda Cloud")
+        await window.load_all()
+    await closed.wait()
+    return 0
+
+
+def _on_interrupt(callback: object) -> None:
+    # Ctrl-C in the terminal closes the window (Qt's loop would otherwise swallow it).
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, callback)  # type: ignore[arg-type]
+    except (NotImplementedError, RuntimeError, ValueError):
+        pass
+
+
+async def shutdown(
+    window: MainWindow | None, connector: LambdaLabsConnector, demo: DemoCloud | None
+) -> None:
+    """Cancel the GUI's tasks, disconnect (jobs keep running on their instances), stop the demo."""
+    await cancel_slot_tasks()
+    if window is not None:
+        window.bridge.detach()
+        window.quitting = True
+        window.close()
+    await connector.disconnect()
+    if demo is not None:
+        await demo.stop()
+    if window is not None:
+        window.deleteLater()

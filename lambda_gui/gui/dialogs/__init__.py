@@ -1,0 +1,1 @@
+"""Dialogs: welcome (first start), settings, confirmations."""

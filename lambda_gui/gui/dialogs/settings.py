@@ -1,0 +1,245 @@
+"""Settings: API key, SSH key (a file, or one Lambda generates), default region, and what
+happens to the instance when a job ends."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lambda_gui.core.errors import NotConnectedError
+from lambda_gui.gui.async_slots import reported_slot, run_modal
+from lambda_gui.gui.error_report import ErrorReporter, describe_error
+from lambda_gui.gui.style import ERROR_STYLE, WARNING_STYLE
+from lambda_gui.services.connector import LambdaLabsConnector
+from lambda_gui.services.credentials import CredentialStore
+
+DEFAULT_REGION_SETTING = "default_region"
+Reconnect = Callable[[], Awaitable[None]]
+
+
+class SettingsDialog(QDialog):
+    """Reads the current settings in `prepare()`, writes them on Save (then reconnects if the
+    API key or SSH key changed)."""
+
+    def __init__(
+        self,
+        connector: LambdaLabsConnector,
+        credentials: CredentialStore,
+        reconnect: Reconnect,
+        reporter: ErrorReporter,
+        *,
+        regions: Sequence[str] = (),
+        demo: bool = False,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.connector = connector
+        self.credentials = credentials
+        self.reconnect = reconnect
+        self.reporter = reporter
+        self.demo = demo
+        self.saved = False
+        self._loaded_key_path: str | None = None
+        self.setWindowTitle("Settings")
+        self.setMinimumWidth(600)
+
+        # Lambda Cloud
+        self.key_edit = QLineEdit(self)
+        self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.key_edit.setPlaceholderText("Leave empty to keep the saved key")
+        self.keyring_label = QLabel(self)
+        self.keyring_label.setWordWrap(True)
+        self.keyring_warning = QLabel(self)
+        self.keyring_warning.setWordWrap(True)
+        self.keyring_warning.setStyleSheet(WARNING_STYLE)
+        self.keyring_warning.hide()
+        cloud = QGroupBox("Lambda Cloud", self)
+        cloud_form = QFormLayout(cloud)
+        cloud_form.addRow("API key", self.key_edit)
+        cloud_form.addRow(self.keyring_label)
+        cloud_form.addRow(self.keyring_warning)
+
+        # SSH key
+        self.generate_radio = QRadioButton(
+            "Let Lambda generate a key (the app keeps the private key in its data folder)", self
+        )
+        self.file_radio = QRadioButton("Use my key file:", self)
+        self.key_path = QLineEdit(self)
+        self.key_path.setPlaceholderText("~/.ssh/id_ed25519")
+        self.browse_button = QPushButton("Choose…", self)
+        self.ssh_group = QButtonGroup(self)
+        self.ssh_group.addButton(self.generate_radio)
+        self.ssh_group.addButton(self.file_radio)
+        self.generate_radio.setChecked(True)
+        ssh = QGroupBox("SSH key the app logs in to instances with", self)
+        ssh_layout = QVBoxLayout(ssh)
+        ssh_layout.addWidget(self.generate_radio)
+        file_row = QHBoxLayout()
+        file_row.addWidget(self.file_radio)
+        file_row.addWidget(self.key_path, 1)
+        file_row.addWidget(self.browse_button)
+        ssh_layout.addLayout(file_row)
+
+        # Jobs
+        self.region = QComboBox(self)
+        self.region.addItem("Any region with capacity", "")
+        for name in sorted(set(regions)):
+            self.region.addItem(name, name)
+        self.terminate_radio = QRadioButton(
+            "Download the adapter, then terminate the instance (recommended)", self
+        )
+        self.keep_radio = QRadioButton(
+            "Download the adapter and keep the instance running (it bills until you terminate it)",
+            self,
+        )
+        self.end_group = QButtonGroup(self)
+        self.end_group.addButton(self.terminate_radio)
+        self.end_group.addButton(self.keep_radio)
+        self.terminate_radio.setChecked(True)
+        jobs = QGroupBox("Jobs", self)
+        jobs_form = QFormLayout(jobs)
+        jobs_form.addRow("Default region", self.region)
+        jobs_form.addRow(QLabel("When a job ends:", self))
+        jobs_form.addRow(self.terminate_radio)
+        jobs_form.addRow(self.keep_radio)
+
+        self.note = QLabel(self)
+        self.note.setWordWrap(True)
+        self.error_label = QLabel(self)
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet(ERROR_STYLE)
+        self.error_label.hide()
+        self.save_button = QPushButton("Save", self)
+        self.save_button.setDefault(True)
+        self.cancel_button = QPushButton("Cancel", self)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.save_button)
+
+        layout = QVBoxLayout(self)
+        for widget in (cloud, ssh, jobs, self.note, self.error_label):
+            layout.addWidget(widget)
+        layout.addLayout(buttons)
+
+        self.file_radio.toggled.connect(self._update_enabled)
+        self.browse_button.clicked.connect(self.choose_key_file)
+        self.save_button.clicked.connect(self.save)
+        self.cancel_button.clicked.connect(self.reject)
+        if demo:
+            for widget in (cloud, ssh):
+                widget.setEnabled(False)
+            self.note.setText(
+                "Demo mode: the simulated cloud has its own API key and SSH key; they are "
+                "not saved."
+            )
+        self._update_enabled()
+
+    def _update_enabled(self) -> None:
+        own = self.file_radio.isChecked()
+        self.key_path.setEnabled(own)
+        self.browse_button.setEnabled(own)
+
+    async def prepare(self) -> None:
+        """Show the saved values (keyring and store reads run off the GUI thread)."""
+        info = await self.credentials.info()
+        safe = "" if info.secure else " (not secure)"
+        stored = await self.credentials.api_key()
+        self.keyring_label.setText(
+            f"Keyring: {info.name}{safe}. "
+            + ("An API key is saved." if stored else "No API key is saved.")
+        )
+        self.keyring_warning.setText(info.warning)
+        self.keyring_warning.setVisible(bool(info.warning))
+        path = await self.credentials.ssh_key_path()
+        self._loaded_key_path = path
+        if path:
+            self.file_radio.setChecked(True)
+            self.key_path.setText(path)
+        try:
+            region = await self.connector.store.get_setting(DEFAULT_REGION_SETTING, "")
+            auto = await self.connector.auto_terminate()
+        except NotConnectedError:
+            self.note.setText(
+                (self.note.text() + " " if self.note.text() else "")
+                + "Not connected: the region and end-of-job settings can be changed once "
+                "connected."
+            )
+            self.region.setEnabled(False)
+            self.terminate_radio.setEnabled(False)
+            self.keep_radio.setEnabled(False)
+            return
+        if region and self.region.findData(region) < 0:
+            self.region.addItem(region, region)
+        self.region.setCurrentIndex(max(0, self.region.findData(region or "")))
+        (self.terminate_radio if auto else self.keep_radio).setChecked(True)
+
+    @reported_slot("Could not choose the SSH key")
+    async def choose_key_file(self) -> None:
+        """Pick a private key file."""
+        start = self.key_path.text() or str(Path.home() / ".ssh")
+        chosen, _f = await run_modal(
+            lambda: QFileDialog.getOpenFileName(self, "Choose your SSH private key", start)
+        )
+        if chosen:
+            self.key_path.setText(chosen)
+
+    @reported_slot("Could not save the settings")
+    async def save(self) -> None:
+        """Write every setting; reconnect when the API key or SSH key changed."""
+        self.error_label.hide()
+        new_key = self.key_edit.text().strip()
+        key_path = self.key_path.text().strip() if self.file_radio.isChecked() else ""
+        if key_path:
+            found = await asyncio.to_thread(_existing_file, key_path)
+            if found is None:
+                self._show_error(f"{key_path} is not a file: choose your SSH private key.")
+                return
+            key_path = found
+        reconnect = False
+        if not self.demo:
+            if new_key:
+                await self.credentials.save_api_key(new_key)
+                reconnect = True
+            if (key_path or None) != self._loaded_key_path:
+                await self.credentials.save_ssh_key_path(key_path or None)
+                reconnect = True
+        if self.region.isEnabled():
+            await self.connector.store.set_setting(
+                DEFAULT_REGION_SETTING, str(self.region.currentData() or "")
+            )
+            await self.connector.set_auto_terminate(self.terminate_radio.isChecked())
+        if reconnect:
+            try:
+                await self.reconnect()
+            except Exception as exc:
+                self._show_error("Saved, but connecting failed: " + describe_error(exc).full())
+                return
+        self.saved = True
+        self.accept()
+
+    def _show_error(self, text: str) -> None:
+        self.error_label.setText(text)
+        self.error_label.show()
+
+
+def _existing_file(path: str) -> str | None:
+    expanded = Path(path).expanduser()
+    return str(expanded) if expanded.is_file() else None

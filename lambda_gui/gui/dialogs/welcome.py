@@ -1,0 +1,153 @@
+"""First start: enter a Lambda Cloud API key (saved in the OS keyring), or try the demo."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lambda_gui.gui.async_slots import reported_slot
+from lambda_gui.gui.error_report import ErrorReporter, describe_error
+from lambda_gui.gui.style import ERROR_STYLE, WARNING_STYLE
+from lambda_gui.services.credentials import CredentialStore, KeyringInfo
+
+ConnectWith = Callable[[str], Awaitable[None]]
+
+INTRO = (
+    "<h2>Welcome to Lambda GUI</h2>"
+    "<p>Fine-tune language models with LoRA on Lambda Cloud GPUs: pick a model and a dataset, "
+    "see what it will cost, launch, and watch it train. The app terminates the instance when "
+    "the job ends, so nothing is left billing.</p>"
+    "<p>To start, enter your Lambda Cloud API key (create one in the Lambda Cloud dashboard, "
+    "under <i>API keys</i>). Or try the demo first: a simulated cloud on this computer that "
+    "fine-tunes a tiny model on its CPU, for free.</p>"
+)
+
+
+class WelcomeDialog(QDialog):
+    """`choice` is "connect" (connected with the key entered) or "demo" after it closes."""
+
+    def __init__(
+        self,
+        credentials: CredentialStore,
+        connect_with: ConnectWith,
+        reporter: ErrorReporter,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.credentials = credentials
+        self.connect_with = connect_with
+        self.reporter = reporter
+        self.choice: str | None = None
+        self.saved: bool | None = None
+        self.setWindowTitle("Welcome to Lambda GUI")
+        self.setMinimumWidth(560)
+
+        intro = QLabel(INTRO, self)
+        intro.setWordWrap(True)
+        self.key_edit = QLineEdit(self)
+        self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.key_edit.setPlaceholderText("secret_…")
+        self.show_key = QCheckBox("Show", self)
+        self.keyring_label = QLabel("Keyring: checking…", self)
+        self.keyring_label.setWordWrap(True)
+        self.keyring_warning = QLabel(self)
+        self.keyring_warning.setWordWrap(True)
+        self.keyring_warning.setStyleSheet(WARNING_STYLE)
+        self.keyring_warning.hide()
+        self.error_label = QLabel(self)
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet(ERROR_STYLE)
+        self.error_label.hide()
+        self.connect_button = QPushButton("Connect", self)
+        self.connect_button.setDefault(True)
+        self.connect_button.setEnabled(False)
+        self.demo_button = QPushButton("Try the demo", self)
+        self.quit_button = QPushButton("Quit", self)
+
+        key_row = QHBoxLayout()
+        key_row.addWidget(QLabel("API key:", self))
+        key_row.addWidget(self.key_edit, 1)
+        key_row.addWidget(self.show_key)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.quit_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.demo_button)
+        buttons.addWidget(self.connect_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addLayout(key_row)
+        layout.addWidget(self.keyring_label)
+        layout.addWidget(self.keyring_warning)
+        layout.addWidget(self.error_label)
+        layout.addLayout(buttons)
+
+        self.key_edit.textChanged.connect(
+            lambda text: self.connect_button.setEnabled(bool(text.strip()))
+        )
+        self.show_key.toggled.connect(
+            lambda on: self.key_edit.setEchoMode(
+                QLineEdit.EchoMode.Normal if on else QLineEdit.EchoMode.Password
+            )
+        )
+        self.connect_button.clicked.connect(self.try_connect)
+        self.demo_button.clicked.connect(self._choose_demo)
+        self.quit_button.clicked.connect(self.reject)
+
+    async def prepare(self) -> KeyringInfo:
+        """Find out which keyring is in use (in an executor) and say so."""
+        info = await self.credentials.info()
+        self.show_keyring(info)
+        return info
+
+    def show_keyring(self, info: KeyringInfo) -> None:
+        """Name the keyring backend and warn when it is not safe."""
+        safe = "" if info.secure else " (not secure)"
+        self.keyring_label.setText(f"The key is saved in your keyring: {info.name}{safe}.")
+        self.keyring_warning.setText(info.warning)
+        self.keyring_warning.setVisible(bool(info.warning))
+
+    @reported_slot("Could not connect")
+    async def try_connect(self) -> None:
+        """Check the key with Lambda; save it and close on success, say why not otherwise."""
+        key = self.key_edit.text().strip()
+        if not key:
+            return
+        self.error_label.hide()
+        self._busy(True, "Connecting to Lambda Cloud…")
+        try:
+            await self.connect_with(key)
+        except Exception as exc:
+            self._busy(False)
+            self.error_label.setText(describe_error(exc).full())
+            self.error_label.show()
+            return
+        self.saved = await self.credentials.save_api_key(key)
+        self.choice = "connect"
+        self._busy(False)
+        self.accept()
+
+    def _choose_demo(self) -> None:
+        self.choice = "demo"
+        self.accept()
+
+    def _busy(self, on: bool, text: str = "") -> None:
+        for widget in (self.connect_button, self.demo_button, self.key_edit):
+            widget.setEnabled(not on)
+        if on:
+            self.error_label.setStyleSheet("")
+            self.error_label.setText(text)
+            self.error_label.show()
+        else:
+            self.error_label.setStyleSheet(ERROR_STYLE)
+            self.error_label.hide()
+            self.connect_button.setEnabled(bool(self.key_edit.text().strip()))

@@ -1,0 +1,250 @@
+"""The main window: assembles the tabs, the banners and the menus; owns the error display."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QDialog, QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
+
+from lambda_gui.core.models import Resource
+from lambda_gui.gui.async_slots import exec_dialog, reported_slot
+from lambda_gui.gui.bridge import EventBridge
+from lambda_gui.gui.dialogs.prompts import question_box
+from lambda_gui.gui.dialogs.settings import SettingsDialog
+from lambda_gui.gui.error_report import ErrorReporter
+from lambda_gui.gui.panels.catalog_panel import CatalogPanel
+from lambda_gui.gui.panels.jobs_panel import JobsPanel
+from lambda_gui.gui.panels.pricing_panel import PricingPanel
+from lambda_gui.gui.style import BILLING_BANNER_STYLE, DEMO_BANNER_STYLE
+from lambda_gui.gui.wizard.wizard_panel import WizardPanel
+from lambda_gui.services.connector import DEFAULT_BASE_URL, LambdaLabsConnector
+from lambda_gui.services.credentials import CredentialStore
+from lambda_gui.services.demo import DemoCloud, demo_draft
+from lambda_gui.services.events import BillingWarning, TaskFailed
+
+DEMO_BANNER = (
+    "Demo mode: the Lambda Cloud here is simulated on this computer, and training runs on "
+    "this computer's CPU with a tiny model. Nothing is billed; no account is needed."
+)
+TAB_NAMES = ("Catalog", "Pricing", "New job", "Jobs")
+
+
+class MainWindow(QMainWindow):
+    """Catalog, Pricing, New job and Jobs tabs over one connector."""
+
+    closed = Signal()
+
+    def __init__(
+        self,
+        connector: LambdaLabsConnector,
+        credentials: CredentialStore,
+        *,
+        demo: DemoCloud | None = None,
+        dialogs: bool = True,
+    ) -> None:
+        super().__init__()
+        self.connector = connector
+        self.credentials = credentials
+        self.demo = demo
+        self.connected = False
+        self.quitting = False
+        self.billing: dict[str, BillingWarning] = {}
+        self.open_dialog: QDialog | None = None
+        self.setWindowTitle("Lambda GUI" + (" — demo" if demo else ""))
+        self.resize(1280, 820)
+
+        self.reporter = ErrorReporter(self, dialogs=dialogs)
+        self.reporter.set_status_bar(self.statusBar())
+        self.bridge = EventBridge(self)
+        self.bridge.attach(connector.events)
+
+        self.catalog = CatalogPanel(connector, self.reporter)
+        self.pricing = PricingPanel()
+        self.wizard = WizardPanel(
+            connector, self.reporter, draft=demo_draft(demo.model_dir) if demo else None
+        )
+        self.jobs = JobsPanel(connector, self.reporter, self.bridge)
+        self.tabs = QTabWidget(self)
+        for name, panel in zip(
+            TAB_NAMES, (self.catalog, self.pricing, self.wizard, self.jobs), strict=True
+        ):
+            self.tabs.addTab(panel, name)
+
+        self.demo_banner = QLabel(DEMO_BANNER, self)
+        self.demo_banner.setWordWrap(True)
+        self.demo_banner.setStyleSheet(DEMO_BANNER_STYLE)
+        self.demo_banner.setVisible(demo is not None)
+        self.billing_banner = QLabel(self)
+        self.billing_banner.setWordWrap(True)
+        self.billing_banner.setStyleSheet(BILLING_BANNER_STYLE)
+        self.billing_banner.hide()
+        central = QWidget(self)
+        layout = QVBoxLayout(central)
+        layout.addWidget(self.demo_banner)
+        layout.addWidget(self.billing_banner)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+
+        self.connection_label = QLabel("Not connected", self)
+        self.statusBar().addPermanentWidget(self.connection_label)
+        self._build_menus()
+
+        self.catalog.resources_loaded.connect(self._on_resources)
+        self.wizard.launched.connect(self.show_job)
+        self.bridge.task_failed.connect(self._on_task_failed)
+        self.bridge.billing_warning.connect(self._on_billing)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.settings_action = QAction("&Settings…", self)
+        self.settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
+        self.settings_action.triggered.connect(self.open_settings)
+        save = QAction("Save job config…", self)
+        save.triggered.connect(self.wizard.save_config)
+        load = QAction("Load job config…", self)
+        load.triggered.connect(self.wizard.load_config)
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        for action in (self.settings_action, save, load):
+            file_menu.addAction(action)
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+
+    # -- connection ---------------------------------------------------------------------
+
+    async def connect_with(self, credentials: dict[str, str]) -> None:
+        """Connect the connector (raises on a bad key or no network), then load everything."""
+        self.connection_label.setText("Connecting…")
+        try:
+            await self.connector.connect(credentials)
+        except BaseException:
+            self.connected = False
+            self.connection_label.setText("Not connected")
+            raise
+        self.connected = True
+        self.connection_label.setText(self._where())
+        await self.load_all()
+
+    async def reconnect(self) -> None:
+        """Connect again with the saved (or the demo's) credentials."""
+        await self.connect_with(await self.saved_credentials())
+
+    async def saved_credentials(self) -> dict[str, str]:
+        """The demo's credentials, or the API key and SSH key path from the keyring."""
+        if self.demo is not None:
+            return dict(self.demo.credentials)
+        credentials = {"api_key": await self.credentials.api_key() or ""}
+        key_path = await self.credentials.ssh_key_path()
+        if key_path:
+            credentials["ssh_key_path"] = key_path
+        return credentials
+
+    def _where(self) -> str:
+        if self.demo is not None:
+            return f"Simulated cloud at {self.connector.base_url.removesuffix('/api/v1')}"
+        if self.connector.base_url == DEFAULT_BASE_URL:
+            return "Connected to Lambda Cloud"
+        return f"Connected to {self.connector.base_url}"
+
+    async def load_all(self) -> None:
+        """Fill every tab from the connector (errors go to the error display)."""
+        await self.catalog.refresh(False)
+        await self.jobs.reload()
+        self.wizard.set_auto_terminate(await self.connector.auto_terminate())
+
+    def _on_resources(self, resources: list[Resource]) -> None:
+        self.pricing.set_resources(resources)
+        self.wizard.set_resources(resources)
+
+    def show_job(self, job_id: str) -> None:
+        """Switch to the Jobs tab with a job selected."""
+        self.tabs.setCurrentWidget(self.jobs)
+        if not self.jobs.select_job(job_id):
+            self._reload_and_select(job_id)
+
+    @reported_slot("Could not show the job", str)
+    async def _reload_and_select(self, job_id: str) -> None:
+        await self.jobs.reload()
+        self.jobs.select_job(job_id)
+
+    # -- settings -------------------------------------------------------------------------
+
+    def settings_dialog(self) -> SettingsDialog:
+        """A settings dialog over this window's connector and keyring."""
+        regions = sorted({g.name for r in self.catalog.resources for g in r.regions})
+        return SettingsDialog(
+            self.connector,
+            self.credentials,
+            self.reconnect,
+            self.reporter,
+            regions=regions,
+            demo=self.demo is not None,
+            parent=self,
+        )
+
+    @reported_slot("Could not open the settings")
+    async def open_settings(self) -> None:
+        """Show the settings dialog and apply what it saved."""
+        dialog = self.settings_dialog()
+        self.open_dialog = dialog
+        await dialog.prepare()
+        await exec_dialog(dialog)
+        if dialog.saved and self.connected:
+            self.wizard.set_auto_terminate(await self.connector.auto_terminate())
+
+    # -- events ---------------------------------------------------------------------------
+
+    def _on_task_failed(self, event: TaskFailed) -> None:
+        name = event.task_name
+        title = (
+            f"Job {name.split(':', 1)[1]} hit an error"
+            if name.startswith("job:")
+            else "A background task failed"
+        )
+        self.reporter.report(title, event.message)
+
+    def _on_billing(self, event: BillingWarning) -> None:
+        if event.resolved:
+            self.billing.pop(event.instance_id, None)
+        else:
+            self.billing[event.instance_id] = event
+        lines = [w.message for w in self.billing.values()]
+        self.billing_banner.setText("\n".join(lines))
+        self.billing_banner.setVisible(bool(lines))
+        if not event.resolved:
+            self.statusBar().showMessage(event.message, 30_000)
+
+    # -- closing --------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.quitting:
+            event.accept()
+            self.closed.emit()
+            return
+        event.ignore()
+        self.request_quit()
+
+    @reported_slot("Could not close cleanly")
+    async def request_quit(self) -> None:
+        """Quit; asks first when jobs are still running (their instances bill)."""
+        running = []
+        if self.connected:
+            running = [j for j in await self.connector.list_jobs() if not j.phase.is_terminal]
+        if running and self.demo is None:
+            box = question_box(
+                self,
+                "Jobs are still running",
+                f"{len(running)} job(s) are still running on Lambda instances, which bill until "
+                "they are terminated. If you quit now they keep running, and the app picks them "
+                "up when it starts again.",
+                "Quit and leave them running",
+                "Don't quit",
+            )
+            self.open_dialog = box
+            await exec_dialog(box)
+            clicked = box.clickedButton()
+            if clicked is None or clicked.objectName() != "yes":
+                return
+        self.quitting = True
+        self.close()

@@ -1,0 +1,459 @@
+"""The live view of one job: phase, step, ETA, dollars, cancel, download, loss curves, log."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lambda_gui.core.logparse import LogEvent, MetricEvent
+from lambda_gui.core.models import JobPhase
+from lambda_gui.gui.async_slots import reported_slot, run_modal, spawn
+from lambda_gui.gui.dialogs.prompts import ask, question_box
+from lambda_gui.gui.error_report import ErrorReporter
+from lambda_gui.gui.models.job_row import format_duration
+from lambda_gui.gui.models.jobs_table import PHASE_COLOURS, PHASE_LABELS
+from lambda_gui.gui.panels.job_progress import LiveProgress, job_row, projected_cost
+from lambda_gui.gui.widgets.log_view import LogView
+from lambda_gui.gui.widgets.loss_plot import SERIES, LossPlotWidget
+from lambda_gui.remote.archive import safe_extract
+from lambda_gui.services.connector import LambdaLabsConnector
+from lambda_gui.services.events import DownloadProgress, JobLogEvents, JobLogLines
+from lambda_gui.services.store import JobRecord
+
+# A running job's log is read from the start until no line arrives for this long; from
+# then on the live events carry it.
+CATCH_UP_S = 0.5
+_BATCH_LINES = 500
+
+
+def _line_bytes(line: str) -> int:
+    return len(line.encode("utf-8", errors="replace")) + 1
+
+
+def unpack_folder(archive: Path) -> Path:
+    """A folder beside the archive, named after it, that does not exist yet."""
+    stem = archive.name.removesuffix(".tar.gz").removesuffix(".tgz") or "adapter"
+    candidate = archive.with_name(stem)
+    n = 2
+    while candidate.exists():
+        candidate = archive.with_name(f"{stem}-{n}")
+        n += 1
+    return candidate
+
+
+class ProgressRelay(QObject):
+    """Carries progress callbacks from a copy thread to the GUI thread (a queued signal)."""
+
+    progress = Signal(object, object)
+
+    def __call__(self, done: int, total: int) -> None:
+        self.progress.emit(done, total)
+
+
+class JobDetail(QWidget):
+    """Everything about the selected job, kept live by the jobs tab."""
+
+    def __init__(
+        self, connector: LambdaLabsConnector, reporter: ErrorReporter, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.connector = connector
+        self.reporter = reporter
+        self.record: JobRecord | None = None
+        self.progress = LiveProgress()
+        self.message = ""
+        self.confirm_box: QMessageBox | None = None
+        self.saved_path: Path | None = None
+        self.saved_folder: Path | None = None
+        self._pos = 0
+        self._backfilling = False
+        self._held: list[JobLogLines | JobLogEvents] = []
+        self._last_step: dict[str, float] = {}
+        self._backfill: asyncio.Task[Any] | None = None
+
+        self.title = QLabel("No job selected", self)
+        self.title.setStyleSheet("font-size: 15px; font-weight: 600;")
+        self.phase_label = QLabel(self)
+        self.phase_label.setStyleSheet("font-weight: 600;")
+        self.message_label = QLabel(self)
+        self.message_label.setWordWrap(True)
+        self.instance_value = QLabel("—", self)
+        self.steps = QProgressBar(self)
+        self.steps.setFormat("%v / %m steps")
+        self.steps.setRange(0, 1)
+        self.steps.setValue(0)
+        self.eta_value = QLabel("—", self)
+        self.spent_value = QLabel("—", self)
+        self.projected_value = QLabel("—", self)
+        self.billing_value = QLabel("—", self)
+        self.inputs_value = QLabel("—", self)
+        for label in (self.instance_value, self.inputs_value, self.billing_value):
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.cancel_button = QPushButton("Cancel job…", self)
+        self.download_button = QPushButton("Download adapter…", self)
+        self.unpack = QCheckBox("Unpack after saving", self)
+        self.unpack.setChecked(True)
+        self.open_button = QPushButton("Open folder", self)
+        self.open_button.hide()
+        self.download_bar = QProgressBar(self)
+        self.download_bar.setMaximumWidth(220)
+        self.download_bar.hide()
+        self.saved_label = QLabel(self)
+        self.saved_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.plot = LossPlotWidget(self)
+        self.log_view = LogView(self)
+
+        grid = QGridLayout()
+        rows: Sequence[tuple[str, QWidget]] = (
+            ("Instance", self.instance_value),
+            ("Progress", self.steps),
+            ("Time left", self.eta_value),
+            ("Spent so far", self.spent_value),
+            ("Projected total", self.projected_value),
+            ("Billing", self.billing_value),
+            ("Model and data", self.inputs_value),
+        )
+        for i, (name, widget) in enumerate(rows):
+            grid.addWidget(QLabel(name + ":", self), i, 0, Qt.AlignmentFlag.AlignLeft)
+            grid.addWidget(widget, i, 1)
+        grid.setColumnStretch(1, 1)
+
+        head = QHBoxLayout()
+        head.addWidget(self.title)
+        head.addWidget(self.phase_label)
+        head.addStretch(1)
+        buttons = QHBoxLayout()
+        for widget in (
+            self.cancel_button,
+            self.download_button,
+            self.unpack,
+            self.download_bar,
+            self.open_button,
+        ):
+            buttons.addWidget(widget)
+        buttons.addWidget(self.saved_label, 1)
+
+        split = QSplitter(Qt.Orientation.Horizontal, self)
+        split.addWidget(self.plot)
+        split.addWidget(self.log_view)
+        split.setSizes([450, 550])
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(head)
+        layout.addWidget(self.message_label)
+        layout.addLayout(grid)
+        layout.addLayout(buttons)
+        layout.addWidget(split, 1)
+
+        self.cancel_button.clicked.connect(self.cancel_job)
+        self.download_button.clicked.connect(self.download_adapter)
+        self.open_button.clicked.connect(self.open_folder)
+        self._update_buttons()
+
+    # -- which job --------------------------------------------------------------------
+
+    @property
+    def job_id(self) -> str | None:
+        """The job on show."""
+        return self.record.id if self.record is not None else None
+
+    def show_job(self, record: JobRecord, progress: LiveProgress, message: str = "") -> None:
+        """Show a job: its log and curves are read from the start, then followed live."""
+        if self._backfill is not None:
+            self._backfill.cancel()
+        self.record = record
+        self.progress = progress
+        self.message = message
+        self.saved_path = self.saved_folder = None
+        self.saved_label.setText("")
+        self.open_button.hide()
+        self.download_bar.hide()
+        self.log_view.clear()
+        self.plot.clear()
+        self._pos = 0
+        self._last_step = {}
+        self._held = []
+        self._backfilling = True
+        self.update_record(record, message)
+        self._backfill = spawn(
+            self._read_history(record.id, record.phase.is_terminal),
+            f"backfill:{record.id}",
+            self.reporter,
+            "Could not read the job's log",
+        )
+
+    @property
+    def backfilling(self) -> bool:
+        """True while the log and metrics so far are being read."""
+        return self._backfilling
+
+    def update_record(self, record: JobRecord, message: str | None = None) -> None:
+        """The store's record of the job on show changed."""
+        if record.id != self.job_id:
+            return
+        self.record = record
+        if message:
+            self.message = message
+        cfg = record.config
+        self.title.setText(f"{cfg.project_name} · {record.id}")
+        colour = PHASE_COLOURS.get(record.phase)
+        self.phase_label.setText(PHASE_LABELS[record.phase])
+        self.phase_label.setStyleSheet(
+            "font-weight: 600;" + (f" color: {colour.name()};" if colour is not None else "")
+        )
+        self.message_label.setText(record.error or self.message)
+        region = f" in {record.region}" if record.region else ""
+        rate = f" · ${record.price_cents_per_hour / 100:,.2f}/h"
+        ident = f" · instance {record.instance_id}" if record.instance_id else ""
+        self.instance_value.setText(f"{record.instance_type}{region}{rate}{ident}")
+        data = Path(cfg.dataset_path).name if cfg.dataset_path else "—"
+        self.inputs_value.setText(f"{cfg.base_model} · {cfg.algorithm} r={cfg.rank} · {data}")
+        self.tick()
+        self._update_buttons()
+
+    # -- live feed ----------------------------------------------------------------------
+
+    def on_log_lines(self, event: JobLogLines) -> None:
+        """New log lines of some job (the bridge's signal)."""
+        if event.job_id != self.job_id:
+            return
+        if self._backfilling:
+            self._held.append(event)
+        else:
+            self._apply_lines(event)
+
+    def on_log_events(self, event: JobLogEvents) -> None:
+        """Parsed log events of some job (the bridge's signal)."""
+        if event.job_id != self.job_id:
+            return
+        if self._backfilling:
+            self._held.append(event)
+        else:
+            self._apply_events(event.events)
+
+    def on_remote_download(self, event: DownloadProgress) -> None:
+        """The pipeline fetching the adapter from the instance."""
+        if event.job_id == self.job_id and event.total > 0:
+            self.message_label.setText(
+                f"Fetching the adapter from the instance: {event.done / 2**20:.1f} of "
+                f"{event.total / 2**20:.1f} MiB"
+            )
+
+    def _apply_lines(self, event: JobLogLines) -> None:
+        if event.offset <= self._pos:
+            return
+        lines = list(event.lines)
+        start = event.offset - sum(_line_bytes(line) for line in lines)
+        while lines and start < self._pos:
+            start += _line_bytes(lines.pop(0))
+        self.log_view.append_lines(lines)
+        self._pos = event.offset
+
+    def _apply_events(self, events: Iterable[LogEvent]) -> None:
+        for event in events:
+            if isinstance(event, MetricEvent) and event.source == "lgui" and event.step is not None:
+                self._add_metrics([{"step": event.step, **event.values}])
+        self.tick()
+
+    def _add_metrics(self, records: Iterable[Mapping[str, Any]]) -> None:
+        for record in records:
+            step = record.get("step")
+            if not isinstance(step, int | float):
+                continue
+            for name in SERIES:
+                value = record.get(name)
+                if isinstance(value, int | float) and step > self._last_step.get(name, -1.0):
+                    self.plot.add_points(name, [step], [value])
+                    self._last_step[name] = float(step)
+
+    async def _read_history(self, job_id: str, terminal: bool) -> None:
+        try:
+            records = await self.connector.read_metrics(job_id)
+            if job_id != self.job_id:
+                return
+            self._add_metrics(records)
+            self.progress.feed_metrics(records)
+            self._pos = await self._read_log(job_id, terminal)
+        finally:
+            if job_id == self.job_id:
+                self._backfilling = False
+                held, self._held = self._held, []
+                for item in held:
+                    if isinstance(item, JobLogLines):
+                        self._apply_lines(item)
+                    else:
+                        self._apply_events(item.events)
+                self.tick()
+
+    async def _read_log(self, job_id: str, terminal: bool) -> int:
+        pos = 0
+        batch: list[str] = []
+        lines = self.connector.stream_logs(job_id, 0).__aiter__()
+        try:
+            while True:
+                try:
+                    if terminal:
+                        line = await anext(lines)
+                    else:
+                        line = await asyncio.wait_for(anext(lines), CATCH_UP_S)
+                except (StopAsyncIteration, TimeoutError):
+                    break
+                batch.append(line)
+                pos += _line_bytes(line)
+                if len(batch) >= _BATCH_LINES:
+                    self.log_view.append_lines(batch)
+                    batch = []
+                    await asyncio.sleep(0)
+        finally:
+            await lines.aclose()  # type: ignore[attr-defined]
+        self.log_view.append_lines(batch)
+        return pos
+
+    # -- clock ----------------------------------------------------------------------------
+
+    def tick(self, now: float | None = None) -> None:
+        """Refresh step, ETA and dollars (the tab's 1 s timer calls this)."""
+        record = self.record
+        if record is None:
+            return
+        now = time.time() if now is None else now
+        row = job_row(record, self.progress)
+        total = self.progress.total or 0
+        self.steps.setRange(0, max(1, total))
+        self.steps.setValue(min(self.progress.step or 0, max(1, total)))
+        self.steps.setFormat("%v / %m steps" if total else "not started")
+        eta = self.progress.eta_seconds(now)
+        if record.phase is JobPhase.RUNNING and eta is not None:
+            self.eta_value.setText(f"about {format_duration(eta)} of training")
+        elif record.phase.is_terminal:
+            self.eta_value.setText(f"done after {format_duration(row.elapsed_seconds(now))}")
+        else:
+            self.eta_value.setText("—")
+        spent = row.cost_so_far(now)
+        self.spent_value.setText(
+            f"${spent:,.2f} over {format_duration(row.billed_seconds(now))}"
+            if row.billing_started_at is not None
+            else "$0.00 (no instance yet)"
+        )
+        projected = projected_cost(row, self.progress, now)
+        self.projected_value.setText(f"${projected:,.2f}" if projected is not None else "—")
+        self.billing_value.setText(_billing_text(record))
+
+    # -- actions --------------------------------------------------------------------------
+
+    def _update_buttons(self) -> None:
+        record = self.record
+        self.cancel_button.setEnabled(
+            record is not None and (not record.phase.is_terminal or record.billing == "may_bill")
+        )
+        self.download_button.setEnabled(
+            record is not None and record.phase is JobPhase.COMPLETED and bool(record.adapter_path)
+        )
+
+    @reported_slot("Could not cancel the job")
+    async def cancel_job(self) -> None:
+        """Ask, then stop training and terminate the instance."""
+        record = self.record
+        if record is None:
+            return
+        box = question_box(
+            self,
+            "Cancel this job?",
+            f"Stop training {record.config.project_name} ({record.id}) and terminate its "
+            "instance? The log and the last checkpoint are saved when possible; the rest of "
+            "the run is lost.",
+            "Cancel job and terminate",
+            "Keep running",
+        )
+        self.confirm_box = box
+        if not await ask(box):
+            return
+        self.cancel_button.setEnabled(False)
+        self.message_label.setText("Cancelling: stopping training and terminating the instance…")
+        confirmed = await self.connector.cancel_job(record.id)
+        if not confirmed:
+            self.reporter.report(
+                "The instance is not confirmed gone",
+                f"Lambda did not confirm that the instance of job {record.id} is terminating.",
+                "Check the Lambda dashboard and terminate it there if it is still running.",
+            )
+
+    @reported_slot("Could not save the adapter")
+    async def download_adapter(self) -> None:
+        """Ask where, copy the verified adapter there, optionally unpack it."""
+        record = self.record
+        if record is None:
+            return
+        default = Path.home() / f"{record.config.project_name}-{record.id}-adapter.tar.gz"
+        chosen, _filter = await run_modal(
+            lambda: QFileDialog.getSaveFileName(
+                self, "Save the adapter", str(default), "Adapter archive (*.tar.gz)"
+            )
+        )
+        if not chosen:
+            return
+        dest = Path(chosen)
+        if not dest.name.endswith((".tar.gz", ".tgz")):
+            dest = dest.with_name(dest.name + ".tar.gz")
+        relay = ProgressRelay(self)
+        relay.progress.connect(self._on_copy_progress)
+        self.download_bar.setRange(0, 0)
+        self.download_bar.show()
+        self.download_button.setEnabled(False)
+        try:
+            saved = await self.connector.download_artifact(record.id, dest, relay)
+            folder = saved.parent
+            if self.unpack.isChecked():
+                folder = unpack_folder(saved)
+                await asyncio.to_thread(safe_extract, saved, folder)
+        finally:
+            self.download_bar.hide()
+            self._update_buttons()
+            relay.deleteLater()
+        self.saved_path, self.saved_folder = saved, folder
+        what = f"unpacked into {folder}" if folder != saved.parent else f"saved as {saved}"
+        self.saved_label.setText(f"Adapter verified and {what}")
+        self.open_button.show()
+
+    def _on_copy_progress(self, done: int, total: int) -> None:
+        if total > 0:
+            self.download_bar.setRange(0, 1000)
+            self.download_bar.setValue(int(1000 * done / total))
+
+    def open_folder(self) -> bool:
+        """Open the folder the adapter went to in the file manager."""
+        if self.saved_folder is None:
+            return False
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.saved_folder)))
+
+
+def _billing_text(record: JobRecord) -> str:
+    if record.billing == "terminated":
+        return "Instance terminated (confirmed by Lambda): no longer billing"
+    if record.billing == "may_bill":
+        if record.phase.is_terminal:
+            return "Instance may still be billing: Lambda has not confirmed it terminated"
+        return "Instance running: billing per minute"
+    return "No instance: nothing billed"

@@ -1,0 +1,155 @@
+"""What the jobs tab shows of a job beyond its record: step, ETA, dollars spent and projected.
+
+Plain values (no Qt): fed from parsed log events and the store's JobRecord.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lambda_gui.assets import load_json
+from lambda_gui.core.billing import BillingTerms, pricing_info
+from lambda_gui.core.logparse import LogEvent, MetricEvent, ProgressEvent
+from lambda_gui.core.models import JobPhase, PricingInfo
+from lambda_gui.gui.models.job_row import JobRow
+from lambda_gui.services.store import JobRecord
+
+# After training: pack, verify and fetch the adapter, then terminate (planner.FINISH_SECONDS).
+FINISH_SECONDS = 60.0
+
+
+@dataclass
+class LiveProgress:
+    """Step, total and time left of one job, from its log."""
+
+    step: int | None = None
+    total: int | None = None
+    remaining_s: float | None = None
+    seen_at: float = 0.0
+    _times: list[tuple[float, int]] = field(default_factory=list)
+
+    def feed(self, events: Iterable[LogEvent], now: float | None = None) -> bool:
+        """Take in log events; True when something shown changed."""
+        changed = False
+        for event in events:
+            if isinstance(event, MetricEvent) and event.source == "lgui" and event.step is not None:
+                changed |= self._set(event.step, event.max_steps)
+                if event.time is not None:
+                    self._times = (self._times + [(event.time, event.step)])[-20:]
+                    self.remaining_s = self._rate_estimate()
+            elif isinstance(event, ProgressEvent) and event.is_training_bar:
+                total = int(event.total) if event.total else None
+                changed |= self._set(int(event.step), total)
+                if event.remaining_s is not None:
+                    self.remaining_s = event.remaining_s
+                    changed = True
+        if changed:
+            self.seen_at = time.time() if now is None else now
+        return changed
+
+    def feed_metrics(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Take in metrics.jsonl records (the backfill of a job selected mid-run)."""
+        for record in records:
+            step, total, at = record.get("step"), record.get("max_steps"), record.get("time")
+            if isinstance(step, int):
+                self._set(step, total if isinstance(total, int) else None)
+                if isinstance(at, int | float):
+                    self._times = (self._times + [(float(at), step)])[-20:]
+        self.remaining_s = self._rate_estimate()
+
+    def eta_seconds(self, now: float | None = None) -> float | None:
+        """Seconds of training left, counted down since the last reading."""
+        if self.remaining_s is None:
+            return None
+        now = time.time() if now is None else now
+        return max(0.0, self.remaining_s - max(0.0, now - self.seen_at))
+
+    def _set(self, step: int, total: int | None) -> bool:
+        before = (self.step, self.total)
+        self.step = max(step, self.step or 0)
+        if total is not None and total > 0:
+            self.total = total
+        return before != (self.step, self.total)
+
+    def _rate_estimate(self) -> float | None:
+        if len(self._times) < 2 or self.total is None or self.step is None:
+            return self.remaining_s
+        (t0, s0), (t1, s1) = self._times[0], self._times[-1]
+        if s1 <= s0 or t1 <= t0:
+            return self.remaining_s
+        return (self.total - self.step) * (t1 - t0) / (s1 - s0)
+
+
+def _terms() -> BillingTerms:
+    return BillingTerms.from_json(load_json("billing.json"))
+
+
+def job_pricing(job: JobRecord) -> PricingInfo | None:
+    """The billing terms of the job's instance, when its price is known."""
+    if job.price_cents_per_hour <= 0:
+        return None
+    return pricing_info(job.instance_type, job.price_cents_per_hour, _terms())
+
+
+def billing_span(job: JobRecord) -> tuple[float | None, float | None]:
+    """When the instance started and stopped billing (None: not started / still billing)."""
+    if job.billing == "none" and job.instance_id is None:
+        return None, None
+    start = job.launch_sent_at or job.started_at or job.created_at
+    if job.billing == "terminated":
+        return start, job.ended_at or job.updated_at
+    return start, None
+
+
+def job_row(job: JobRecord, progress: LiveProgress | None = None, message: str = "") -> JobRow:
+    """The jobs table's row for a job."""
+    start, end = billing_span(job)
+    cfg = job.config
+    return JobRow(
+        job_id=job.id,
+        name=f"{cfg.project_name} · {job.id}",
+        base_model=_short_model(cfg.base_model, cfg.model_source),
+        instance_type=job.instance_type,
+        phase=job.phase,
+        created_at=job.created_at,
+        hourly_rate=job.price_cents_per_hour / 100.0,
+        region=job.region,
+        finished_at=job.ended_at if job.phase.is_terminal else None,
+        billing_started_at=start,
+        billing_ended_at=end,
+        step=progress.step if progress else None,
+        total_steps=progress.total if progress else None,
+        pricing=job_pricing(job),
+        message=message or (job.error or ""),
+    )
+
+
+def projected_cost(row: JobRow, progress: LiveProgress | None, now: float) -> float | None:
+    """Dollars the job will have cost when its instance is gone (None: not yet knowable)."""
+    if not row.billing:
+        return row.cost_so_far(now)
+    if row.phase is JobPhase.DOWNLOADING:
+        left = FINISH_SECONDS
+    elif row.phase is JobPhase.RUNNING and progress is not None:
+        eta = progress.eta_seconds(now)
+        if eta is None:
+            return None
+        left = eta + FINISH_SECONDS
+    elif row.phase.is_terminal:
+        # Finished but the terminate is not confirmed: it bills until it is.
+        return None
+    else:
+        return None
+    seconds = row.billed_seconds(now) + left
+    if row.pricing is not None:
+        return row.pricing.cost_for(seconds)
+    return row.hourly_rate * seconds / 3600.0
+
+
+def _short_model(name: str, source: str) -> str:
+    if source == "local":
+        return name.rstrip("/").rsplit("/", 1)[-1] + " (local)"
+    return name

@@ -1,0 +1,157 @@
+"""The Pricing tab: Lambda's live prices beside other providers' dated prices, per GPU model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import QItemSelection, QSortFilterProxyModel, Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lambda_gui.assets import load_json
+from lambda_gui.core.models import Resource
+from lambda_gui.core.price_compare import PriceData, PriceRow, compare_prices, parse_price_data
+from lambda_gui.gui.models.price_table import SAVINGS, PriceCompareTableModel
+from lambda_gui.gui.models.roles import SORT_ROLE
+from lambda_gui.gui.widgets.price_chart import PriceBarChart
+
+# (label, gpu_count): None compares per GPU-hour over every size.
+MODES: tuple[tuple[str, int | None], ...] = (
+    ("Per GPU-hour (every instance size)", None),
+    ("Per instance-hour, 1 GPU", 1),
+    ("Per instance-hour, 8 GPUs", 8),
+)
+
+
+def source_lines(row: PriceRow) -> list[str]:
+    """Every offer in a row with its price, source and date, in words."""
+    unit = "/GPU-h" if row.per_gpu else "/h"
+    lines = [f"{row.gpu_model}" + (f" ({row.vram_gib} GiB)" if row.vram_gib else "")]
+    if row.lambda_best is not None:
+        for offer in row.lambda_offers:
+            price = offer.price_per_gpu_hour if row.per_gpu else offer.price_per_hour
+            state = "capacity now" if offer.available else "no capacity now"
+            lines.append(
+                f"  Lambda {offer.instance_type}: ${price:,.2f}{unit}, live from Lambda's API ({state})"
+            )
+    else:
+        lines.append("  Lambda: not offered now")
+    if row.lambda_catalog_price is not None:
+        lines.append(f"  Lambda in the bundled data: ${row.lambda_catalog_price:,.2f}{unit}")
+    for p in row.others:
+        price = p.price_per_gpu_hour if row.per_gpu else p.price_per_hour
+        derived = " (derived)" if p.derived else ""
+        lines.append(
+            f"  {p.provider} {p.gpu_count}x {p.instance_type} in {p.region}: ${price:,.2f}{unit}"
+            f"{derived}; source {p.source}; dated {p.date_label}"
+        )
+    return lines
+
+
+class PricingPanel(QWidget):
+    """The comparison table, a chart of it, and the sources of the selected row."""
+
+    def __init__(self, parent: QWidget | None = None, data: PriceData | None = None) -> None:
+        super().__init__(parent)
+        self.data = data if data is not None else parse_price_data(load_json("gpu-prices.json"))
+        self.resources: list[Resource] = []
+        self.rows: list[PriceRow] = []
+
+        self.mode = QComboBox(self)
+        for label, _count in MODES:
+            self.mode.addItem(label)
+        self.include_stale = QCheckBox("Include stale prices", self)
+        self.include_stale.setChecked(True)
+        self.include_stale.setToolTip("Prices whose source is old and probably out of date.")
+        self.about = QLabel(self)
+        self.about.setWordWrap(True)
+        self.about.setText(
+            "Lambda's prices are live from its API. The other providers' are bundled, on-demand, "
+            f"cheapest region, dated {self.data.as_of} at the earliest ({self.data.as_of_basis}) "
+            "Savings compare Lambda with the cheapest other provider: green when Lambda is "
+            "cheaper, red when it is dearer."
+        )
+
+        self.model = PriceCompareTableModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.table = QTableView(self)
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(SAVINGS, Qt.SortOrder.DescendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+
+        self.chart = PriceBarChart(self)
+        self.sources = QPlainTextEdit(self)
+        self.sources.setReadOnly(True)
+        self.sources.setPlaceholderText("Select a row to see every offer with its source and date.")
+
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Compare", self))
+        bar.addWidget(self.mode)
+        bar.addWidget(self.include_stale)
+        bar.addStretch(1)
+        lower = QSplitter(Qt.Orientation.Horizontal, self)
+        lower.addWidget(self.chart)
+        lower.addWidget(self.sources)
+        lower.setSizes([500, 500])
+        split = QSplitter(Qt.Orientation.Vertical, self)
+        split.addWidget(self.table)
+        split.addWidget(lower)
+        split.setSizes([350, 300])
+        layout = QVBoxLayout(self)
+        layout.addLayout(bar)
+        layout.addWidget(self.about)
+        layout.addWidget(split, 1)
+
+        self.mode.currentIndexChanged.connect(lambda _i: self.recompute())
+        self.include_stale.toggled.connect(lambda _on: self.recompute())
+        self.table.selectionModel().selectionChanged.connect(self._on_selection)
+        self.recompute()
+
+    def set_resources(self, resources: Sequence[Resource]) -> None:
+        """Lambda's live catalog changed."""
+        self.resources = list(resources)
+        self.recompute()
+
+    def recompute(self) -> None:
+        """Rebuild the rows for the chosen mode."""
+        count = MODES[self.mode.currentIndex()][1]
+        self.rows = compare_prices(
+            self.resources,
+            self.data,
+            gpu_count=count,
+            include_stale=self.include_stale.isChecked(),
+        )
+        self.model.set_rows(self.rows)
+        charted = [r for r in self.rows if r.lambda_price is not None or r.cheapest_other_price]
+        self.chart.set_price_rows(charted)
+        self.sources.setPlainText("")
+        if self.proxy.rowCount():
+            self.table.selectRow(0)
+
+    def _on_selection(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
+        indexes = selected.indexes()
+        if not indexes:
+            return
+        row = self.model.price_row(self.proxy.mapToSource(indexes[0]).row())
+        self.sources.setPlainText("\n".join(source_lines(row)))

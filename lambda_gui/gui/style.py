@@ -1,0 +1,14 @@
+"""Colours and style sheets shared by the windows."""
+
+from __future__ import annotations
+
+ERROR_STYLE = "color: #cf222e;"
+WARNING_STYLE = "color: #9a6700;"
+DEMO_BANNER_STYLE = (
+    "QLabel { background: #fff8c5; color: #4d2d00; border: 1px solid #d4a72c; "
+    "border-radius: 4px; padding: 6px 10px; }"
+)
+BILLING_BANNER_STYLE = (
+    "QLabel { background: #ffebe9; color: #82071e; border: 1px solid #ff8182; "
+    "border-radius: 4px; padding: 6px 10px; font-weight: 600; }"
+)

@@ -1,0 +1,1 @@
+"""The New job tab: pages over core.wizard.Wizard."""

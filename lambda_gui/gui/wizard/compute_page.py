@@ -1,0 +1,218 @@
+"""Step 5: the instance type and region, with the plan: memory need, fit, time and cost."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QWidget,
+)
+
+from lambda_gui.core.models import Resource
+from lambda_gui.core.planner import Plan
+from lambda_gui.core.wizard import Step, Wizard
+from lambda_gui.gui.models.job_row import format_duration
+from lambda_gui.gui.wizard.field_editors import FieldEditor
+from lambda_gui.gui.wizard.step_page import StepPage
+
+PLAN_COLUMNS = (
+    "Instance type",
+    "GPU",
+    "Memory need / usable",
+    "Fits",
+    "Time",
+    "Est. cost",
+    "Capacity",
+)
+FITS = QColor(26, 127, 55)
+NO_FIT = QColor(207, 34, 46)
+CHOSEN = QColor(9, 105, 218, 40)
+
+
+def resource_label(r: Resource) -> str:
+    """One line about an instance type for the type chooser."""
+    gpus = f"{r.gpu_count}× {r.gpu_type}" if r.gpu_count else "CPU only"
+    where = ", ".join(g.name for g in r.regions) if r.regions else "no capacity now"
+    return f"{r.name} — {gpus} — ${r.hourly_rate:,.2f}/h — {where}"
+
+
+def plan_summary(plan: Plan) -> str:
+    """The plan for the chosen type, in a few sentences (rich text)."""
+    fit = (
+        f"<b style='color:{FITS.name()}'>fits</b> with {plan.headroom_gib:.1f} GiB to spare"
+        if plan.fits
+        else f"<b style='color:{NO_FIT.name()}'>does not fit</b>"
+    )
+    per = " per GPU (data-parallel)" if plan.data_parallel else ""
+    text = (
+        f"Needs about <b>{plan.need_gib:.1f} GiB</b> of GPU memory{per}; "
+        f"{plan.resource_name} has {plan.usable_gib:.1f} GiB usable: {fit}.<br>"
+        f"{plan.steps:,} steps, about {format_duration(plan.train_seconds)} of training plus "
+        f"{format_duration(plan.overhead_seconds)} of boot, set-up and download: "
+        f"<b>{format_duration(plan.total_seconds)}</b> billed at ${plan.price_per_hour:,.2f}/h, "
+        f"about <b>${plan.cost:,.2f}</b> in all."
+    )
+    if plan.notes:
+        text += "<br>" + "<br>".join(plan.notes)
+    return text
+
+
+class ComputePage(StepPage):
+    """Type and region choosers, the chosen type's plan, and every type's plan in a table."""
+
+    def __init__(self, step: Step, wizard: Wizard, parent: QWidget | None = None) -> None:
+        super().__init__(step, wizard, parent)
+        self.set_intro(
+            "Estimates are rough (within about a factor of two): memory from the model size, "
+            "method and batch; time from the GPU's throughput. Lambda bills from launch until "
+            "the instance is terminated."
+        )
+        self.recommend_button = QPushButton("Use the recommended type", self)
+        self.recommend_label = QLabel(self)
+        self.recommend_label.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(self.recommend_label, 1)
+        row.addWidget(self.recommend_button)
+        self.summary = QLabel(self)
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.plans_table = QTableWidget(self)
+        self.plans_table.setColumnCount(len(PLAN_COLUMNS))
+        self.plans_table.setHorizontalHeaderLabels(list(PLAN_COLUMNS))
+        self.plans_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.plans_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.plans_table.verticalHeader().hide()
+        header = self.plans_table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.plans_table.setMinimumHeight(220)
+        self.body.addWidget(self.summary)
+        self.body.addLayout(row)
+        self.body.addWidget(QLabel("Every GPU type for this job (cheapest fitting first):", self))
+        self.body.addWidget(self.plans_table, 1)
+        self.recommend_button.clicked.connect(self.use_recommended)
+        self.plans_table.cellDoubleClicked.connect(self._on_plan_clicked)
+        self._plan_names: list[str] = []
+
+    @property
+    def type_editor(self) -> FieldEditor:
+        """The instance type chooser."""
+        return self.editors["resource_id"]
+
+    @property
+    def region_editor(self) -> FieldEditor:
+        """The region chooser."""
+        return self.editors["region"]
+
+    def load(self) -> None:
+        self._fill_types()
+        super().load()
+        self._fill_regions()
+        self._show_plans()
+
+    def enter(self) -> None:
+        self.load()
+
+    def after_edit(self, name: str) -> None:
+        if name == "resource_id":
+            self._fill_regions()
+            region = self.wizard.get("region")
+            if region and region not in self._regions_of_current():
+                self.wizard.set("region", None)
+        self._show_plans()
+
+    def use_recommended(self) -> None:
+        """Choose the cheapest type that fits and has capacity now."""
+        best = self.wizard.recommended()
+        if best is None:
+            return
+        self.choose(best.name)
+
+    def choose(self, name: str) -> None:
+        """Set the instance type (and reset a region it does not have)."""
+        self.wizard.set("resource_id", name)
+        self.type_editor.set_value(name)
+        self.after_edit("resource_id")
+        self.region_editor.set_value(self.wizard.get("region"))
+        self.edited.emit()
+
+    def _on_plan_clicked(self, row: int, _column: int) -> None:
+        if 0 <= row < len(self._plan_names):
+            self.choose(self._plan_names[row])
+
+    def _gpu_types(self) -> list[Resource]:
+        return sorted(
+            (r for r in self.wizard.state.resources if r.gpu_count > 0),
+            key=lambda r: (not r.available, r.hourly_rate, r.name),
+        )
+
+    def _fill_types(self) -> None:
+        combo = self.type_editor.widget
+        types = self._gpu_types()
+        self.type_editor.set_choices(tuple(r.name for r in types))
+        for i, r in enumerate(types):
+            combo.setItemText(i, resource_label(r))  # type: ignore[attr-defined]
+
+    def _regions_of_current(self) -> list[str]:
+        name = self.wizard.get("resource_id")
+        resource = next((r for r in self.wizard.state.resources if r.name == name), None)
+        return [g.name for g in resource.regions] if resource else []
+
+    def _fill_regions(self) -> None:
+        combo = self.region_editor.widget
+        regions = self._regions_of_current()
+        self.region_editor.set_choices(("", *regions))
+        combo.setItemText(0, "Any region with capacity")  # type: ignore[attr-defined]
+        self.region_editor.set_value(self.wizard.get("region"))
+
+    def _show_plans(self) -> None:
+        best = self.wizard.recommended()
+        self.recommend_button.setEnabled(best is not None)
+        if not self.wizard.state.resources:
+            self.recommend_label.setText("Instance types are not loaded yet (see the Catalog tab).")
+        elif best is None:
+            self.recommend_label.setText(
+                "No type with capacity now fits this job as set up; see the table."
+            )
+        else:
+            self.recommend_label.setText(
+                f"Recommended: <b>{best.name}</b>, the cheapest type that fits and has capacity now."
+            )
+        plan = self.wizard.plan()
+        if plan is not None:
+            self.summary.setText(plan_summary(plan))
+        elif self.wizard.state.params_b is None:
+            self.summary.setText("Enter the model's size on the first page to see the plan.")
+        else:
+            self.summary.setText("")
+        self._fill_table(self.wizard.plans())
+
+    def _fill_table(self, plans: list[Plan]) -> None:
+        chosen = self.wizard.get("resource_id")
+        self._plan_names = [p.resource_name for p in plans]
+        table = self.plans_table
+        table.setRowCount(len(plans))
+        for i, p in enumerate(plans):
+            cells = (
+                p.resource_name,
+                f"{p.gpu_count}× {p.gpu_name or '?'}",
+                f"{p.need_gib:.1f} / {p.usable_gib:.1f} GiB",
+                "yes" if p.fits else "no",
+                format_duration(p.total_seconds),
+                f"${p.cost:,.2f}",
+                "yes" if p.available else "none now",
+            )
+            for j, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if j == 3:
+                    item.setForeground(QBrush(FITS if p.fits else NO_FIT))
+                if p.resource_name == chosen:
+                    item.setBackground(QBrush(CHOSEN))
+                table.setItem(i, j, item)

@@ -1,0 +1,303 @@
+"""The New job tab: the wizard's pages, Back / Next / Launch, and Save / Load config."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QScrollArea,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lambda_gui.assets import load_json
+from lambda_gui.core.billing import BillingTerms
+from lambda_gui.core.errors import ConfigError
+from lambda_gui.core.models import Resource
+from lambda_gui.core.planner import pricing_by_terms
+from lambda_gui.core.wizard import STEPS, FieldError, Wizard
+from lambda_gui.gui.async_slots import reported_slot, run_modal
+from lambda_gui.gui.error_report import ErrorReporter
+from lambda_gui.gui.wizard.compute_page import ComputePage
+from lambda_gui.gui.wizard.dataset_page import DatasetPage
+from lambda_gui.gui.wizard.method_page import MethodPage
+from lambda_gui.gui.wizard.model_page import ModelPage
+from lambda_gui.gui.wizard.review_page import ReviewPage
+from lambda_gui.gui.wizard.step_page import StepPage
+from lambda_gui.services.connector import LambdaLabsConnector
+
+CONFIG_FILTER = "Job configs (*.json);;All files (*)"
+
+
+class WizardPanel(QWidget):
+    """Steps over one core.wizard.Wizard; `launched` carries the new job's id."""
+
+    launched = Signal(str)
+
+    def __init__(
+        self,
+        connector: LambdaLabsConnector,
+        reporter: ErrorReporter,
+        parent: QWidget | None = None,
+        draft: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.connector = connector
+        self.reporter = reporter
+        self.pricing_of = pricing_by_terms(BillingTerms.from_json(load_json("billing.json")))
+        self.wizard = Wizard(draft, pricing_of=self.pricing_of)
+        self.launching = False
+
+        self.step_list = QListWidget(self)
+        self.step_list.setMaximumWidth(180)
+        for i, step in enumerate(STEPS, 1):
+            self.step_list.addItem(f"{i}. {step.title}")
+        self.pages: list[StepPage] = [
+            ModelPage(STEPS[0], self.wizard, reporter),
+            DatasetPage(STEPS[1], self.wizard, reporter),
+            MethodPage(STEPS[2], self.wizard),
+            StepPage(STEPS[3], self.wizard),
+            ComputePage(STEPS[4], self.wizard),
+            ReviewPage(STEPS[5], self.wizard),
+        ]
+        self.stack = QStackedWidget(self)
+        for page in self.pages:
+            scroll = QScrollArea(self.stack)
+            scroll.setWidgetResizable(True)
+            scroll.setWidget(page)
+            self.stack.addWidget(scroll)
+            page.edited.connect(self.revalidate)
+        self.hyper_page.set_intro(
+            "How training runs. The method page's presets fill these in; change any of them."
+        )
+        self.method_page.preset_applied.connect(lambda _k: self.hyper_page.load())
+
+        self.save_button = QPushButton("Save config…", self)
+        self.load_button = QPushButton("Load config…", self)
+        self.status = QLabel(self)
+        self.status.setWordWrap(True)
+        self.back_button = QPushButton("Back", self)
+        self.next_button = QPushButton("Next", self)
+        self.next_button.setDefault(True)
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.save_button)
+        buttons.addWidget(self.load_button)
+        buttons.addWidget(self.status, 1)
+        buttons.addWidget(self.back_button)
+        buttons.addWidget(self.next_button)
+        right = QVBoxLayout()
+        right.addWidget(self.stack, 1)
+        right.addLayout(buttons)
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.step_list)
+        layout.addLayout(right, 1)
+
+        self.back_button.clicked.connect(self.go_back)
+        self.next_button.clicked.connect(self._on_next)
+        self.step_list.currentRowChanged.connect(self._on_step_clicked)
+        self.save_button.clicked.connect(self.save_config)
+        self.load_button.clicked.connect(self.load_config)
+        for page in self.pages:
+            page.load()
+        self._show_current()
+
+    # -- pages ----------------------------------------------------------------------------
+
+    @property
+    def page(self) -> StepPage:
+        """The page on show."""
+        return self.pages[self.wizard.index]
+
+    @property
+    def dataset_page(self) -> DatasetPage:
+        """Step 2."""
+        page = self.pages[1]
+        assert isinstance(page, DatasetPage)
+        return page
+
+    @property
+    def method_page(self) -> MethodPage:
+        """Step 3."""
+        page = self.pages[2]
+        assert isinstance(page, MethodPage)
+        return page
+
+    @property
+    def hyper_page(self) -> StepPage:
+        """Step 4."""
+        return self.pages[3]
+
+    @property
+    def compute_page(self) -> ComputePage:
+        """Step 5."""
+        page = self.pages[4]
+        assert isinstance(page, ComputePage)
+        return page
+
+    @property
+    def review_page(self) -> ReviewPage:
+        """Step 6."""
+        page = self.pages[5]
+        assert isinstance(page, ReviewPage)
+        return page
+
+    def set_resources(self, resources: Sequence[Resource]) -> None:
+        """The live catalog the compute step plans against."""
+        self.wizard.set_catalog(resources, self.pricing_of)
+        if self.page is self.compute_page:
+            self.compute_page.load()
+        self.revalidate()
+
+    def set_auto_terminate(self, on: bool) -> None:
+        """What the review says happens when the job ends."""
+        self.review_page.auto_terminate = on
+        self.review_page.load()
+
+    def set_draft(self, draft: Mapping[str, Any]) -> None:
+        """Start over from these values (keeps the catalog)."""
+        self._bind(Wizard(draft, resources=self.wizard.state.resources, pricing_of=self.pricing_of))
+
+    def _bind(self, wizard: Wizard) -> None:
+        self.wizard = wizard
+        for page in self.pages:
+            page.bind(wizard)
+        self._show_current()
+
+    def _show_current(self) -> None:
+        self.stack.setCurrentIndex(self.wizard.index)
+        self.page.enter()
+        self.step_list.blockSignals(True)
+        self.step_list.setCurrentRow(self.wizard.index)
+        self.step_list.blockSignals(False)
+        self.revalidate()
+
+    def revalidate(self) -> None:
+        """Show the current step's errors and enable Next only when it is valid."""
+        page = self.page
+        errors: list[FieldError] = self.wizard.errors()
+        page.show_errors(errors)
+        ok = self.wizard.can_advance() and page.input_ok
+        last = self.wizard.is_last
+        self.next_button.setText("Launch" if last else "Next")
+        self.next_button.setEnabled(ok and not self.launching)
+        self.back_button.setEnabled(self.wizard.index > 0 and not self.launching)
+        if self.launching:
+            return
+        if ok:
+            warnings = [e for e in errors if e.warning]
+            self.status.setText(warnings[0].message if warnings else "")
+        else:
+            self.status.setText("Fix the fields marked in red to continue.")
+        for i, step in enumerate(STEPS):
+            item = self.step_list.item(i)
+            done = i < self.wizard.index or (i == self.wizard.index and ok)
+            item.setText(("✓ " if done else "") + f"{i + 1}. {step.title}")
+
+    def go_next(self) -> bool:
+        """Move to the next step if this one is valid."""
+        if not self.page.input_ok or not self.wizard.next():
+            return False
+        self._show_current()
+        return True
+
+    def go_back(self) -> bool:
+        """Move to the previous step."""
+        if not self.wizard.back():
+            return False
+        self._show_current()
+        return True
+
+    def _on_next(self) -> None:
+        if self.wizard.is_last:
+            self.launch()
+        else:
+            self.go_next()
+
+    def _on_step_clicked(self, row: int) -> None:
+        if 0 <= row < len(STEPS) and row != self.wizard.index:
+            if self.page.input_ok and self.wizard.go_to(STEPS[row].key):
+                self._show_current()
+            else:
+                self.step_list.blockSignals(True)
+                self.step_list.setCurrentRow(self.wizard.index)
+                self.step_list.blockSignals(False)
+
+    def _go_to_field(self, field: str) -> None:
+        for i, step in enumerate(STEPS):
+            if field in step.field_names:
+                self.wizard.index = i
+                self._show_current()
+                return
+
+    # -- launch, save, load -------------------------------------------------------------
+
+    @reported_slot("Could not launch the job")
+    async def launch(self) -> str | None:
+        """Submit the job; returns its id once Lambda accepted the launch."""
+        if self.launching:
+            return None
+        try:
+            config = self.wizard.to_config()
+        except ConfigError as exc:
+            self._go_to_field(exc.field)
+            raise
+        self.launching = True
+        self.status.setText("Launching: asking Lambda for the instance…")
+        self.revalidate()
+        try:
+            job_id = await self.connector.submit_job(config)
+        except ConfigError as exc:
+            self._go_to_field(exc.field)
+            raise
+        finally:
+            self.launching = False
+            self.revalidate()
+        self.status.setText(f"Launched job {job_id}: follow it on the Jobs tab.")
+        self.launched.emit(job_id)
+        return job_id
+
+    @reported_slot("Could not save the config")
+    async def save_config(self) -> None:
+        """Write the draft (valid or not) to a JSON file."""
+        name = str(self.wizard.get("project_name") or "job") + ".json"
+        path, _f = await run_modal(
+            lambda: QFileDialog.getSaveFileName(
+                self, "Save the job config", str(Path.home() / name), CONFIG_FILTER
+            )
+        )
+        if not path:
+            return
+        text = self.wizard.to_json()
+        await asyncio.to_thread(Path(path).write_text, text + "\n", "utf-8")
+        self.status.setText(f"Saved to {path}")
+
+    @reported_slot("Could not load the config")
+    async def load_config(self) -> None:
+        """Read a config saved here (or a job's config.json) into the wizard."""
+        path, _f = await run_modal(
+            lambda: QFileDialog.getOpenFileName(
+                self, "Load a job config", str(Path.home()), CONFIG_FILTER
+            )
+        )
+        if path:
+            await self.load_config_file(Path(path))
+
+    async def load_config_file(self, path: Path) -> None:
+        """Read a config file into the wizard (ConfigError when it is not one)."""
+        text = await asyncio.to_thread(path.read_text, "utf-8")
+        wizard = Wizard.from_json(
+            text, resources=self.wizard.state.resources, pricing_of=self.pricing_of
+        )
+        self._bind(wizard)
+        self.status.setText(f"Loaded {path}")
