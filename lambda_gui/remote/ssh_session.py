@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from lambda_gui.remote.logtail import StopCondition
 
 
+_UPLOAD_CHUNK = 1024 * 1024
+
+
 class CommandResult(NamedTuple):
     """What a remote command returned; unpacks as `(exit_code, stdout, stderr)`."""
 
@@ -288,8 +291,17 @@ class SSHSession:
             # Written under a temporary name and renamed, so a half-uploaded file never sits
             # at the real path after a dropped connection.
             partial = f"{rel_path}.part"
-            sftp.putfo(fileobj, partial, confirm=True)
-            sftp.chmod(partial, mode)
+            with sftp.open(partial, "wb") as remote:
+                # The mode is set while the file is still empty, so a secret (tracker.env)
+                # is never readable by others, not even for a moment.
+                remote.chmod(mode)
+                remote.set_pipelined(True)
+                sent = 0
+                while chunk := fileobj.read(_UPLOAD_CHUNK):
+                    remote.write(chunk)
+                    sent += len(chunk)
+            if sftp.stat(partial).st_size != sent:
+                raise SSHError(f"Uploading {rel_path} was cut short; try again.")
             sftp.posix_rename(partial, rel_path)
         except SSHError:
             raise
