@@ -1,0 +1,136 @@
+"""The welcome dialog (first start) and the settings dialog, against the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import keyring.backends.fail
+
+from lambda_gui.gui.async_slots import exec_dialog
+from lambda_gui.gui.dialogs.welcome import WelcomeDialog
+from lambda_gui.gui.error_report import ErrorReporter
+from lambda_gui.gui.main_window import MainWindow
+from lambda_gui.services.connector import LambdaLabsConnector
+from lambda_gui.services.credentials import API_KEY_ENTRY, SERVICE, CredentialStore
+from tests.gui.conftest import MemoryKeyring
+from tests.gui.helpers import wait_until
+
+
+def _welcome(
+    credentials: CredentialStore, connector: LambdaLabsConnector, sim: Any
+) -> WelcomeDialog:
+    async def connect_with(api_key: str) -> None:
+        await connector.connect(
+            {"api_key": api_key, "ssh_key_path": str(sim.test_key_path), "base_url": sim.base_url}
+        )
+
+    return WelcomeDialog(credentials, connect_with, ErrorReporter(None, dialogs=False))
+
+
+async def test_welcome_checks_the_key_with_lambda_and_saves_it(
+    sim: Any, credentials: CredentialStore, memory_keyring: MemoryKeyring
+) -> None:
+    connector = LambdaLabsConnector()
+    dialog = _welcome(credentials, connector, sim)
+    info = await dialog.prepare()
+    assert info.secure and "MemoryKeyring" in dialog.keyring_label.text()
+    assert not dialog.keyring_warning.isVisibleTo(dialog)
+    shown = asyncio.ensure_future(exec_dialog(dialog))
+    await wait_until(dialog.isVisible, 5, "the dialog")
+    assert not dialog.connect_button.isEnabled()
+
+    dialog.key_edit.setText("secret_wrong_0123456789abcdef")
+    await dialog.try_connect()
+    assert dialog.isVisible() and dialog.choice is None
+    assert dialog.error_label.isVisibleTo(dialog)
+    assert "API key" in dialog.error_label.text()
+    assert memory_keyring.values == {}
+
+    dialog.key_edit.setText(sim.api_key)
+    await dialog.try_connect()
+    await shown
+    assert dialog.choice == "connect" and dialog.saved is True
+    assert memory_keyring.values[(SERVICE, API_KEY_ENTRY)] == sim.api_key
+    assert await connector.verify_connection()
+    await connector.disconnect()
+
+
+async def test_welcome_warns_when_the_keyring_cannot_store(sim: Any) -> None:
+    credentials = CredentialStore(backend=keyring.backends.fail.Keyring())
+    connector = LambdaLabsConnector()
+    dialog = _welcome(credentials, connector, sim)
+    info = await dialog.prepare()
+    assert not info.can_store and not info.secure
+    assert "not secure" in dialog.keyring_label.text()
+    assert dialog.keyring_warning.isVisibleTo(dialog)
+    assert "this session only" in dialog.keyring_warning.text()
+    dialog.key_edit.setText(sim.api_key)
+    await dialog.try_connect()
+    assert dialog.choice == "connect" and dialog.saved is False
+    # Kept in memory for this session, so reconnecting (Settings) still works.
+    assert await credentials.api_key() == sim.api_key
+    await connector.disconnect()
+
+
+async def test_welcome_offers_the_demo(sim: Any, credentials: CredentialStore) -> None:
+    dialog = _welcome(credentials, LambdaLabsConnector(), sim)
+    await dialog.prepare()
+    shown = asyncio.ensure_future(exec_dialog(dialog))
+    await wait_until(dialog.isVisible, 5, "the dialog")
+    dialog.demo_button.click()
+    assert await shown == 1
+    assert dialog.choice == "demo"
+
+
+async def test_settings_change_region_end_of_job_and_keys(
+    window: MainWindow,
+    sim: Any,
+    credentials: CredentialStore,
+    memory_keyring: MemoryKeyring,
+    tmp_path: Path,
+) -> None:
+    connector = window.connector
+    reconnects: list[int] = []
+    dialog = window.settings_dialog()
+
+    async def reconnect() -> None:
+        reconnects.append(1)
+        await connector.connect(
+            {
+                "api_key": await credentials.api_key() or "",
+                "base_url": sim.base_url,
+                "ssh_key_path": await credentials.ssh_key_path() or "",
+            }
+        )
+
+    dialog.reconnect = reconnect
+    await dialog.prepare()
+    assert dialog.terminate_radio.isChecked(), "download then terminate is the default"
+    assert dialog.generate_radio.isChecked()
+    assert dialog.region.findData("us-east-1") > 0
+
+    # A key file that does not exist is refused inline, and nothing is saved.
+    dialog.file_radio.setChecked(True)
+    dialog.key_path.setText(str(tmp_path / "missing_key"))
+    await dialog.save()
+    assert not dialog.saved and "is not a file" in dialog.error_label.text()
+
+    dialog.key_path.setText(str(sim.test_key_path))
+    dialog.region.setCurrentIndex(dialog.region.findData("us-west-1"))
+    dialog.keep_radio.setChecked(True)
+    dialog.key_edit.setText(sim.api_key)
+    await dialog.save()
+    assert dialog.saved, dialog.error_label.text()
+    assert reconnects == [1]
+    assert memory_keyring.values[(SERVICE, API_KEY_ENTRY)] == sim.api_key
+    assert await credentials.ssh_key_path() == str(sim.test_key_path)
+    assert await connector.store.get_setting("default_region") == "us-west-1"
+    assert await connector.auto_terminate() is False
+
+    again = window.settings_dialog()
+    await again.prepare()
+    assert again.keep_radio.isChecked() and again.file_radio.isChecked()
+    assert again.region.currentData() == "us-west-1"
+    assert "An API key is saved" in again.keyring_label.text()

@@ -1,0 +1,195 @@
+"""Each wizard page enables Next only when its step is valid; errors show on their fields."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QFileDialog, QLineEdit
+
+from lambda_gui.gui.async_slots import cancel_slot_tasks
+from lambda_gui.gui.error_report import ErrorReporter
+from lambda_gui.gui.wizard.wizard_panel import WizardPanel
+from lambda_gui.services.connector import LambdaLabsConnector
+from lambda_gui.simulator.tiny_model import demo_dataset_path
+
+
+@pytest.fixture
+async def panel(gui_connector: LambdaLabsConnector) -> AsyncIterator[WizardPanel]:
+    wizard = WizardPanel(gui_connector, ErrorReporter(None, dialogs=False))
+    wizard.resize(1100, 760)
+    wizard.show()
+    wizard.set_resources(await gui_connector.list_resources())
+    try:
+        yield wizard
+    finally:
+        await cancel_slot_tasks()
+        wizard.close()
+        wizard.deleteLater()
+
+
+def _type(panel: WizardPanel, name: str, text: str) -> None:
+    widget = panel.page.editors[name].widget
+    assert isinstance(widget, QLineEdit)
+    widget.setText(text)
+
+
+def _error(panel: WizardPanel, name: str) -> str:
+    label = panel.page.error_labels[name]
+    return label.text() if label.isVisibleTo(panel.page) else ""
+
+
+async def test_model_page(panel: WizardPanel) -> None:
+    assert panel.wizard.current.key == "model"
+    assert not panel.next_button.isEnabled()
+    assert not panel.back_button.isEnabled()
+    _type(panel, "base_model", "not a model id!")
+    assert "Hugging Face model id" in _error(panel, "base_model")
+    assert not panel.next_button.isEnabled()
+    _type(panel, "base_model", "Qwen/Qwen2.5-0.5B")
+    assert _error(panel, "base_model") == ""
+    assert panel.next_button.isEnabled()
+    assert "billion parameters" in panel.pages[0].size_label.text()  # type: ignore[attr-defined]
+    _type(panel, "params_b", "lots")
+    assert _error(panel, "params_b") == "Enter a number (e.g. 0.0002 or 2e-4)."
+    assert not panel.next_button.isEnabled()
+    _type(panel, "params_b", "")
+    assert panel.next_button.isEnabled()
+    panel.next_button.click()
+    assert panel.wizard.current.key == "dataset"
+
+
+async def test_dataset_page_previews_the_file(panel: WizardPanel, tmp_path: Path) -> None:
+    panel.set_draft({"base_model": "Qwen/Qwen2.5-0.5B"})
+    assert panel.go_next()
+    page = panel.dataset_page
+    assert not panel.next_button.isEnabled()
+    _type(panel, "dataset_path", str(tmp_path / "missing.jsonl"))
+    await page.read_preview()
+    assert "does not exist" in _error(panel, "dataset_path")
+    assert not panel.next_button.isEnabled()
+
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"text": "fine"}\n{"text": \n')
+    _type(panel, "dataset_path", str(broken))
+    await page.read_preview()
+    assert "line 2" in _error(panel, "dataset_path").lower()
+    assert not panel.next_button.isEnabled()
+
+    _type(panel, "dataset_path", str(demo_dataset_path()))
+    await page.read_preview()
+    assert _error(panel, "dataset_path") == ""
+    assert "140 rows" in page.status.text() and "Alpaca" in page.status.text()
+    assert page.table.rowCount() == 5
+    headers = {page.table.horizontalHeaderItem(i).text() for i in range(page.table.columnCount())}
+    assert {"instruction", "output"} <= headers
+    assert "### Instruction" in page.samples.toPlainText() or page.samples.toPlainText()
+    assert panel.next_button.isEnabled()
+
+    # Asking for a field the rows do not have is an inline error.
+    _type(panel, "text_field", "no_such_field")
+    assert _error(panel, "dataset_path") or _error(panel, "text_field")
+    assert not panel.next_button.isEnabled()
+    _type(panel, "text_field", "")
+    assert panel.next_button.isEnabled()
+
+
+async def test_method_and_hyperparameter_pages(panel: WizardPanel) -> None:
+    panel.set_draft({"base_model": "Qwen/Qwen2.5-0.5B", "dataset_path": "hf://tatsu-lab/alpaca"})
+    assert panel.go_next() and panel.go_next()
+    method = panel.method_page
+    assert panel.wizard.current.key == "method"
+    method.preset_buttons["quality"].click()
+    assert panel.wizard.get("rank") == 64 and panel.wizard.get("target_modules") == ["all-linear"]
+    assert "Quality" in method.preset_label.text()
+    assert panel.hyper_page.editors["num_epochs"].value() == 3.0  # the next page shows it too
+    _type(panel, "rank", "0")
+    assert _error(panel, "rank")
+    assert not panel.next_button.isEnabled()
+    _type(panel, "rank", "sixteen")
+    assert _error(panel, "rank") == "Enter a whole number."
+    _type(panel, "rank", "16")
+    assert panel.next_button.isEnabled() and "Custom" in method.preset_label.text()
+    panel.next_button.click()
+
+    assert panel.wizard.current.key == "hyperparameters"
+    _type(panel, "learning_rate", "-1")
+    assert _error(panel, "learning_rate") and not panel.next_button.isEnabled()
+    _type(panel, "learning_rate", "2e-4")
+    assert panel.next_button.isEnabled()
+    env = panel.page.editors["tracker_env"].widget
+    env.setPlainText("not an assignment")  # type: ignore[attr-defined]
+    assert "NAME=value" in _error(panel, "tracker_env") and not panel.next_button.isEnabled()
+    env.setPlainText("")  # type: ignore[attr-defined]
+    assert panel.next_button.isEnabled()
+    panel.back_button.click()
+    assert panel.wizard.current.key == "method"
+
+
+async def test_compute_page_plans_and_recommends(panel: WizardPanel) -> None:
+    panel.set_draft(
+        {
+            "base_model": "meta-llama/Llama-3.1-8B",
+            "dataset_path": "hf://tatsu-lab/alpaca",
+            "dataset_rows": 2000,
+            "resource_id": "gpu_1x_a10",
+            "max_seq_length": 1024,
+        }
+    )
+    assert panel.wizard.go_to("compute")
+    panel._show_current()
+    page = panel.compute_page
+    # 8B in 16 bit with 1k-token rows does not fit a 24 GB A10: an error, Next disabled.
+    assert "GPU memory" in _error(panel, "resource_id")
+    assert "does not fit" in page.summary.text()
+    assert not panel.next_button.isEnabled()
+    assert page.plans_table.rowCount() > 5
+    # The recommended type fits and has capacity; choosing it makes the step valid.
+    best = panel.wizard.recommended()
+    assert best is not None and best.available
+    page.recommend_button.click()
+    assert panel.wizard.get("resource_id") == best.name
+    assert "fits" in page.summary.text() and "$" in page.summary.text()
+    assert panel.next_button.isEnabled()
+    # A region without capacity for the type is an error on the region field.
+    page.region_editor.set_value("me-west-1")
+    panel.wizard.set("region", "me-west-1")
+    panel.revalidate()
+    assert "no capacity" in _error(panel, "region") and not panel.next_button.isEnabled()
+    panel.wizard.set("region", None)
+    page.load()
+    panel.revalidate()
+    assert panel.next_button.isEnabled()
+    panel.next_button.click()
+    assert panel.wizard.is_last and panel.next_button.text() == "Launch"
+    assert best.name in panel.review_page.summary.toPlainText()
+
+
+async def test_save_and_load_config(
+    panel: WizardPanel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    panel.set_draft({"base_model": "Qwen/Qwen2.5-0.5B", "rank": 32, "params_b": 0.5})
+    target = tmp_path / "job.json"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a: (str(target), "")))
+    await panel.save_config()
+    saved = json.loads(target.read_text())
+    assert saved["config"]["rank"] == 32 and saved["wizard"]["params_b"] == 0.5
+
+    panel.set_draft({"base_model": "gpt2"})
+    assert panel.wizard.get("rank") != 32
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a: (str(target), "")))
+    await panel.load_config()
+    assert panel.wizard.get("rank") == 32
+    assert panel.pages[0].editors["base_model"].value() == "Qwen/Qwen2.5-0.5B"
+
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a: (str(bad), "")))
+    reports: list[Any] = []
+    panel.reporter.reported.connect(reports.append)
+    await panel.load_config()
+    assert reports and "not valid JSON" in reports[-1].text.message
+    assert panel.wizard.get("rank") == 32
