@@ -8,6 +8,7 @@ executor: it trains for half a minute the first time) and reused after that.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -21,11 +22,23 @@ from lambda_gui.services.connector import LambdaLabsConnector
 from lambda_gui.services.instance_control import Timing
 from lambda_gui.services.paths import AppPaths
 from lambda_gui.simulator import Simulator, SimulatorConfig
-from lambda_gui.simulator.tiny_model import DEMO_SETTINGS, build_tiny_model, demo_dataset_path
+from lambda_gui.simulator.tiny_model import (
+    DEMO_SETTINGS,
+    HIDDEN_SIZE,
+    LAYERS,
+    VOCAB_SIZE,
+    build_tiny_model,
+    demo_dataset_path,
+)
 
 DEMO_KEY_NAME = "lambda-gui-demo"
 DEMO_BOOT_SECONDS = 3.0
 DEMO_INSTANCE_TYPE = "gpu_1x_a10"
+# The tiny model's size, which its folder name cannot tell the planner: tied embeddings, then
+# per layer attention (4 h*h), MLP (3 h*2h) and two norms, then the final norm.
+DEMO_PARAMS_B = (
+    VOCAB_SIZE * HIDDEN_SIZE + LAYERS * (10 * HIDDEN_SIZE**2 + 2 * HIDDEN_SIZE) + HIDDEN_SIZE
+) / 1e9
 # The simulator has no rate limits and boots in seconds: poll it often so the demo is brisk.
 DEMO_TIMING = Timing(
     poll_s=0.5,
@@ -35,6 +48,11 @@ DEMO_TIMING = Timing(
     terminate_attempts=6,
     terminate_backoff_s=0.5,
 )
+
+
+def training_threads() -> int:
+    """CPU threads for the demo's training: every core but one."""
+    return max(1, (os.cpu_count() or 2) - 1)
 
 
 def demo_model_dir(data_root: Path | None = None) -> Path:
@@ -83,6 +101,7 @@ def demo_draft(model_dir: Path, resource_id: str = DEMO_INSTANCE_TYPE) -> dict[s
         "dataset_path": str(demo_dataset_path()),
         "resource_id": resource_id,
         "project_name": "demo",
+        "params_b": DEMO_PARAMS_B,
         "max_seq_length": 128,
         "warmup_ratio": 0.0,
         "lr_scheduler": "constant",
@@ -92,7 +111,7 @@ def demo_draft(model_dir: Path, resource_id: str = DEMO_INSTANCE_TYPE) -> dict[s
 
 
 def demo_training_config(model_dir: Path, resource_id: str = DEMO_INSTANCE_TYPE) -> TrainingConfig:
-    """The demo job as a TrainingConfig."""
+    """The demo job as a TrainingConfig (the wizard-only size dropped)."""
     return TrainingConfig.from_dict(demo_draft(model_dir, resource_id))
 
 
@@ -111,8 +130,13 @@ async def start_demo(
             boot_seconds=boot_seconds,
             terminate_seconds=0.5,
             terminated_linger_seconds=30.0,
-            # The tiny model is local: the Hub is never needed, so never waited for.
-            extra_env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+            extra_env={
+                # The tiny model is local: the Hub is never needed, so never waited for.
+                "HF_HUB_OFFLINE": "1",
+                "TRANSFORMERS_OFFLINE": "1",
+                # Training shares this computer with the app: leave it a core.
+                "OMP_NUM_THREADS": str(training_threads()),
+            },
         )
     )
     try:
