@@ -29,6 +29,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="PATH",
         help="with --headless: where to save a screenshot of the main window (PNG)",
     )
+    parser.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="Lambda Cloud API root (default https://cloud.lambda.ai/api/v1), e.g. a simulator "
+        "started with `python -m lambda_gui.simulator`",
+    )
     return parser.parse_args(argv)
 
 
@@ -38,7 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     # Imported here so --help answers without loading Qt; app pins the Qt binding first.
     from lambda_gui.app import AppOptions, run
 
-    return run(AppOptions(demo=args.demo, headless=args.headless, screenshot=args.screenshot))
+    return run(
+        AppOptions(
+            demo=args.demo,
+            headless=args.headless,
+            screenshot=args.screenshot,
+            base_url=args.base_url,
+        )
+    )
 
 
 if __name__ == "__main__":

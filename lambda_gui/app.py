@@ -33,6 +33,7 @@ class AppOptions:
     demo: bool = False
     headless: bool = False
     screenshot: Path | None = None
+    base_url: str | None = None
 
 
 def run(options: AppOptions) -> int:
@@ -62,7 +63,7 @@ async def run_app(options: AppOptions, credentials: CredentialStore | None = Non
     connector = LambdaLabsConnector()
     demo_wanted = options.demo
     if not demo_wanted and not await credentials.api_key():
-        choice = await welcome(connector, credentials)
+        choice = await welcome(connector, credentials, options.base_url)
         if choice is None:
             await connector.disconnect()
             return 0
@@ -75,7 +76,13 @@ async def run_app(options: AppOptions, credentials: CredentialStore | None = Non
             print("Starting the simulated cloud (the first start builds a tiny model: ~30 s)…")
             demo = await start_demo()
             connector = demo.make_connector()
-        window = MainWindow(connector, credentials, demo=demo, dialogs=not options.headless)
+        window = MainWindow(
+            connector,
+            credentials,
+            demo=demo,
+            dialogs=not options.headless,
+            base_url=options.base_url,
+        )
         if options.headless:
             assert demo is not None
             return await run_headless_demo(window, demo, options.screenshot)
@@ -84,11 +91,15 @@ async def run_app(options: AppOptions, credentials: CredentialStore | None = Non
         await shutdown(window, connector, demo)
 
 
-async def welcome(connector: LambdaLabsConnector, credentials: CredentialStore) -> str | None:
+async def welcome(
+    connector: LambdaLabsConnector, credentials: CredentialStore, base_url: str | None = None
+) -> str | None:
     """The first-start dialog: "connect" (the connector is connected), "demo", or None."""
 
     async def connect_with(api_key: str) -> None:
         values = {"api_key": api_key}
+        if base_url:
+            values["base_url"] = base_url
         key_path = await credentials.ssh_key_path()
         if key_path:
             values["ssh_key_path"] = key_path
@@ -113,7 +124,7 @@ async def run_window(window: MainWindow, connector: LambdaLabsConnector) -> int:
             window.reporter.report_exception("Could not connect to Lambda Cloud", exc)
     else:
         window.connected = True
-        window.connection_label.setText("Connected to Lambda Cloud")
+        window.connection_label.setText(window.where())
         await window.load_all()
     await closed.wait()
     return 0

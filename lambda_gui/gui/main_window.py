@@ -41,11 +41,13 @@ class MainWindow(QMainWindow):
         *,
         demo: DemoCloud | None = None,
         dialogs: bool = True,
+        base_url: str | None = None,
     ) -> None:
         super().__init__()
         self.connector = connector
         self.credentials = credentials
         self.demo = demo
+        self.base_url = base_url
         self.connected = False
         self.quitting = False
         self.billing: dict[str, BillingWarning] = {}
@@ -123,7 +125,7 @@ class MainWindow(QMainWindow):
             self.connection_label.setText("Not connected")
             raise
         self.connected = True
-        self.connection_label.setText(self._where())
+        self.connection_label.setText(self.where())
         await self.load_all()
 
     async def reconnect(self) -> None:
@@ -135,12 +137,15 @@ class MainWindow(QMainWindow):
         if self.demo is not None:
             return dict(self.demo.credentials)
         credentials = {"api_key": await self.credentials.api_key() or ""}
+        if self.base_url:
+            credentials["base_url"] = self.base_url
         key_path = await self.credentials.ssh_key_path()
         if key_path:
             credentials["ssh_key_path"] = key_path
         return credentials
 
-    def _where(self) -> str:
+    def where(self) -> str:
+        """Which cloud the window is connected to, in words."""
         if self.demo is not None:
             return f"Simulated cloud at {self.connector.base_url.removesuffix('/api/v1')}"
         if self.connector.base_url == DEFAULT_BASE_URL:
