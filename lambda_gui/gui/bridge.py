@@ -19,6 +19,7 @@ from lambda_gui.services.events import (
     JobLogEvents,
     JobLogLines,
     JobPhaseChanged,
+    OrphansFound,
     TaskFailed,
 )
 
@@ -32,6 +33,7 @@ class EventBridge(QObject):
     download_progress = Signal(object)  # DownloadProgress
     billing_warning = Signal(object)  # BillingWarning
     task_failed = Signal(object)  # TaskFailed
+    orphans_found = Signal(object)  # OrphansFound
     any_event = Signal(object)  # every event, including kinds added later
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -57,6 +59,7 @@ class EventBridge(QObject):
             DownloadProgress: self.download_progress.emit,
             BillingWarning: self.billing_warning.emit,
             TaskFailed: self.task_failed.emit,
+            OrphansFound: self.orphans_found.emit,
         }
         emit = routes.get(type(event))
         if emit is not None:

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QDialog, QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from lambda_gui.core.models import Resource
 from lambda_gui.gui.async_slots import exec_dialog, reported_slot
 from lambda_gui.gui.bridge import EventBridge
-from lambda_gui.gui.dialogs.prompts import question_box
+from lambda_gui.gui.dialogs.prompts import ask, choice_box, choose, question_box
 from lambda_gui.gui.dialogs.settings import SettingsDialog
 from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.panels.catalog_panel import CatalogPanel
@@ -20,7 +30,7 @@ from lambda_gui.gui.wizard.wizard_panel import WizardPanel
 from lambda_gui.services.connector import DEFAULT_BASE_URL, LambdaLabsConnector
 from lambda_gui.services.credentials import CredentialStore
 from lambda_gui.services.demo import DemoCloud, demo_draft
-from lambda_gui.services.events import BillingWarning, TaskFailed
+from lambda_gui.services.events import BillingWarning, Orphan, OrphansFound, TaskFailed
 
 DEMO_BANNER = (
     "Demo mode: the Lambda Cloud here is simulated on this computer, and training runs on "
@@ -51,6 +61,7 @@ class MainWindow(QMainWindow):
         self.connected = False
         self.quitting = False
         self.billing: dict[str, BillingWarning] = {}
+        self.orphans: tuple[Orphan, ...] = ()
         self.open_dialog: QDialog | None = None
         self.setWindowTitle("Lambda GUI" + (" — demo" if demo else ""))
         self.resize(1280, 820)
@@ -80,10 +91,21 @@ class MainWindow(QMainWindow):
         self.billing_banner.setWordWrap(True)
         self.billing_banner.setStyleSheet(BILLING_BANNER_STYLE)
         self.billing_banner.hide()
+        self.orphan_banner = QLabel(self)
+        self.orphan_banner.setWordWrap(True)
+        self.orphan_banner.setStyleSheet(BILLING_BANNER_STYLE)
+        self.orphan_button = QPushButton("Terminate them…", self)
+        self.orphan_row = QWidget(self)
+        orphan_layout = QHBoxLayout(self.orphan_row)
+        orphan_layout.setContentsMargins(0, 0, 0, 0)
+        orphan_layout.addWidget(self.orphan_banner, 1)
+        orphan_layout.addWidget(self.orphan_button)
+        self.orphan_row.hide()
         central = QWidget(self)
         layout = QVBoxLayout(central)
         layout.addWidget(self.demo_banner)
         layout.addWidget(self.billing_banner)
+        layout.addWidget(self.orphan_row)
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
 
@@ -95,6 +117,8 @@ class MainWindow(QMainWindow):
         self.wizard.launched.connect(self.show_job)
         self.bridge.task_failed.connect(self._on_task_failed)
         self.bridge.billing_warning.connect(self._on_billing)
+        self.bridge.orphans_found.connect(self._on_orphans)
+        self.orphan_button.clicked.connect(self.terminate_orphans)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -220,6 +244,49 @@ class MainWindow(QMainWindow):
         if not event.resolved:
             self.statusBar().showMessage(event.message, 30_000)
 
+    def _on_orphans(self, event: OrphansFound) -> None:
+        self.orphans = event.orphans
+        if not event.orphans:
+            self.orphan_row.hide()
+            return
+        rate = sum(o.dollars_per_hour for o in event.orphans)
+        names = ", ".join(f"{o.name} ({o.instance_type}, {o.region})" for o in event.orphans)
+        self.orphan_banner.setText(
+            f"{len(event.orphans)} instance(s) started by this app belong to no job here and are "
+            f"billing ${rate:,.2f}/h: {names}."
+        )
+        self.orphan_row.show()
+
+    @reported_slot("Could not terminate the instances")
+    async def terminate_orphans(self) -> None:
+        """Ask, then terminate every orphaned instance."""
+        orphans = self.orphans
+        if not orphans:
+            return
+        box = question_box(
+            self,
+            "Terminate these instances?",
+            "Terminate " + ", ".join(o.name for o in orphans) + "? Anything on them is lost.",
+            "Terminate",
+            "Keep them",
+        )
+        self.open_dialog = box
+        if not await ask(box):
+            return
+        failed = [
+            o.name for o in orphans if not await self.connector.terminate_instance(o.instance_id)
+        ]
+        if failed:
+            self.reporter.report(
+                "Instances not confirmed gone",
+                "Lambda did not confirm that these are terminating: " + ", ".join(failed) + ".",
+                "Terminate them in the Lambda Cloud dashboard.",
+            )
+        else:
+            self.orphans = ()
+            self.orphan_row.hide()
+            self.statusBar().showMessage("The orphaned instances are terminating.", 15_000)
+
     # -- closing --------------------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -237,19 +304,26 @@ class MainWindow(QMainWindow):
         if self.connected:
             running = [j for j in await self.connector.list_jobs() if not j.phase.is_terminal]
         if running and self.demo is None:
-            box = question_box(
+            role = QMessageBox.ButtonRole
+            box = choice_box(
                 self,
                 "Jobs are still running",
                 f"{len(running)} job(s) are still running on Lambda instances, which bill until "
-                "they are terminated. If you quit now they keep running, and the app picks them "
-                "up when it starts again.",
-                "Quit and leave them running",
-                "Don't quit",
+                "they are terminated. If you quit and leave them, they keep training and the "
+                "app picks them up when it starts again.",
+                [
+                    ("leave", "Quit, leave them running", role.AcceptRole),
+                    ("stop", "Cancel them and quit", role.DestructiveRole),
+                    ("stay", "Don't quit", role.RejectRole),
+                ],
             )
             self.open_dialog = box
-            await exec_dialog(box)
-            clicked = box.clickedButton()
-            if clicked is None or clicked.objectName() != "yes":
+            answer = await choose(box)
+            if answer not in ("leave", "stop"):
                 return
+            if answer == "stop":
+                self.statusBar().showMessage("Cancelling the running jobs…")
+                for job in running:
+                    await self.connector.cancel_job(job.id)
         self.quitting = True
         self.close()

@@ -103,8 +103,8 @@ def demo_draft(model_dir: Path, resource_id: str = DEMO_INSTANCE_TYPE) -> dict[s
         "project_name": "demo",
         "params_b": DEMO_PARAMS_B,
         "max_seq_length": 128,
-        "warmup_ratio": 0.0,
-        "lr_scheduler": "constant",
+        "warmup_ratio": 0.05,
+        "lr_scheduler": "cosine",
     }
     values.update({k: list(v) if isinstance(v, list) else v for k, v in DEMO_SETTINGS.items()})
     return values

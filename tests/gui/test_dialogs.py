@@ -63,7 +63,8 @@ async def test_welcome_warns_when_the_keyring_cannot_store(sim: Any) -> None:
     dialog = _welcome(credentials, connector, sim)
     info = await dialog.prepare()
     assert not info.can_store and not info.secure
-    assert "not secure" in dialog.keyring_label.text()
+    assert "No keyring can save the key" in dialog.keyring_label.text()
+    assert "fail Keyring" in dialog.keyring_label.text()
     assert dialog.keyring_warning.isVisibleTo(dialog)
     assert "this session only" in dialog.keyring_warning.text()
     dialog.key_edit.setText(sim.api_key)

@@ -162,9 +162,9 @@ class SettingsDialog(QDialog):
         info = await self.credentials.info()
         safe = "" if info.secure else " (not secure)"
         stored = await self.credentials.api_key()
+        where = f"Keyring: {info.name}{safe}." if info.can_store else "No keyring can save keys."
         self.keyring_label.setText(
-            f"Keyring: {info.name}{safe}. "
-            + ("An API key is saved." if stored else "No API key is saved.")
+            f"{where} " + ("An API key is saved." if stored else "No API key is saved.")
         )
         self.keyring_warning.setText(info.warning)
         self.keyring_warning.setVisible(bool(info.warning))

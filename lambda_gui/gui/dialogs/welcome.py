@@ -111,8 +111,11 @@ class WelcomeDialog(QDialog):
 
     def show_keyring(self, info: KeyringInfo) -> None:
         """Name the keyring backend and warn when it is not safe."""
-        safe = "" if info.secure else " (not secure)"
-        self.keyring_label.setText(f"The key is saved in your keyring: {info.name}{safe}.")
+        if not info.can_store:
+            self.keyring_label.setText(f"No keyring can save the key here (backend: {info.name}).")
+        else:
+            safe = "" if info.secure else " (not secure)"
+            self.keyring_label.setText(f"The key is saved in your keyring: {info.name}{safe}.")
         self.keyring_warning.setText(info.warning)
         self.keyring_warning.setVisible(bool(info.warning))
 

@@ -77,7 +77,7 @@ class JobsPanel(QWidget):
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(top)
         split.addWidget(self.detail)
-        split.setSizes([170, 600])
+        split.setSizes([130, 640])
         layout = QVBoxLayout(self)
         layout.addWidget(split)
 

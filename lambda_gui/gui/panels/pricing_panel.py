@@ -77,11 +77,12 @@ class PricingPanel(QWidget):
         self.about = QLabel(self)
         self.about.setWordWrap(True)
         self.about.setText(
-            "Lambda's prices are live from its API. The other providers' are bundled, on-demand, "
-            f"cheapest region, dated {self.data.as_of} at the earliest ({self.data.as_of_basis}) "
-            "Savings compare Lambda with the cheapest other provider: green when Lambda is "
-            "cheaper, red when it is dearer."
+            "Lambda's prices are live from its API. The other providers' are bundled on-demand "
+            f"prices (cheapest region; the newest are from {self.data.as_of} or later, some are "
+            "older: select a row for each source and date). Savings compare Lambda with the "
+            "cheapest other provider: green when Lambda is cheaper, red when it is dearer."
         )
+        self.about.setToolTip(f"{self.data.method}\n\n{self.data.as_of_basis}")
 
         self.model = PriceCompareTableModel(self)
         self.proxy = QSortFilterProxyModel(self)

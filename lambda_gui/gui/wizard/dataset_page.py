@@ -36,6 +36,13 @@ def _cell(value: object) -> str:
     return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
 
 
+def layout_text(preview: DatasetPreview) -> str:
+    """The detected layout in words, without the rows-checked count describe() adds."""
+    if preview.format is None:
+        return "unknown layout"
+    return preview.format.describe().rsplit(" (", 1)[0]
+
+
 class DatasetPage(StepPage):
     """Path with a file picker; the detected format, row count, first rows and training text."""
 
@@ -161,7 +168,7 @@ class DatasetPage(StepPage):
             self.samples_label.hide()
             return
         self.status.setText(
-            f"<b>{preview.row_count:,} rows</b> · detected: {preview.format.describe()}"
+            f"<b>{preview.row_count:,} rows</b> · detected: {layout_text(preview)}"
             + (
                 f" · about {preview.avg_tokens_per_row:,.0f} tokens per row"
                 if preview.avg_tokens_per_row

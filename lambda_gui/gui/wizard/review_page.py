@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QLabel, QPlainTextEdit, QWidget
 from lambda_gui.core.presets import PRESETS, matching_preset
 from lambda_gui.core.wizard import Step, Wizard
 from lambda_gui.gui.models.job_row import format_duration
+from lambda_gui.gui.wizard.dataset_page import layout_text
 from lambda_gui.gui.wizard.field_editors import CHOICE_LABELS
 from lambda_gui.gui.wizard.step_page import StepPage
 
@@ -23,8 +24,7 @@ def review_text(wizard: Wizard, auto_terminate: bool = True) -> str:
     data = str(d.get("dataset_path") or "")
     if preview is not None and preview.path == data and preview.format is not None:
         lines.append(
-            f"Dataset:     {Path(data).name}: {preview.row_count:,} rows, "
-            f"{preview.format.describe()}"
+            f"Dataset:     {Path(data).name}: {preview.row_count:,} rows, {layout_text(preview)}"
         )
     else:
         lines.append(f"Dataset:     {data}")

@@ -1,0 +1,158 @@
+"""Render each part of the app in demo mode, offscreen, into docs/screenshots/*.png.
+
+    .venv/bin/python scripts/render_screenshots.py [--out docs/screenshots]
+
+Starts the built-in simulator (the first run builds the tiny demo model, ~30 s), fills the
+window as a user would, runs one demo job, and grabs the window at each step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+
+from lambda_gui.gui import qt_env  # noqa: E402,F401  (pins the Qt binding)
+
+# isort: split
+
+import qasync  # noqa: E402
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+
+from lambda_gui.cloud.pacing import Pacer  # noqa: E402
+from lambda_gui.core.models import JobPhase  # noqa: E402
+from lambda_gui.gui.dialogs.welcome import WelcomeDialog  # noqa: E402
+from lambda_gui.gui.error_report import ErrorReporter  # noqa: E402
+from lambda_gui.gui.main_window import MainWindow  # noqa: E402
+from lambda_gui.services.credentials import CredentialStore  # noqa: E402
+from lambda_gui.services.demo import start_demo  # noqa: E402
+
+SIZE = (1280, 820)
+
+
+async def settle(seconds: float = 0.4) -> None:
+    """Let timers (plot redraw, log flush) and layouts run."""
+    await asyncio.sleep(seconds)
+    QApplication.processEvents()
+
+
+async def poll(predicate: Callable[[], bool], seconds: float = 600.0) -> None:
+    """Wait until `predicate()` holds (RuntimeError after `seconds`)."""
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise RuntimeError("timed out waiting for the demo job")
+        await asyncio.sleep(0.1)
+
+
+def save(widget: QWidget, out: Path, name: str) -> None:
+    """Grab a widget into out/name.png."""
+    path = out / f"{name}.png"
+    if not widget.grab().save(str(path)):
+        raise RuntimeError(f"could not write {path}")
+    print(f"wrote {path}")
+
+
+async def render(out: Path) -> None:
+    """Every screenshot, in the order a first-time user meets them."""
+    credentials = CredentialStore()
+
+    async def refuse(_key: str) -> None:
+        raise RuntimeError("not used")
+
+    welcome = WelcomeDialog(credentials, refuse, ErrorReporter(None, dialogs=False))
+    await welcome.prepare()
+    welcome.show()
+    await settle()
+    save(welcome, out, "welcome")
+    welcome.close()
+
+    demo = await start_demo(boot_seconds=2.0)
+    connector = demo.make_connector(pacer=Pacer(min_interval=0.0, launch_interval=0.0))
+    window = MainWindow(connector, credentials, demo=demo, dialogs=False)
+    window.resize(*SIZE)
+    window.show()
+    try:
+        await window.connect_with(demo.credentials)
+        await settle()
+        save(window, out, "catalog")
+
+        window.tabs.setCurrentWidget(window.pricing)
+        pricing = window.pricing
+        for row in range(pricing.proxy.rowCount()):
+            if pricing.proxy.index(row, 0).data().startswith("H100"):
+                pricing.table.selectRow(row)
+                break
+        await settle()
+        save(window, out, "pricing")
+
+        wizard = window.wizard
+        window.tabs.setCurrentWidget(wizard)
+        wizard.go_next()
+        await wizard.dataset_page.read_preview()
+        await settle()
+        save(window, out, "wizard-dataset")
+        wizard.go_next()
+        wizard.go_next()
+        wizard.go_next()
+        await settle()
+        save(window, out, "wizard-compute")
+        wizard.go_next()
+        await settle()
+        save(window, out, "wizard-review")
+
+        # A longer run than the demo's default, so the shot catches it mid-training.
+        wizard.wizard.set("num_epochs", 16.0)
+        job_id = await wizard.launch()
+        if job_id is None:
+            raise RuntimeError("the demo job did not launch")
+        detail = window.jobs.detail
+
+        def phase() -> JobPhase:
+            return window.jobs.records[job_id].phase
+
+        await poll(lambda: detail.plot.series_length("loss") >= 150 or phase().is_terminal)
+        await settle(0.6)
+        save(window, out, "jobs-training")
+        await poll(lambda: phase().is_terminal)
+        await settle(0.6)
+        if window.jobs.records[job_id].phase is not JobPhase.COMPLETED:
+            raise RuntimeError(f"the demo job ended {window.jobs.records[job_id].phase.value}")
+        save(window, out, "jobs-completed")
+
+        dialog = window.settings_dialog()
+        await dialog.prepare()
+        dialog.show()
+        await settle()
+        save(dialog, out, "settings")
+        dialog.close()
+    finally:
+        window.quitting = True
+        window.close()
+        await connector.disconnect()
+        await demo.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    app = QApplication(sys.argv[:1])
+    app.setQuitOnLastWindowClosed(False)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with loop:
+        loop.run_until_complete(render(args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
