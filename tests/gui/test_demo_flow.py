@@ -117,6 +117,15 @@ async def test_whole_flow_in_demo_mode(
     row = win.jobs.model.row_of(job_id)
     assert row is not None and win.jobs.model.index(row, 3).data() == "Completed"
 
+    # Selecting the finished job again reads its whole log and curve back, once each.
+    lines_before = detail.log_view.line_count
+    win.jobs.detail.show_job(win.jobs.records[job_id], win.jobs.progress[job_id])
+    assert detail.plot.series_length("loss") == 0
+    await wait_until(lambda: not detail.backfilling, 10, "the log to be read back")
+    await wait_until(lambda: not detail.plot.dirty and detail.log_view.pending_count == 0, 3)
+    assert detail.log_view.line_count == lines_before
+    assert detail.plot.series_length("loss") == len(losses)
+
     # The adapter downloads through the save dialog (answered here), is verified and unpacked.
     target = tmp_path / "saved" / "demo-adapter.tar.gz"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a: (str(target), "")))
@@ -179,3 +188,48 @@ async def test_gui_thread_stays_responsive_while_a_job_streams(demo_app: DemoApp
         f"median {statistics.median(lateness):.1f} ms"
     )
     assert worst < 50.0
+
+
+async def test_cancel_from_the_jobs_tab(demo_app: DemoApp) -> None:
+    win, demo = demo_app.window, demo_app.demo
+    config = demo.training_config()
+    config.num_epochs = 500.0  # long enough to be cancelled mid-run
+    job_id = await win.connector.submit_job(config)
+    win.show_job(job_id)
+    detail = win.jobs.detail
+    await wait_until(lambda: detail.job_id == job_id, 10, "the job to be selected")
+    await wait_until(
+        lambda: detail.plot.series_length("loss") >= 5 or win.reporter.history,
+        JOB_WAIT_S,
+        "training to start",
+    )
+    _no_errors(win)
+    assert detail.cancel_button.isEnabled()
+
+    async def answer(choice: str) -> None:
+        detail.confirm_box = None
+        detail.cancel_button.click()
+        await wait_until(
+            lambda: detail.confirm_box is not None and detail.confirm_box.isVisible(), 5
+        )
+        box = detail.confirm_box
+        assert box is not None and "terminate" in box.text()
+        next(b for b in box.buttons() if b.objectName() == choice).click()
+
+    await answer("no")
+    await asyncio.sleep(0.5)
+    assert win.jobs.records[job_id].phase is JobPhase.RUNNING
+
+    await answer("yes")
+    await wait_until(
+        lambda: win.jobs.records[job_id].phase.is_terminal or win.reporter.history,
+        120,
+        "the job to be cancelled",
+    )
+    _no_errors(win)
+    record = await win.connector.get_job(job_id)
+    assert record.phase is JobPhase.CANCELLED and record.billing == "terminated"
+    assert record.instance_id is not None
+    assert demo.simulator.instance_status(record.instance_id) in (None, "terminating", "terminated")
+    await wait_until(lambda: not detail.cancel_button.isEnabled(), 5, "Cancel to be disabled")
+    assert "Cancelled" in detail.phase_label.text()

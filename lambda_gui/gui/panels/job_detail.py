@@ -70,7 +70,10 @@ class ProgressRelay(QObject):
 
 
 class JobDetail(QWidget):
-    """Everything about the selected job, kept live by the jobs tab."""
+    """Everything about the selected job, kept live by the jobs tab; `history_read` fires
+    with the job id once its log and metrics so far are shown."""
+
+    history_read = Signal(str)
 
     def __init__(
         self, connector: LambdaLabsConnector, reporter: ErrorReporter, parent: QWidget | None = None
@@ -306,6 +309,7 @@ class JobDetail(QWidget):
                     else:
                         self._apply_events(item.events)
                 self.tick()
+                self.history_read.emit(job_id)
 
     async def _read_log(self, job_id: str, terminal: bool) -> int:
         pos = 0

@@ -87,6 +87,7 @@ class JobsPanel(QWidget):
         bridge.log_events.connect(self._on_log_events)
         bridge.log_lines.connect(self.detail.on_log_lines)
         bridge.download_progress.connect(self.detail.on_remote_download)
+        self.detail.history_read.connect(self._refresh_row)
         self._timer = QTimer(self)
         self._timer.setInterval(TICK_MS)
         self._timer.timeout.connect(self._tick)
@@ -156,6 +157,13 @@ class JobsPanel(QWidget):
             if record is not None:
                 self.model.upsert(job_row(record, progress, self.messages.get(record.id, "")))
         self.detail.on_log_events(event)
+
+    def _refresh_row(self, job_id: str) -> None:
+        record = self.records.get(job_id)
+        if record is not None:
+            self.model.upsert(
+                job_row(record, self._progress(job_id), self.messages.get(job_id, ""))
+            )
 
     def _tick(self) -> None:
         self.model.tick()
