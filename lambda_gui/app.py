@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import qasync
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QProgressDialog
 
 from lambda_gui.gui.async_slots import cancel_slot_tasks, exec_dialog
 from lambda_gui.gui.dialogs.welcome import WelcomeDialog
@@ -73,8 +73,7 @@ async def run_app(options: AppOptions, credentials: CredentialStore | None = Non
     try:
         if demo_wanted:
             await connector.disconnect()
-            print("Starting the simulated cloud (the first start builds a tiny model: ~30 s)…")
-            demo = await start_demo()
+            demo = await start_demo_showing_progress(options.headless)
             connector = demo.make_connector()
         window = MainWindow(
             connector,
@@ -89,6 +88,24 @@ async def run_app(options: AppOptions, credentials: CredentialStore | None = Non
         return await run_window(window, connector)
     finally:
         await shutdown(window, connector, demo)
+
+
+async def start_demo_showing_progress(headless: bool) -> DemoCloud:
+    """Start the demo cloud, saying so (it takes ~30 s the first time: the tiny model)."""
+    text = "Starting the simulated cloud… The first start builds a tiny model (about 30 s)."
+    print(text, flush=True)
+    if headless:
+        return await start_demo()
+    progress = QProgressDialog(text, "", 0, 0)
+    progress.setCancelButton(None)
+    progress.setWindowTitle("Lambda GUI demo")
+    progress.setMinimumDuration(0)
+    progress.show()
+    try:
+        return await start_demo()
+    finally:
+        progress.close()
+        progress.deleteLater()
 
 
 async def welcome(

@@ -129,10 +129,13 @@ class MainWindow(QMainWindow):
         save.triggered.connect(self.wizard.save_config)
         load = QAction("Load job config…", self)
         load.triggered.connect(self.wizard.load_config)
+        reconnect = QAction("&Reconnect", self)
+        reconnect.setToolTip("Connect to Lambda again with the saved API key")
+        reconnect.triggered.connect(self.reconnect_now)
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
-        for action in (self.settings_action, save, load):
+        for action in (self.settings_action, reconnect, save, load):
             file_menu.addAction(action)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
@@ -155,6 +158,11 @@ class MainWindow(QMainWindow):
     async def reconnect(self) -> None:
         """Connect again with the saved (or the demo's) credentials."""
         await self.connect_with(await self.saved_credentials())
+
+    @reported_slot("Could not connect to Lambda Cloud")
+    async def reconnect_now(self) -> None:
+        """The Reconnect menu item."""
+        await self.reconnect()
 
     async def saved_credentials(self) -> dict[str, str]:
         """The demo's credentials, or the API key and SSH key path from the keyring."""

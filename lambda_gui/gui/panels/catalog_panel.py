@@ -92,7 +92,8 @@ class CatalogPanel(QWidget):
 
         self.filter_edit.textChanged.connect(self.proxy.set_filter_text)
         self.only_available.toggled.connect(self.proxy.set_only_available)
-        self.refresh_button.clicked.connect(self.refresh)
+        # clicked(bool) would otherwise land in `force`.
+        self.refresh_button.clicked.connect(lambda _checked=False: self.refresh(True))
 
     @property
     def loading(self) -> bool:
