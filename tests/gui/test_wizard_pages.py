@@ -15,6 +15,7 @@ from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.wizard.wizard_panel import WizardPanel
 from lambda_gui.services.connector import LambdaLabsConnector
 from lambda_gui.simulator.tiny_model import demo_dataset_path
+from tests.gui.helpers import wait_until
 
 
 @pytest.fixture
@@ -60,6 +61,21 @@ async def test_model_page(panel: WizardPanel) -> None:
     assert panel.next_button.isEnabled()
     panel.next_button.click()
     assert panel.wizard.current.key == "dataset"
+
+
+async def test_model_page_checks_a_local_folder(
+    panel: WizardPanel, tmp_path: Path, tiny_model: Path
+) -> None:
+    page = panel.pages[0]
+    panel.set_draft({"model_source": "local", "base_model": str(tmp_path), "params_b": 0.1})
+    await page.check_folder()  # type: ignore[attr-defined]
+    assert "no config.json" in _error(panel, "base_model")
+    assert not panel.next_button.isEnabled()
+    assert page.browse_button.isVisible()  # type: ignore[attr-defined]
+    _type(panel, "base_model", str(tiny_model))
+    await wait_until(lambda: page.folder_problem is None and page.checks >= 2, 5)  # type: ignore[attr-defined]
+    assert _error(panel, "base_model") == ""
+    assert panel.next_button.isEnabled()
 
 
 async def test_dataset_page_previews_the_file(panel: WizardPanel, tmp_path: Path) -> None:
