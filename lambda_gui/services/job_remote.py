@@ -83,12 +83,12 @@ class RemoteJob:
         if state in ("missing", "not-started"):
             await self._upload_and_start(await self.ssh.session())
         if self.job.phase in (JobPhase.SETTING_UP, JobPhase.BOOTING, JobPhase.PROVISIONING):
-            await self.runner._set_phase(self.job.id, JobPhase.RUNNING, "Training started.")
+            await self.runner.set_phase(self.job.id, JobPhase.RUNNING, "Training started.")
         if state != "exited":
             await self._follow_log()
         state, code = await self._status(await self.ssh.session())
         if state == "exited" and code == 0:
-            await self.runner._set_phase(
+            await self.runner.set_phase(
                 self.job.id, JobPhase.DOWNLOADING, "Training finished; downloading the adapter."
             )
             path = await self._download(B.ARTIFACT_FILE, "adapter.tar.gz")
@@ -104,7 +104,7 @@ class RemoteJob:
         cfg = self.job.config
         hub = is_hub_path(cfg.dataset_path)
         dataset_name = None if hub else B.dataset_remote_name(cfg.dataset_path)
-        gpus = await self.runner._gpu_count(self.job)
+        gpus = await self.runner.gpu_count(self.job)
         bundle = B.build_bundle(cfg, self.job.id, gpu_count=gpus, dataset_name=dataset_name)
         await session.check(B.remote_command(B.MKDIR_COMMAND, self.job.id))
         for item in bundle.files:
@@ -213,7 +213,7 @@ class RemoteJob:
         if detail:
             message += f" {detail}"
         message += " The log was saved" + (f", and {saved[0]}." if saved else ".")
-        await self.runner._fail(self.job.id, message)
+        await self.runner.fail(self.job.id, message)
 
     @staticmethod
     async def stop_and_save(runner: JobRunner, job: JobRecord) -> list[str]:

@@ -97,19 +97,19 @@ class JobRunner:
             return await self._queue_new(cfg, str(exc))
         resource = await self.ctx.catalog.resource(cfg.resource_id)
         region = await self._pick_region(resource, cfg.region, resources)
+        job_id = new_job_id()
         job = JobRecord(
-            id=new_job_id(),
+            id=job_id,
             config=cfg,
             phase=JobPhase.PENDING,
-            instance_name=INSTANCE_PREFIX + "pending",
+            instance_name=INSTANCE_PREFIX + job_id,
             instance_type=resource.name,
             price_cents_per_hour=resource.price_cents_per_hour,
             region=region,
         )
-        job.instance_name = INSTANCE_PREFIX + job.id
         await self.ctx.store.insert_job(job)
         self.ctx.locks.acquire(job.id)
-        self._publish(job.id, JobPhase.PENDING, f"Launching {resource.name} in {region}.")
+        self.publish_phase(job.id, JobPhase.PENDING, f"Launching {resource.name} in {region}.")
         try:
             sent = await self._launch(job, resource)
         except BaseException:
@@ -125,18 +125,18 @@ class JobRunner:
     async def _queue_new(self, cfg: TrainingConfig, why: str) -> str:
         cached = {r.name: r for r in await self.ctx.catalog.cached()}
         known = cached.get(cfg.resource_id)
+        job_id = new_job_id()
         job = JobRecord(
-            id=new_job_id(),
+            id=job_id,
             config=cfg,
             phase=JobPhase.QUEUED,
-            instance_name="",
+            instance_name=INSTANCE_PREFIX + job_id,
             instance_type=cfg.resource_id,
             price_cents_per_hour=known.price_cents_per_hour if known else 0,
             region=cfg.region,
         )
-        job.instance_name = INSTANCE_PREFIX + job.id
         await self.ctx.store.insert_job(job)
-        self._publish(
+        self.publish_phase(
             job.id,
             JobPhase.QUEUED,
             f"Lambda is unreachable ({why}); the job will launch when the connection is back.",
@@ -158,7 +158,7 @@ class JobRunner:
             try:
                 region = await self._pick_region(resource, job.config.region, resources)
             except InsufficientCapacityError as exc:
-                await self._fail(job_id, str(exc), billing="none")
+                await self.fail(job_id, str(exc), billing="none")
                 self.ctx.locks.release(job_id)
                 return True
             job = await self.ctx.store.update_job(
@@ -167,7 +167,7 @@ class JobRunner:
                 region=region,
                 price_cents_per_hour=resource.price_cents_per_hour,
             )
-            self._publish(job_id, JobPhase.PENDING, f"Launching {resource.name} in {region}.")
+            self.publish_phase(job_id, JobPhase.PENDING, f"Launching {resource.name} in {region}.")
             if not await self._launch(job, resource):
                 self.ctx.locks.release(job_id)
                 return False
@@ -227,7 +227,7 @@ class JobRunner:
         try:
             ids = await self.ctx.client.launch(request)
         except LaunchOutcomeUnknownError as exc:
-            await self._fail(job.id, str(exc), billing="may_bill")
+            await self.fail(job.id, str(exc), billing="may_bill")
             raise
         except RateLimitedError:
             raise
@@ -236,16 +236,16 @@ class JobRunner:
             await store.update_job(
                 job.id, phase=JobPhase.QUEUED, launch_sent_at=None, billing="none"
             )
-            self._publish(
+            self.publish_phase(
                 job.id, JobPhase.QUEUED, f"Lambda is unreachable ({exc}); the job is queued."
             )
             return False
         except (LambdaAPIError, ConnectionError) as exc:
             # A definite refusal: nothing was created, nothing bills.
-            await self._fail(job.id, f"Lambda refused the launch: {exc}", billing="none")
+            await self.fail(job.id, f"Lambda refused the launch: {exc}", billing="none")
             raise
         await store.update_job(job.id, instance_id=ids[0], phase=JobPhase.PROVISIONING)
-        self._publish(job.id, JobPhase.PROVISIONING, f"Instance {ids[0]} requested.")
+        self.publish_phase(job.id, JobPhase.PROVISIONING, f"Instance {ids[0]} requested.")
         return True
 
     # -- the drive ------------------------------------------------------------------------
@@ -269,7 +269,7 @@ class JobRunner:
             raise
         except Exception as exc:
             log.warning("job %s failed: %s", job_id, exc)
-            await self._fail(job_id, str(exc) or type(exc).__name__)
+            await self.fail(job_id, str(exc) or type(exc).__name__)
         if job_id in self._cancelling:
             return
         if not ok or await self.auto_terminate():
@@ -280,20 +280,20 @@ class JobRunner:
             note = "Adapter saved and verified" + (
                 "; instance terminated." if gone else "; the instance is still running."
             )
-            await self._set_phase(job_id, JobPhase.COMPLETED, note, ended_at=self.ctx.clock())
+            await self.set_phase(job_id, JobPhase.COMPLETED, note, ended_at=self.ctx.clock())
         await self.ctx.logs.finish(job_id)
 
     async def _bring_up(self, job: JobRecord) -> RemoteJob:
         if job.instance_id is None:
             raise RuntimeError(f"Job {job.id} has no instance id recorded.")
-        multi = job.config.resource_id and (await self._gpu_count(job)) > 1
+        multi = job.config.resource_id and (await self.gpu_count(job)) > 1
         timing = self.ctx.timing
         deadline = timing.boot_deadline_multi_gpu_s if multi else timing.boot_deadline_s
 
         async def on_status(inst: Instance) -> None:
             if inst.status == "booting" and job.phase in (JobPhase.PENDING, JobPhase.PROVISIONING):
                 job.phase = JobPhase.BOOTING
-                await self._set_phase(job.id, JobPhase.BOOTING, f"Instance {inst.id} is booting.")
+                await self.set_phase(job.id, JobPhase.BOOTING, f"Instance {inst.id} is booting.")
 
         inst = await wait_until_active(
             self.ctx.client,
@@ -307,14 +307,14 @@ class JobRunner:
             changes["started_at"] = self.ctx.clock()
         await self.ctx.store.update_job(job.id, **changes)
         if _PHASE_ORDER.index(job.phase) < _PHASE_ORDER.index(JobPhase.SETTING_UP):
-            await self._set_phase(
+            await self.set_phase(
                 job.id, JobPhase.SETTING_UP, f"Instance {inst.id} is active at {inst.ip}."
             )
         remote = RemoteJob.on_instance(self, await self.ctx.store.get_job(job.id), inst)
         await remote.connect()
         return remote
 
-    async def _gpu_count(self, job: JobRecord) -> int:
+    async def gpu_count(self, job: JobRecord) -> int:
         try:
             return (await self.ctx.catalog.resource(job.instance_type)).gpu_count
         except (LambdaAPIError, ConnectionError, ValueError):
@@ -347,7 +347,7 @@ class JobRunner:
                 message = f"Stopped: {reason}." if reason else "Cancelled by the user."
                 if saved:
                     message += " Saved: " + ", ".join(saved) + "."
-                await self._set_phase(
+                await self.set_phase(
                     job_id,
                     JobPhase.CANCELLED,
                     message,
@@ -408,12 +408,14 @@ class JobRunner:
 
     # -- recording ------------------------------------------------------------------------
 
-    async def _set_phase(self, job_id: str, phase: JobPhase, message: str, **more: Any) -> None:
+    async def set_phase(self, job_id: str, phase: JobPhase, message: str, **more: Any) -> None:
+        """Record a job's new phase (with other fields) and tell the listeners why."""
         await self.ctx.store.update_job(job_id, phase=phase, **more)
-        self._publish(job_id, phase, message)
+        self.publish_phase(job_id, phase, message)
 
-    async def _fail(self, job_id: str, message: str, **more: Any) -> None:
-        await self._set_phase(
+    async def fail(self, job_id: str, message: str, **more: Any) -> None:
+        """Record the job failed, with the message the user will read."""
+        await self.set_phase(
             job_id, JobPhase.FAILED, message, error=message, ended_at=self.ctx.clock(), **more
         )
 
@@ -421,5 +423,6 @@ class JobRunner:
         """The setting: terminate a finished job's instance once its adapter is saved."""
         return (await self.ctx.store.get_setting("auto_terminate", "1")) == "1"
 
-    def _publish(self, job_id: str, phase: JobPhase, message: str) -> None:
+    def publish_phase(self, job_id: str, phase: JobPhase, message: str) -> None:
+        """Tell the listeners about a phase (already recorded)."""
         self.ctx.bus.publish(JobPhaseChanged(job_id, phase, message))

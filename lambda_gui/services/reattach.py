@@ -44,12 +44,14 @@ async def _settle(runner: JobRunner, job: JobRecord, inst: Instance | None) -> s
     if job.launch_sent_at is None:
         # The app stopped before the launch request left: nothing exists, launch it now.
         await store.update_job(job.id, phase=JobPhase.QUEUED, billing="none")
-        runner._publish(job.id, JobPhase.QUEUED, "The launch never went out; launching it now.")
+        runner.publish_phase(
+            job.id, JobPhase.QUEUED, "The launch never went out; launching it now."
+        )
         runner.ctx.on_queued()
         return "queued (launch never sent)"
     if inst is None:
         if job.instance_id is None:
-            await runner._fail(
+            await runner.fail(
                 job.id,
                 f"The launch did not go through: Lambda lists no instance named "
                 f"{job.instance_name}. Submit the job again.",
@@ -58,12 +60,12 @@ async def _settle(runner: JobRunner, job: JobRecord, inst: Instance | None) -> s
             return "failed (never launched)"
         await store.update_job(job.id, billing="terminated")
         if not job.phase.is_terminal:
-            await runner._fail(job.id, _vanished(job, "is no longer listed by Lambda"))
+            await runner.fail(job.id, _vanished(job, "is no longer listed by Lambda"))
         return "instance gone"
     if inst.status in GONE_STATUSES:
         await store.update_job(job.id, instance_id=inst.id, billing="terminated")
         if not job.phase.is_terminal:
-            await runner._fail(job.id, _vanished(job, f"went {inst.status}"))
+            await runner.fail(job.id, _vanished(job, f"went {inst.status}"))
         return f"instance {inst.status}"
     if job.instance_id is None:
         await store.update_job(job.id, instance_id=inst.id, phase=JobPhase.PROVISIONING)
