@@ -79,6 +79,10 @@ async def test_demo_job_trains_downloads_and_terminates(
     _assert_adapter_changes_the_model(data, tiny_model, tmp_path / "adapter")
     print(f"end-to-end wall time: {time.monotonic() - started:.1f} s")
 
+    Path(job.adapter_path).unlink()
+    with pytest.raises(FileNotFoundError):
+        await connector.fetch_artifact(job_id)
+
 
 def _assert_adapter_changes_the_model(data: bytes, model_dir: Path, target: Path) -> None:
     import torch
@@ -124,3 +128,25 @@ async def test_no_capacity_anywhere_names_types_that_have_some(
         await connector.submit_job(demo_config(tiny_model))
     assert "capacity" in str(info.value)
     assert "gpu_" in str(info.value).split("now:")[-1]
+
+
+async def test_a_failed_job_brings_back_its_log_and_terminates(
+    sim: Any, connector: LambdaLabsConnector, tiny_model: Path
+) -> None:
+    # A module name the model does not have: train.py stops with a clear message.
+    job_id = await connector.submit_job(demo_config(tiny_model, target_modules=["nope_proj"]))
+    lines = [line async for line in connector.stream_logs(job_id)]
+    job = await connector.get_job(job_id)
+    assert await connector.get_job_status(job_id) is JobStatus.FAILED
+    assert job.error and "nope_proj" in job.error, job.error
+    assert job.billing == "terminated"
+    assert sim.instance_status(job.instance_id) in ("terminating", "terminated", None)
+    assert any("nope_proj" in line for line in lines)
+    with pytest.raises(RuntimeError, match="failed"):
+        await connector.fetch_artifact(job_id)
+
+    # The log can be read again from any byte offset.
+    whole = (connector.paths.job_dir(job_id) / "train.log").read_bytes()
+    cut = whole.index(b"\n", len(whole) // 2) + 1
+    tail = [line async for line in connector.stream_logs(job_id, offset=cut)]
+    assert "\n".join(tail) == whole[cut:].decode().rstrip("\n")
