@@ -14,14 +14,13 @@ import tempfile
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambda_gui.cloud.pacing import Pacer
 from lambda_gui.core.models import TrainingConfig
 from lambda_gui.services.connector import LambdaLabsConnector
 from lambda_gui.services.instance_control import Timing
 from lambda_gui.services.paths import AppPaths
-from lambda_gui.simulator import Simulator, SimulatorConfig
 from lambda_gui.simulator.tiny_model import (
     DEMO_SETTINGS,
     HIDDEN_SIZE,
@@ -30,6 +29,9 @@ from lambda_gui.simulator.tiny_model import (
     build_tiny_model,
     demo_dataset_path,
 )
+
+if TYPE_CHECKING:
+    from lambda_gui.simulator import Simulator
 
 DEMO_KEY_NAME = "lambda-gui-demo"
 DEMO_BOOT_SECONDS = 3.0
@@ -121,6 +123,8 @@ async def start_demo(
     boot_seconds: float = DEMO_BOOT_SECONDS,
 ) -> DemoCloud:
     """Start the simulator, register a key pair, build (or reuse) the tiny model."""
+    from lambda_gui.simulator import Simulator, SimulatorConfig
+
     target = model_dir if model_dir is not None else demo_model_dir()
     built = await asyncio.to_thread(build_tiny_model, target)
     root = Path(await asyncio.to_thread(partial(tempfile.mkdtemp, prefix="lambda-gui-demo-")))
