@@ -1,6 +1,6 @@
 """The job wizard without Qt: steps, their fields, validation, and the draft they fill in.
 
-Steps run model -> dataset -> method -> hyperparameters -> compute -> review. Each step names
+Steps run model -> dataset -> method -> hyperparameters -> compute -> limits -> review. Each step names
 the fields it shows and validates the draft (a dict over TrainingConfig fields, plus the
 wizard's own keys in WIZARD_KEYS). Field checks come from core.config_validation; the steps add
 what needs more than the config: the dataset preview the GUI read, the live catalog, and the
@@ -58,6 +58,7 @@ class FieldSpec:
     kind: str  # text, path, choice, int, float, bool, list, dict
     choices: tuple[str, ...] = ()
     help: str = ""
+    optional: bool = False  # a number that may be left empty (None: no limit)
 
 
 @dataclass(frozen=True)
@@ -288,6 +289,45 @@ def _check_compute(state: WizardState) -> list[FieldError]:
     return errors
 
 
+def _planned(state: WizardState) -> Plan | None:
+    name = state.draft.get("resource_id")
+    resource = next((r for r in state.resources if r.name == name), None)
+    job = state.job_size()
+    if resource is None or job is None or state.pricing_of is None:
+        return None
+    return plan_job(job, resource, state.pricing_of(resource))
+
+
+def _check_limits(state: WizardState) -> list[FieldError]:
+    plan = _planned(state)
+    if plan is None:
+        return []
+    errors: list[FieldError] = []
+    budget = state.draft.get("budget_usd")
+    if isinstance(budget, (int, float)) and 0 < budget < plan.cost:
+        errors.append(
+            FieldError(
+                "budget_usd",
+                f"The cap (${budget:,.2f}) is below the estimated cost (${plan.cost:,.2f}): the "
+                "job will probably be stopped before it finishes (the log and the last "
+                "checkpoint are kept).",
+                warning=True,
+            )
+        )
+    minutes = state.draft.get("max_runtime_minutes")
+    if isinstance(minutes, (int, float)) and 0 < minutes * 60 < plan.total_seconds:
+        errors.append(
+            FieldError(
+                "max_runtime_minutes",
+                f"The cap ({minutes:g} min) is below the estimated run time "
+                f"({plan.total_seconds / 60:.0f} min): the job will probably be stopped before "
+                "it finishes.",
+                warning=True,
+            )
+        )
+    return errors
+
+
 def _check_review(state: WizardState) -> list[FieldError]:
     errors: list[FieldError] = []
     for step in STEPS[:-1]:
@@ -368,6 +408,32 @@ STEPS: tuple[Step, ...] = (
         _check_compute,
     ),
     Step(
+        "limits",
+        "Limits and safety",
+        (
+            FieldSpec(
+                "max_runtime_minutes",
+                "Maximum run time (minutes)",
+                "float",
+                help="Empty: no limit",
+                optional=True,
+            ),
+            FieldSpec(
+                "budget_usd", "Budget cap ($)", "float", help="Empty: no limit", optional=True
+            ),
+            FieldSpec("stop_on_divergence", "Stop when the loss diverges", "bool"),
+            FieldSpec(
+                "divergence_ratio",
+                "Divergence ratio",
+                "float",
+                help="2 = stop when the loss reaches twice its best",
+            ),
+            FieldSpec("self_terminate", "Instance terminates itself", "bool"),
+            FieldSpec("self_terminate_grace_minutes", "Grace period (minutes)", "float"),
+        ),
+        _check_limits,
+    ),
+    Step(
         "review",
         "Review",
         (
@@ -377,6 +443,9 @@ STEPS: tuple[Step, ...] = (
         _check_review,
     ),
 )
+
+
+OPTIONAL_FIELDS = frozenset(spec.name for step in STEPS for spec in step.fields if spec.optional)
 
 
 # --- JSON ----------------------------------------------------------------------------------
@@ -460,6 +529,8 @@ class Wizard:
             value = [part for part in value.replace(",", " ").split() if part]
         if name in ("region", "text_field", "dataset_format") and value == "":
             value = None
+        if value == "" and name in OPTIONAL_FIELDS:
+            value = None
         self.state.draft[name] = value
         if name in ("text_field", "dataset_format"):
             self._redetect()
@@ -537,12 +608,11 @@ class Wizard:
 
     def plan(self, resource: Resource | None = None) -> Plan | None:
         """The plan for the chosen (or given) type, when size and pricing are known."""
+        if resource is None:
+            return _planned(self.state)
         job = self.state.job_size()
         pricing_of = self.state.pricing_of
-        if resource is None:
-            name = self.get("resource_id")
-            resource = next((r for r in self.state.resources if r.name == name), None)
-        if job is None or pricing_of is None or resource is None:
+        if job is None or pricing_of is None:
             return None
         return plan_job(job, resource, pricing_of(resource))
 

@@ -59,6 +59,7 @@ def test_steps_in_order_each_owning_fields() -> None:
         "method",
         "hyperparameters",
         "compute",
+        "limits",
         "review",
     ]
     owned = [name for s in STEPS for name in s.field_names]
@@ -186,6 +187,35 @@ def test_recommendation_and_plans_follow_the_catalog() -> None:
     assert offline.plan() is None and offline.recommended() is None
     assert offline.go_to("compute")
     assert [e.warning for e in offline.errors()] == [True]
+
+
+def test_limits_step_warns_when_a_cap_is_below_the_estimate() -> None:
+    w = filled()
+    assert w.go_to("limits")
+    assert w.errors() == []
+    plan = w.plan()
+    assert plan is not None
+    w.set("budget_usd", round(plan.cost / 2, 2))
+    w.set("max_runtime_minutes", plan.total_seconds / 120)
+    errors = w.errors()
+    assert {e.field for e in errors} == {"budget_usd", "max_runtime_minutes"}
+    assert all(e.warning for e in errors) and w.can_advance()
+    budget = next(e for e in errors if e.field == "budget_usd")
+    assert f"${plan.cost:,.2f}" in budget.message and "below the estimated cost" in budget.message
+    w.update({"budget_usd": plan.cost * 2, "max_runtime_minutes": plan.total_seconds / 30})
+    assert w.errors() == []
+    # Empty means no limit; zero, a ratio of 1 or a zero grace period are errors.
+    w.update({"budget_usd": "", "max_runtime_minutes": ""})
+    assert w.get("budget_usd") is None and w.get("max_runtime_minutes") is None
+    assert w.errors() == []
+    w.update({"budget_usd": 0.0, "divergence_ratio": 1.0, "self_terminate_grace_minutes": 0.0})
+    assert set(keys(w.errors())) == {"budget_usd"}
+    w.set("budget_usd", None)
+    assert keys(w.errors()) == ["divergence_ratio"]
+    w.set("divergence_ratio", 3.0)
+    assert keys(w.errors()) == ["self_terminate_grace_minutes"]
+    w.set("self_terminate_grace_minutes", 10.0)
+    assert w.errors() == [] and w.next() and w.current.key == "review"
 
 
 def test_walk_to_review_and_produce_the_config() -> None:

@@ -180,8 +180,79 @@ async def test_compute_page_plans_and_recommends(panel: WizardPanel) -> None:
     panel.revalidate()
     assert panel.next_button.isEnabled()
     panel.next_button.click()
+    assert panel.wizard.current.key == "limits"
+    panel.next_button.click()
     assert panel.wizard.is_last and panel.next_button.text() == "Launch"
     assert best.name in panel.review_page.summary.toPlainText()
+
+
+async def test_limits_page_caps_divergence_and_self_termination(panel: WizardPanel) -> None:
+    panel.set_draft(
+        {
+            "base_model": "Qwen/Qwen2.5-0.5B",
+            "dataset_path": "hf://tatsu-lab/alpaca",
+            "dataset_rows": 2000,
+            "resource_id": "gpu_1x_a10",
+        }
+    )
+    assert panel.wizard.go_to("limits")
+    panel._show_current()
+    page = panel.limits_page
+    plan = panel.wizard.plan()
+    assert plan is not None and plan.cost > 0
+    assert f"${plan.cost:,.2f}" in page.cost_estimate.text()
+    assert "run time" in page.runtime_estimate.text()
+    # Empty caps mean no limit.
+    assert page.editors["budget_usd"].value() is None
+    assert panel.next_button.isEnabled()
+
+    # A cap below the estimate is a warning beside the estimate; Next stays enabled.
+    _type(panel, "budget_usd", f"{plan.cost / 4:.2f}")
+    assert "below the estimated cost" in _error(panel, "budget_usd")
+    assert panel.next_button.isEnabled()
+    assert "below the estimated cost" in panel.status.text()
+    _type(panel, "budget_usd", "nothing")
+    assert _error(panel, "budget_usd") == "Enter a number (e.g. 0.0002 or 2e-4)."
+    assert not panel.next_button.isEnabled()
+    _type(panel, "budget_usd", "-3")
+    assert "more than 0" in _error(panel, "budget_usd") and not panel.next_button.isEnabled()
+    _type(panel, "budget_usd", "500")
+    assert _error(panel, "budget_usd") == "" and panel.next_button.isEnabled()
+    _type(panel, "max_runtime_minutes", "90")
+    assert panel.wizard.get("max_runtime_minutes") == 90.0
+
+    # The ratio and the grace period are editable only with their switch on.
+    ratio = page.editors["divergence_ratio"].widget
+    grace = page.editors["self_terminate_grace_minutes"].widget
+    assert not ratio.isEnabled() and not grace.isEnabled()
+    page.editors["stop_on_divergence"].widget.setChecked(True)  # type: ignore[attr-defined]
+    assert ratio.isEnabled() and panel.wizard.get("stop_on_divergence") is True
+    _type(panel, "divergence_ratio", "1")
+    assert "above 1" in _error(panel, "divergence_ratio") and not panel.next_button.isEnabled()
+    _type(panel, "divergence_ratio", "3")
+    assert panel.next_button.isEnabled()
+
+    # The self-termination opt-in says the risk plainly, in its label and tooltip.
+    box = page.editors["self_terminate"].widget
+    for text in (page.risk_label.text(), box.toolTip()):
+        assert "API key is copied onto the instance" in text
+        assert "Anyone with access to the instance can read it" in text
+        assert "key you can revoke" in text
+    assert page.risk_label.isVisible()
+    box.setChecked(True)  # type: ignore[attr-defined]
+    assert grace.isEnabled() and panel.wizard.get("self_terminate") is True
+    _type(panel, "self_terminate_grace_minutes", "20")
+
+    panel.next_button.click()
+    assert panel.wizard.is_last
+    summary = panel.review_page.summary.toPlainText()
+    assert "run time up to 1 h 30 min, budget up to $500.00" in summary
+    assert "stop when the loss reaches 3.0x its best" in summary
+    assert "Self-termination: ON" in summary and "20.0 min" in summary
+    config = panel.wizard.to_config()
+    assert (config.budget_usd, config.max_runtime_minutes) == (500.0, 90.0)
+    assert config.self_terminate and config.self_terminate_grace_minutes == 20.0
+    assert config.stop_on_divergence and config.divergence_ratio == 3.0
 
 
 async def test_save_and_load_config(

@@ -97,7 +97,7 @@ class FieldEditor(QObject):
             return [part for part in text.replace(",", " ").split() if part]
         if kind in ("int", "float"):
             if not text:
-                if self.name in WIZARD_KEYS:
+                if self.name in WIZARD_KEYS or self.spec.optional:
                     return None
                 raise ValueError("Enter a number.")
             try:

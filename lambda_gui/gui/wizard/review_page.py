@@ -1,8 +1,10 @@
-"""Step 6: the whole job in words, the plan, any problem left, and the project name."""
+"""Step 7: the whole job in words, the plan, any problem left, and the project name."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QWidget
 
@@ -52,6 +54,7 @@ def review_text(wizard: Wizard, auto_terminate: bool = True) -> str:
             + ("fits" if plan.fits else "DOES NOT FIT")
             + ")"
         )
+    lines += limits_lines(d)
     if auto_terminate:
         lines.append(
             "When it ends: the adapter is downloaded and checked, then the instance is "
@@ -63,6 +66,32 @@ def review_text(wizard: Wizard, auto_terminate: bool = True) -> str:
             "and billing until you terminate it (see Settings)."
         )
     return "\n".join(lines)
+
+
+def limits_lines(d: Mapping[str, Any]) -> list[str]:
+    """The limits and safety settings, one line each."""
+    runtime, budget = d.get("max_runtime_minutes"), d.get("budget_usd")
+    caps = []
+    if runtime:
+        caps.append(f"run time up to {format_duration(float(runtime) * 60)}")
+    if budget:
+        caps.append(f"budget up to ${float(budget):,.2f}")
+    lines = [f"Limits:      {', '.join(caps) if caps else 'none (no run-time or budget cap)'}"]
+    if d.get("stop_on_divergence"):
+        lines.append(
+            f"Divergence:  stop when the loss reaches {d.get('divergence_ratio')}x its best"
+        )
+    else:
+        lines.append("Divergence:  not watched (training runs on whatever the loss does)")
+    if d.get("self_terminate"):
+        lines.append(
+            "Self-termination: ON — the instance terminates itself after "
+            f"{d.get('self_terminate_grace_minutes')} min without word from this app. Your "
+            "API key is copied onto the instance: use a key you can revoke."
+        )
+    else:
+        lines.append("Self-termination: off (the API key stays on this computer)")
+    return lines
 
 
 class ReviewPage(StepPage):

@@ -30,6 +30,7 @@ from lambda_gui.gui.async_slots import reported_slot, run_modal
 from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.wizard.compute_page import ComputePage
 from lambda_gui.gui.wizard.dataset_page import DatasetPage
+from lambda_gui.gui.wizard.limits_page import LimitsPage
 from lambda_gui.gui.wizard.method_page import MethodPage
 from lambda_gui.gui.wizard.model_page import ModelPage
 from lambda_gui.gui.wizard.review_page import ReviewPage
@@ -68,7 +69,8 @@ class WizardPanel(QWidget):
             MethodPage(STEPS[2], self.wizard),
             StepPage(STEPS[3], self.wizard),
             ComputePage(STEPS[4], self.wizard),
-            ReviewPage(STEPS[5], self.wizard),
+            LimitsPage(STEPS[5], self.wizard),
+            ReviewPage(STEPS[6], self.wizard),
         ]
         self.stack = QStackedWidget(self)
         for page in self.pages:
@@ -146,9 +148,16 @@ class WizardPanel(QWidget):
         return page
 
     @property
-    def review_page(self) -> ReviewPage:
+    def limits_page(self) -> LimitsPage:
         """Step 6."""
         page = self.pages[5]
+        assert isinstance(page, LimitsPage)
+        return page
+
+    @property
+    def review_page(self) -> ReviewPage:
+        """Step 7."""
+        page = self.pages[6]
         assert isinstance(page, ReviewPage)
         return page
 
