@@ -14,6 +14,8 @@ from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.main_window import MainWindow
 from lambda_gui.services.connector import LambdaLabsConnector
 from lambda_gui.services.credentials import API_KEY_ENTRY, SERVICE, CredentialStore
+from lambda_gui.services.limits_watch import GLOBAL_BUDGET_SETTING
+from lambda_gui.services.orphans import AUTO_TERMINATE_ORPHANS_SETTING
 from tests.gui.conftest import MemoryKeyring
 from tests.gui.helpers import wait_until
 
@@ -135,3 +137,35 @@ async def test_settings_change_region_end_of_job_and_keys(
     assert again.keep_radio.isChecked() and again.file_radio.isChecked()
     assert again.region.currentData() == "us-west-1"
     assert "An API key is saved" in again.keyring_label.text()
+
+
+async def test_settings_orphans_and_the_cap_over_all_jobs(window: MainWindow) -> None:
+    store = window.connector.store
+    dialog = window.settings_dialog()
+    await dialog.prepare()
+    assert not dialog.orphans_box.isChecked(), "orphans are only shown unless asked"
+    assert dialog.global_cap.text() == ""
+    assert "another computer" in dialog.orphans_caveat.text()
+    assert "would be terminated too" in dialog.orphans_box.toolTip()
+
+    for bad in ("lots", "0", "-5"):
+        dialog.global_cap.setText(bad)
+        await dialog.save()
+        assert not dialog.saved and "above 0" in dialog.error_label.text()
+    assert await store.get_setting(GLOBAL_BUDGET_SETTING) is None
+
+    dialog.orphans_box.setChecked(True)
+    dialog.global_cap.setText("$1,250.50")
+    await dialog.save()
+    assert dialog.saved, dialog.error_label.text()
+    assert await store.get_setting(AUTO_TERMINATE_ORPHANS_SETTING) == "1"
+    assert await store.get_setting(GLOBAL_BUDGET_SETTING) == "1250.5"
+
+    again = window.settings_dialog()
+    await again.prepare()
+    assert again.orphans_box.isChecked() and again.global_cap.text() == "1250.5"
+    again.orphans_box.setChecked(False)
+    again.global_cap.setText("")
+    await again.save()
+    assert await store.get_setting(AUTO_TERMINATE_ORPHANS_SETTING) == "0"
+    assert await store.get_setting(GLOBAL_BUDGET_SETTING) == ""  # no cap

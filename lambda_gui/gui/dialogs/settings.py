@@ -1,5 +1,5 @@
-"""Settings: API key, SSH key (a file, or one Lambda generates), default region, and what
-happens to the instance when a job ends."""
+"""Settings: API key, SSH key (a file, or one Lambda generates), default region, what happens
+to the instance when a job ends, orphaned instances, and a dollar cap over all running jobs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QDialog,
     QFileDialog,
@@ -29,8 +30,16 @@ from lambda_gui.gui.error_report import ErrorReporter, describe_error
 from lambda_gui.gui.style import ERROR_STYLE, WARNING_STYLE
 from lambda_gui.services.connector import LambdaLabsConnector
 from lambda_gui.services.credentials import CredentialStore
+from lambda_gui.services.limits_watch import GLOBAL_BUDGET_SETTING
+from lambda_gui.services.orphans import AUTO_TERMINATE_ORPHANS_SETTING
 
 DEFAULT_REGION_SETTING = "default_region"
+ORPHANS_CAVEAT = (
+    "An orphan is an instance named lambda-gui-* that no job of this app owns (left by a "
+    "crash, or launched by hand). Caution: lambda-gui on another computer using the same "
+    "Lambda account names its instances the same way, so its running jobs would be "
+    "terminated too."
+)
 Reconnect = Callable[[], Awaitable[None]]
 
 
@@ -120,6 +129,26 @@ class SettingsDialog(QDialog):
         jobs_form.addRow(self.terminate_radio)
         jobs_form.addRow(self.keep_radio)
 
+        # Money safety
+        self.orphans_box = QCheckBox("Terminate orphaned instances automatically", self)
+        self.orphans_box.setToolTip(ORPHANS_CAVEAT)
+        self.orphans_caveat = QLabel(ORPHANS_CAVEAT, self)
+        self.orphans_caveat.setWordWrap(True)
+        self.orphans_caveat.setStyleSheet(WARNING_STYLE)
+        self.global_cap = QLineEdit(self)
+        self.global_cap.setPlaceholderText("Empty: no cap")
+        self.global_cap.setMaximumWidth(160)
+        self.global_cap.setToolTip(
+            "When the dollars spent by all running jobs together reach this, every one of "
+            "them is stopped (log and last checkpoint saved) and its instance terminated."
+        )
+        money = QGroupBox("Money safety", self)
+        money_form = QFormLayout(money)
+        money_form.addRow(self.orphans_box)
+        money_form.addRow(self.orphans_caveat)
+        money_form.addRow("Cap over all running jobs ($)", self.global_cap)
+        self.money_group = money
+
         self.note = QLabel(self)
         self.note.setWordWrap(True)
         self.error_label = QLabel(self)
@@ -135,7 +164,7 @@ class SettingsDialog(QDialog):
         buttons.addWidget(self.save_button)
 
         layout = QVBoxLayout(self)
-        for widget in (cloud, ssh, jobs, self.note, self.error_label):
+        for widget in (cloud, ssh, jobs, money, self.note, self.error_label):
             layout.addWidget(widget)
         layout.addLayout(buttons)
 
@@ -185,7 +214,11 @@ class SettingsDialog(QDialog):
             self.region.setEnabled(False)
             self.terminate_radio.setEnabled(False)
             self.keep_radio.setEnabled(False)
+            self.money_group.setEnabled(False)
             return
+        store = self.connector.store
+        self.orphans_box.setChecked(await store.get_setting(AUTO_TERMINATE_ORPHANS_SETTING) == "1")
+        self.global_cap.setText(await store.get_setting(GLOBAL_BUDGET_SETTING, "") or "")
         if region and self.region.findData(region) < 0:
             self.region.addItem(region, region)
         self.region.setCurrentIndex(max(0, self.region.findData(region or "")))
@@ -213,6 +246,18 @@ class SettingsDialog(QDialog):
                 self._show_error(f"{key_path} is not a file: choose your SSH private key.")
                 return
             key_path = found
+        cap = self.global_cap.text().strip().removeprefix("$").replace(",", "")
+        if cap:
+            try:
+                valid = float(cap) > 0
+            except ValueError:
+                valid = False
+            if not valid:
+                self._show_error(
+                    "The cap over all running jobs must be an amount in dollars above 0, "
+                    "or empty for no cap."
+                )
+                return
         reconnect = False
         if not self.demo:
             if new_key:
@@ -226,6 +271,11 @@ class SettingsDialog(QDialog):
                 DEFAULT_REGION_SETTING, str(self.region.currentData() or "")
             )
             await self.connector.set_auto_terminate(self.terminate_radio.isChecked())
+        if self.money_group.isEnabled():
+            store = self.connector.store
+            orphans = "1" if self.orphans_box.isChecked() else "0"
+            await store.set_setting(AUTO_TERMINATE_ORPHANS_SETTING, orphans)
+            await store.set_setting(GLOBAL_BUDGET_SETTING, str(float(cap)) if cap else "")
         if reconnect:
             try:
                 await self.reconnect()
