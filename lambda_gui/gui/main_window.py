@@ -6,31 +6,30 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
-    QMessageBox,
-    QPushButton,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from lambda_gui.core.errors import LambdaAPIError
 from lambda_gui.core.models import Resource
 from lambda_gui.gui.async_slots import exec_dialog, reported_slot
 from lambda_gui.gui.bridge import EventBridge
-from lambda_gui.gui.dialogs.prompts import ask, choice_box, choose, question_box
+from lambda_gui.gui.dialogs.quit_prompt import QuitPrompt
 from lambda_gui.gui.dialogs.settings import SettingsDialog
 from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.panels.catalog_panel import CatalogPanel
 from lambda_gui.gui.panels.jobs_panel import JobsPanel
+from lambda_gui.gui.panels.money_banners import BillingBanner, OrphanBanner
 from lambda_gui.gui.panels.pricing_panel import PricingPanel
-from lambda_gui.gui.style import BILLING_BANNER_STYLE, DEMO_BANNER_STYLE
+from lambda_gui.gui.style import DEMO_BANNER_STYLE
 from lambda_gui.gui.wizard.wizard_panel import WizardPanel
 from lambda_gui.services.connector import DEFAULT_BASE_URL, LambdaLabsConnector
 from lambda_gui.services.credentials import CredentialStore
 from lambda_gui.services.demo import DemoCloud, demo_draft
-from lambda_gui.services.events import BillingWarning, Orphan, OrphansFound, TaskFailed
+from lambda_gui.services.events import BillingWarning, OrphansFound, TaskFailed
 
 DEMO_BANNER = (
     "Demo mode: the Lambda Cloud here is simulated on this computer, and training runs on "
@@ -60,9 +59,8 @@ class MainWindow(QMainWindow):
         self.base_url = base_url
         self.connected = False
         self.quitting = False
-        self.billing: dict[str, BillingWarning] = {}
-        self.orphans: tuple[Orphan, ...] = ()
         self.open_dialog: QDialog | None = None
+        self.quit_prompt: QuitPrompt | None = None
         self.setWindowTitle("Lambda GUI" + (" — demo" if demo else ""))
         self.resize(1280, 820)
 
@@ -87,25 +85,13 @@ class MainWindow(QMainWindow):
         self.demo_banner.setWordWrap(True)
         self.demo_banner.setStyleSheet(DEMO_BANNER_STYLE)
         self.demo_banner.setVisible(demo is not None)
-        self.billing_banner = QLabel(self)
-        self.billing_banner.setWordWrap(True)
-        self.billing_banner.setStyleSheet(BILLING_BANNER_STYLE)
-        self.billing_banner.hide()
-        self.orphan_banner = QLabel(self)
-        self.orphan_banner.setWordWrap(True)
-        self.orphan_banner.setStyleSheet(BILLING_BANNER_STYLE)
-        self.orphan_button = QPushButton("Terminate them…", self)
-        self.orphan_row = QWidget(self)
-        orphan_layout = QHBoxLayout(self.orphan_row)
-        orphan_layout.setContentsMargins(0, 0, 0, 0)
-        orphan_layout.addWidget(self.orphan_banner, 1)
-        orphan_layout.addWidget(self.orphan_button)
-        self.orphan_row.hide()
+        self.billing_banner = BillingBanner(connector, self.reporter, self)
+        self.orphan_banner = OrphanBanner(connector, self.reporter, self)
         central = QWidget(self)
         layout = QVBoxLayout(central)
         layout.addWidget(self.demo_banner)
         layout.addWidget(self.billing_banner)
-        layout.addWidget(self.orphan_row)
+        layout.addWidget(self.orphan_banner)
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
 
@@ -117,8 +103,8 @@ class MainWindow(QMainWindow):
         self.wizard.launched.connect(self.show_job)
         self.bridge.task_failed.connect(self._on_task_failed)
         self.bridge.billing_warning.connect(self._on_billing)
+        self.bridge.phase_changed.connect(self.billing_banner.on_phase)
         self.bridge.orphans_found.connect(self._on_orphans)
-        self.orphan_button.clicked.connect(self.terminate_orphans)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -189,6 +175,18 @@ class MainWindow(QMainWindow):
         await self.catalog.refresh(False)
         await self.jobs.reload()
         self.wizard.set_auto_terminate(await self.connector.auto_terminate())
+        await self.billing_banner.refresh()
+        await self.check_orphans()
+
+    async def check_orphans(self) -> None:
+        """Ask Lambda for orphaned instances now (the connector also sweeps every few minutes)."""
+        try:
+            orphans = await self.connector.find_orphans()
+        except (LambdaAPIError, ConnectionError) as exc:
+            # A failed list is not "no orphans": keep what is shown and say so.
+            self.statusBar().showMessage(f"Could not check for orphaned instances: {exc}", 15_000)
+            return
+        self.orphan_banner.set_orphans(orphans)
 
     def _on_resources(self, resources: list[Resource]) -> None:
         self.pricing.set_resources(resources)
@@ -229,6 +227,7 @@ class MainWindow(QMainWindow):
         await exec_dialog(dialog)
         if dialog.saved and self.connected:
             self.wizard.set_auto_terminate(await self.connector.auto_terminate())
+            await self.billing_banner.refresh()
 
     # -- events ---------------------------------------------------------------------------
 
@@ -242,58 +241,12 @@ class MainWindow(QMainWindow):
         self.reporter.report(title, event.message)
 
     def _on_billing(self, event: BillingWarning) -> None:
-        if event.resolved:
-            self.billing.pop(event.instance_id, None)
-        else:
-            self.billing[event.instance_id] = event
-        lines = [w.message for w in self.billing.values()]
-        self.billing_banner.setText("\n".join(lines))
-        self.billing_banner.setVisible(bool(lines))
+        self.billing_banner.on_billing(event)
         if not event.resolved:
             self.statusBar().showMessage(event.message, 30_000)
 
     def _on_orphans(self, event: OrphansFound) -> None:
-        self.orphans = event.orphans
-        if not event.orphans:
-            self.orphan_row.hide()
-            return
-        rate = sum(o.dollars_per_hour for o in event.orphans)
-        names = ", ".join(f"{o.name} ({o.instance_type}, {o.region})" for o in event.orphans)
-        self.orphan_banner.setText(
-            f"{len(event.orphans)} instance(s) started by this app belong to no job here and are "
-            f"billing ${rate:,.2f}/h: {names}."
-        )
-        self.orphan_row.show()
-
-    @reported_slot("Could not terminate the instances")
-    async def terminate_orphans(self) -> None:
-        """Ask, then terminate every orphaned instance."""
-        orphans = self.orphans
-        if not orphans:
-            return
-        box = question_box(
-            self,
-            "Terminate these instances?",
-            "Terminate " + ", ".join(o.name for o in orphans) + "? Anything on them is lost.",
-            "Terminate",
-            "Keep them",
-        )
-        self.open_dialog = box
-        if not await ask(box):
-            return
-        failed = [
-            o.name for o in orphans if not await self.connector.terminate_instance(o.instance_id)
-        ]
-        if failed:
-            self.reporter.report(
-                "Instances not confirmed gone",
-                "Lambda did not confirm that these are terminating: " + ", ".join(failed) + ".",
-                "Terminate them in the Lambda Cloud dashboard.",
-            )
-        else:
-            self.orphans = ()
-            self.orphan_row.hide()
-            self.statusBar().showMessage("The orphaned instances are terminating.", 15_000)
+        self.orphan_banner.set_orphans(event.orphans)
 
     # -- closing --------------------------------------------------------------------------
 
@@ -312,26 +265,14 @@ class MainWindow(QMainWindow):
         if self.connected:
             running = [j for j in await self.connector.list_jobs() if not j.phase.is_terminal]
         if running and self.demo is None:
-            role = QMessageBox.ButtonRole
-            box = choice_box(
-                self,
-                "Jobs are still running",
-                f"{len(running)} job(s) are still running on Lambda instances, which bill until "
-                "they are terminated. If you quit and leave them, they keep training and the "
-                "app picks them up when it starts again.",
-                [
-                    ("leave", "Quit, leave them running", role.AcceptRole),
-                    ("stop", "Cancel them and quit", role.DestructiveRole),
-                    ("stay", "Don't quit", role.RejectRole),
-                ],
-            )
-            self.open_dialog = box
-            answer = await choose(box)
-            if answer not in ("leave", "stop"):
-                return
+            prompt = QuitPrompt(self, self.connector, self.reporter, running)
+            self.quit_prompt = prompt
+            self.open_dialog = prompt.box
+            answer = await prompt.ask()
             if answer == "stop":
-                self.statusBar().showMessage("Cancelling the running jobs…")
-                for job in running:
-                    await self.connector.cancel_job(job.id)
+                if not await prompt.stop_all():
+                    return
+            elif answer != "keep":
+                return
         self.quitting = True
         self.close()

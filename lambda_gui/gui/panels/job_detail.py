@@ -31,7 +31,12 @@ from lambda_gui.gui.dialogs.prompts import ask, question_box
 from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.models.job_row import format_duration
 from lambda_gui.gui.models.jobs_table import PHASE_COLOURS, PHASE_LABELS
-from lambda_gui.gui.panels.job_progress import LiveProgress, job_row, projected_cost
+from lambda_gui.gui.panels.job_progress import (
+    LiveProgress,
+    job_row,
+    projected_cost,
+    status_message,
+)
 from lambda_gui.gui.widgets.log_view import LogView
 from lambda_gui.gui.widgets.loss_plot import SERIES, LossPlotWidget
 from lambda_gui.remote.archive import safe_extract
@@ -39,8 +44,8 @@ from lambda_gui.services.connector import LambdaLabsConnector
 from lambda_gui.services.events import DownloadProgress, JobLogEvents, JobLogLines
 from lambda_gui.services.store import JobRecord
 
-# A running job's log is read from the start until no line arrives for this long; from
-# then on the live events carry it.
+# A running job's log is read from the start until it reaches the first live lines that
+# arrived meanwhile, or no line arrives for this long; from then on the live events carry it.
 CATCH_UP_S = 0.5
 _BATCH_LINES = 500
 
@@ -88,6 +93,7 @@ class JobDetail(QWidget):
         self.saved_path: Path | None = None
         self.saved_folder: Path | None = None
         self._pos = 0
+        self._synced = False
         self._backfilling = False
         self._held: list[JobLogLines | JobLogEvents] = []
         self._last_step: dict[str, float] = {}
@@ -196,6 +202,7 @@ class JobDetail(QWidget):
         self.log_view.clear()
         self.plot.clear()
         self._pos = 0
+        self._synced = False
         self._last_step = {}
         self._held = []
         self._backfilling = True
@@ -226,7 +233,7 @@ class JobDetail(QWidget):
         self.phase_label.setStyleSheet(
             "font-weight: 600;" + (f" color: {colour.name()};" if colour is not None else "")
         )
-        self.message_label.setText(record.error or self.message)
+        self.message_label.setText(status_message(record, self.message))
         region = f" in {record.region}" if record.region else ""
         rate = f" · ${record.price_cents_per_hour / 100:,.2f}/h"
         ident = f" · instance {record.instance_id}" if record.instance_id else ""
@@ -265,6 +272,12 @@ class JobDetail(QWidget):
             )
 
     def _apply_lines(self, event: JobLogLines) -> None:
+        if self._synced:
+            # Past the backfill every line arrives once, in order: no offset arithmetic
+            # that a late offset could turn into a dropped line.
+            self.log_view.append_lines(event.lines)
+            self._pos = max(self._pos, event.offset)
+            return
         if event.offset <= self._pos:
             return
         lines = list(event.lines)
@@ -273,6 +286,7 @@ class JobDetail(QWidget):
             start += _line_bytes(lines.pop(0))
         self.log_view.append_lines(lines)
         self._pos = event.offset
+        self._synced = True
 
     def _apply_events(self, events: Iterable[LogEvent]) -> None:
         for event in events:
@@ -311,6 +325,13 @@ class JobDetail(QWidget):
                 self.tick()
                 self.history_read.emit(job_id)
 
+    def _live_from(self) -> int | None:
+        """Where the first live lines held during the backfill start (byte offset)."""
+        for item in self._held:
+            if isinstance(item, JobLogLines):
+                return item.offset - sum(_line_bytes(line) for line in item.lines)
+        return None
+
     async def _read_log(self, job_id: str, terminal: bool) -> int:
         pos = 0
         batch: list[str] = []
@@ -326,6 +347,9 @@ class JobDetail(QWidget):
                     break
                 batch.append(line)
                 pos += _line_bytes(line)
+                live = self._live_from()
+                if not terminal and live is not None and pos >= live:
+                    break  # the held live lines carry on from here
                 if len(batch) >= _BATCH_LINES:
                     self.log_view.append_lines(batch)
                     batch = []

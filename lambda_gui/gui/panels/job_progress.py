@@ -19,6 +19,7 @@ from lambda_gui.services.store import JobRecord
 
 # After training: pack, verify and fetch the adapter, then terminate (planner.FINISH_SECONDS).
 FINISH_SECONDS = 60.0
+QUEUED_TEXT = "Queued — waiting for Lambda to be reachable; it launches once, as soon as it is."
 
 
 @dataclass
@@ -123,8 +124,16 @@ def job_row(job: JobRecord, progress: LiveProgress | None = None, message: str =
         step=progress.step if progress else None,
         total_steps=progress.total if progress else None,
         pricing=job_pricing(job),
-        message=message or (job.error or ""),
+        message=status_message(job, message),
     )
+
+
+def status_message(job: JobRecord, message: str = "") -> str:
+    """What to say about a job beside its phase: its error, the last event's words, or why a
+    queued job waits."""
+    if job.phase is JobPhase.QUEUED:
+        return QUEUED_TEXT + (f" ({message})" if message and message != QUEUED_TEXT else "")
+    return job.error or message
 
 
 def projected_cost(row: JobRow, progress: LiveProgress | None, now: float) -> float | None:
