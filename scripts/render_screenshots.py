@@ -22,18 +22,29 @@ from lambda_gui.gui import qt_env  # noqa: E402,F401  (pins the Qt binding)
 
 # isort: split
 
+import aiohttp  # noqa: E402
 import qasync  # noqa: E402
-from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+from PySide6.QtWidgets import QApplication, QLineEdit, QWidget  # noqa: E402
 
 from lambda_gui.cloud.pacing import Pacer  # noqa: E402
 from lambda_gui.core.models import JobPhase  # noqa: E402
 from lambda_gui.gui.dialogs.welcome import WelcomeDialog  # noqa: E402
 from lambda_gui.gui.error_report import ErrorReporter  # noqa: E402
 from lambda_gui.gui.main_window import MainWindow  # noqa: E402
+from lambda_gui.services.connector import LambdaLabsConnector  # noqa: E402
 from lambda_gui.services.credentials import CredentialStore  # noqa: E402
-from lambda_gui.services.demo import start_demo  # noqa: E402
+from lambda_gui.services.demo import (  # noqa: E402
+    DEMO_INSTANCE_TYPE,
+    DEMO_KEY_NAME,
+    DEMO_TIMING,
+    DemoCloud,
+    start_demo,
+)
+from lambda_gui.services.events import Event, JobPhaseChanged  # noqa: E402
+from lambda_gui.services.instance_control import Timing  # noqa: E402
 
 SIZE = (1280, 820)
+TERMINATE = "/api/v1/instance-operations/terminate"
 
 
 async def settle(seconds: float = 0.4) -> None:
@@ -74,7 +85,12 @@ async def render(out: Path) -> None:
     welcome.close()
 
     demo = await start_demo(boot_seconds=2.0)
-    connector = demo.make_connector(pacer=Pacer(min_interval=0.0, launch_interval=0.0))
+    # The demo's connector, giving up a refused terminate sooner (for the banners' shot).
+    connector = LambdaLabsConnector(
+        paths=demo.paths,
+        pacer=Pacer(min_interval=0.0, launch_interval=0.0),
+        timing=Timing(**{**DEMO_TIMING.__dict__, "terminate_attempts": 2}),
+    )
     window = MainWindow(connector, credentials, demo=demo, dialogs=False)
     window.resize(*SIZE)
     window.show()
@@ -104,6 +120,18 @@ async def render(out: Path) -> None:
         await settle()
         save(window, out, "wizard-compute")
         wizard.go_next()
+        limits = wizard.limits_page
+        plan = wizard.wizard.plan()
+        budget = limits.editors["budget_usd"].widget
+        runtime = limits.editors["max_runtime_minutes"].widget
+        assert isinstance(budget, QLineEdit) and isinstance(runtime, QLineEdit)
+        runtime.setText("30")
+        if plan is not None:
+            budget.setText(f"{plan.cost / 2:.2f}")  # below the estimate: the warning shows
+        await settle()
+        save(window, out, "wizard-limits")
+        budget.setText("")
+        wizard.go_next()
         await settle()
         save(window, out, "wizard-review")
 
@@ -132,11 +160,45 @@ async def render(out: Path) -> None:
         await settle()
         save(dialog, out, "settings")
         dialog.close()
+
+        await render_banners(window, demo)
+        save(window, out, "money-banners")
     finally:
         window.quitting = True
         window.close()
         await connector.disconnect()
         await demo.stop()
+
+
+async def render_banners(window: MainWindow, demo: DemoCloud) -> None:
+    """A real orphan and a real refused terminate, for the red banners."""
+    sim = demo.simulator
+    body = {
+        "region_name": "us-east-1",
+        "instance_type_name": DEMO_INSTANCE_TYPE,
+        "ssh_key_names": [DEMO_KEY_NAME],
+        "name": "lambda-gui-0a1b2c3d4e5f",
+    }
+    headers = {"Authorization": f"Bearer {sim.api_key}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{sim.base_url}/instance-operations/launch", json=body, headers=headers) as r,
+    ):
+        r.raise_for_status()
+
+    def refuse_terminates(event: Event) -> None:
+        if isinstance(event, JobPhaseChanged) and event.phase is JobPhase.DOWNLOADING:
+            sim.faults.fail_next(1000, kind="500", method="POST", path_prefix=TERMINATE)
+
+    unsubscribe = window.connector.events.subscribe(refuse_terminates)
+    try:
+        job_id = await window.connector.submit_job(demo.training_config())
+        window.show_job(job_id)
+        await poll(lambda: "has not confirmed it terminated" in window.billing_banner.text(), 180)
+    finally:
+        unsubscribe()
+    await window.check_orphans()
+    await settle(0.6)
 
 
 def main(argv: list[str] | None = None) -> int:

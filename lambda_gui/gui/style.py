@@ -8,10 +8,6 @@ DEMO_BANNER_STYLE = (
     "QLabel { background: #fff8c5; color: #4d2d00; border: 1px solid #d4a72c; "
     "border-radius: 4px; padding: 6px 10px; }"
 )
-BILLING_BANNER_STYLE = (
-    "QLabel { background: #ffebe9; color: #82071e; border: 1px solid #ff8182; "
-    "border-radius: 4px; padding: 6px 10px; font-weight: 600; }"
-)
 # A red banner holding labels and buttons: "#banner" is replaced by the frame's object name.
 BANNER_FRAME_STYLE = (
     "QFrame#banner { background: #ffebe9; border: 1px solid #ff8182; border-radius: 4px; } "

@@ -80,10 +80,14 @@ class SettingsDialog(QDialog):
         self.keyring_warning.setStyleSheet(WARNING_STYLE)
         self.keyring_warning.hide()
         cloud = QGroupBox("Lambda Cloud", self)
-        cloud_form = QFormLayout(cloud)
+        # Wrapped labels go in a box layout: a form layout's spanning rows get no height
+        # for their width and clip the text.
+        cloud_layout = QVBoxLayout(cloud)
+        cloud_form = QFormLayout()
         cloud_form.addRow("API key", self.key_edit)
-        cloud_form.addRow(self.keyring_label)
-        cloud_form.addRow(self.keyring_warning)
+        cloud_layout.addLayout(cloud_form)
+        cloud_layout.addWidget(self.keyring_label)
+        cloud_layout.addWidget(self.keyring_warning)
 
         # SSH key
         self.generate_radio = QRadioButton(
@@ -143,10 +147,14 @@ class SettingsDialog(QDialog):
             "them is stopped (log and last checkpoint saved) and its instance terminated."
         )
         money = QGroupBox("Money safety", self)
-        money_form = QFormLayout(money)
-        money_form.addRow(self.orphans_box)
-        money_form.addRow(self.orphans_caveat)
-        money_form.addRow("Cap over all running jobs ($)", self.global_cap)
+        money_layout = QVBoxLayout(money)
+        money_layout.addWidget(self.orphans_box)
+        money_layout.addWidget(self.orphans_caveat)
+        cap_row = QHBoxLayout()
+        cap_row.addWidget(QLabel("Cap over all running jobs ($)", self))
+        cap_row.addWidget(self.global_cap)
+        cap_row.addStretch(1)
+        money_layout.addLayout(cap_row)
         self.money_group = money
 
         self.note = QLabel(self)
@@ -188,6 +196,14 @@ class SettingsDialog(QDialog):
 
     async def prepare(self) -> None:
         """Show the saved values (keyring and store reads run off the GUI thread)."""
+        await self._read_saved()
+        # Tall enough for the wrapped texts just filled in (a window does not grow by itself).
+        layout = self.layout()
+        if layout is not None:
+            width = max(self.width(), self.minimumWidth())
+            self.resize(width, max(self.height(), layout.totalHeightForWidth(width)))
+
+    async def _read_saved(self) -> None:
         info = await self.credentials.info()
         safe = "" if info.secure else " (not secure)"
         stored = await self.credentials.api_key()

@@ -59,7 +59,10 @@ class LimitsPage(StepPage):
             else:
                 if spec.name == "stop_on_divergence":
                     self._checkbox(editor, DIVERGENCE_TEXT)
+                else:
+                    editor.widget.setMaximumWidth(160)
                 self.add_editor(editor)
+        self.body.addStretch(1)
 
     def custom_fields(self) -> frozenset[str]:
         return self.step.field_names
