@@ -302,12 +302,13 @@ class _LogBatcher:
 
     async def flush(self, *, save_offset: bool = False) -> None:
         async with self.lock:
-            lines, self.lines = self.lines, []
+            # Taken together, before any await: lines arriving meanwhile belong to the next batch.
+            lines, self.lines, offset = self.lines, [], self.offset
             ctx, job_id = self.remote.ctx, self.remote.job.id
             if lines:
                 await ctx.logs.append(job_id, b"".join(lines))
                 text = tuple(raw.decode("utf-8", errors="replace").rstrip("\r\n") for raw in lines)
-                ctx.bus.publish(JobLogLines(job_id, text, self.offset))
+                ctx.bus.publish(JobLogLines(job_id, text, offset))
                 events: list[LogEvent] = []
                 for line in text:
                     events.extend(self.parser.feed(line))
