@@ -6,7 +6,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -17,6 +16,7 @@ from PySide6.QtGui import QBrush, QColor
 
 from lambda_gui.core.models import Resource
 from lambda_gui.gui.models.roles import AVAILABLE_ROLE, FILTER_ROLE, SORT_ROLE, VALUE_ROLE
+from lambda_gui.gui.models.row_table import RowTableModel
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
@@ -48,12 +48,13 @@ def _regions_text(resource: Resource) -> str:
     return ", ".join(r.name for r in resource.regions) if resource.regions else "none now"
 
 
-class CatalogTableModel(QAbstractTableModel):
+class CatalogTableModel(RowTableModel[Resource]):
     """One row per Lambda instance type; capacity shows through colour and AVAILABLE_ROLE."""
+
+    columns = COLUMNS
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._rows: list[Resource] = []
 
     def set_resources(self, resources: Sequence[Resource]) -> None:
         """Replace the rows with a fresh catalog."""
@@ -65,23 +66,10 @@ class CatalogTableModel(QAbstractTableModel):
         """The Resource shown on `row`."""
         return self._rows[row]
 
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        r = self.row_at(index)
+        if r is None:
             return None
-        r = self._rows[index.row()]
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(r, column)

@@ -6,12 +6,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
 from lambda_gui.core.models import JobPhase
 from lambda_gui.gui.models.job_row import JobRow, format_duration
 from lambda_gui.gui.models.roles import SORT_ROLE, VALUE_ROLE
+from lambda_gui.gui.models.row_table import RowTableModel
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
@@ -39,14 +40,15 @@ PHASE_LABELS = {
 }
 
 
-class JobsTableModel(QAbstractTableModel):
+class JobsTableModel(RowTableModel[JobRow]):
     """One row per job, keyed by job id; `tick()` refreshes the time and cost columns."""
+
+    columns = COLUMNS
 
     def __init__(
         self, parent: QObject | None = None, *, clock: Callable[[], float] = time.time
     ) -> None:
         super().__init__(parent)
-        self._rows: list[JobRow] = []
         self._clock = clock
 
     def set_rows(self, rows: Sequence[JobRow]) -> None:
@@ -95,23 +97,10 @@ class JobsTableModel(QAbstractTableModel):
             )
         return len(changed)
 
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        r = self.row_at(index)
+        if r is None:
             return None
-        r = self._rows[index.row()]
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(r, column, self._clock())

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
 from lambda_gui.core.price_compare import PriceRow, ProviderPrice
 from lambda_gui.gui.models.roles import AVAILABLE_ROLE, SORT_ROLE, VALUE_ROLE
+from lambda_gui.gui.models.row_table import RowTableModel
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
@@ -32,12 +33,11 @@ def _offer_line(p: ProviderPrice, per_gpu: bool) -> str:
     return f"{line}\n    {p.source}, {p.date_label}" + (" [derived]" if p.derived else "")
 
 
-class PriceCompareTableModel(QAbstractTableModel):
+class PriceCompareTableModel(RowTableModel[PriceRow]):
     """One row per GPU model; the savings column is green when Lambda is cheaper, red if not."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._rows: list[PriceRow] = []
         self._per_gpu = True
 
     def set_rows(self, rows: Sequence[PriceRow]) -> None:
@@ -51,17 +51,8 @@ class PriceCompareTableModel(QAbstractTableModel):
         """The PriceRow shown on `row`."""
         return self._rows[row]
 
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else COUNT + 1
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation != Qt.Orientation.Horizontal or role != Qt.ItemDataRole.DisplayRole:
-            return None
+    def header_titles(self) -> tuple[str, ...]:
+        """The column titles; the price unit follows the rows (per GPU-hour or per hour)."""
         unit = "$ / GPU-hour" if self._per_gpu else "$ / hour"
         names = {
             GPU: "GPU",
@@ -74,12 +65,12 @@ class PriceCompareTableModel(QAbstractTableModel):
             DATE: "Other's price date",
             COUNT: "Providers",
         }
-        return names[section]
+        return tuple(names[column] for column in range(COUNT + 1))
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        r = self.row_at(index)
+        if r is None:
             return None
-        r = self._rows[index.row()]
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(r, column)
