@@ -12,8 +12,3 @@ from typing import Any
 def load_json(name: str) -> Any:
     """Parse one bundled JSON file (lambda-catalog.json, gpu-prices.json, billing.json)."""
     return json.loads(resources.files(__name__).joinpath(name).read_text(encoding="utf-8"))
-
-
-def asset_path(*parts: str) -> str:
-    """Filesystem path of a bundled file (for Qt widgets that load by path)."""
-    return str(resources.files(__name__).joinpath(*parts))

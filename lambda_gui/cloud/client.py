@@ -3,9 +3,14 @@
 Retry rules. A 429 means the request was not processed, so every method waits (Retry-After, or
 exponential backoff with jitter) and resends, a bounded number of times. A connection that
 failed before the request went out (refused, DNS, connect timeout) is resent by every method.
-After the request went out, only reads and terminate (idempotent) are resent on 5xx, replies
-that are not JSON, timeouts and dropped connections. A launch whose outcome is unknown is
-never resent: the instance list is searched for the launch's name instead.
+After the request went out, only reads and terminate (idempotent) are resent on 5xx,
+`provider/*` errors (whatever their status), replies that are not JSON, timeouts and dropped
+connections. A launch whose outcome is unknown is never resent: the instance list is searched
+for the launch's name instead. A reply of the wrong shape, or a 404 that does not come from
+Lambda, is UnexpectedResponseError and never resent: it will not change by asking again.
+
+List calls return every item they could read; one that could not (another tool's odd
+instance) is logged and reported in the result's `skipped` instead of failing the list.
 """
 
 from __future__ import annotations
@@ -14,10 +19,10 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import aiohttp
@@ -26,35 +31,38 @@ from lambda_gui.cloud.errors_map import error_from_reply, sanitize
 from lambda_gui.cloud.pacing import Pacer, default_pacer, parse_retry_after
 from lambda_gui.cloud.wire import (
     GONE_STATUSES,
+    DecodedList,
+    DecodedMap,
     FileSystem,
     GeneratedSSHKey,
-    Image,
     Instance,
     InstanceTypeAvailability,
     LaunchRequest,
+    SkippedItem,
     SSHKey,
-    UnexpectedReplyError,
     decode_file_systems,
     decode_generated_ssh_key,
-    decode_images,
     decode_instance,
     decode_instance_types,
     decode_instances,
     decode_launch,
-    decode_restarted,
     decode_ssh_key,
     decode_ssh_keys,
     decode_terminated,
     unwrap_data,
+    validate_tag,
 )
 from lambda_gui.core.errors import (
     APIUnavailableError,
     InvalidParametersError,
     LambdaAPIError,
     LaunchOutcomeUnknownError,
+    UnexpectedResponseError,
 )
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 DEFAULT_BASE_URL = "https://cloud.lambda.ai/api/v1"
 _USER_AGENT = "lambda-gui"
@@ -138,60 +146,64 @@ class LambdaCloudClient:
     def __repr__(self) -> str:
         return f"LambdaCloudClient(base_url={self._base_url!r})"
 
-    @property
-    def base_url(self) -> str:
-        """The API root this client talks to (no trailing slash)."""
-        return self._base_url
-
     # --- instance types, instances ---------------------------------------------------------
 
-    async def list_instance_types(self) -> dict[str, InstanceTypeAvailability]:
-        """GET /instance-types: every type Lambda offers and the regions with capacity now."""
-        return decode_instance_types(await self._call("GET", "/instance-types", _Policy.READ))
+    async def list_instance_types(self) -> DecodedMap[InstanceTypeAvailability]:
+        """GET /instance-types: each type and its regions with capacity; odd ones in `skipped`."""
+        types = await self._fetch("GET", "/instance-types", _Policy.READ, decode_instance_types)
+        self._log_skipped("GET /instance-types", types.skipped)
+        return types
 
-    async def list_instances(self) -> list[Instance]:
-        """GET /instances: the account's running (and recently terminated) instances."""
-        return decode_instances(await self._call("GET", "/instances", _Policy.READ))
+    async def list_instances(self) -> DecodedList[Instance]:
+        """GET /instances: live and recently ended instances; unreadable ones in `skipped`."""
+        instances = await self._fetch("GET", "/instances", _Policy.READ, decode_instances)
+        self._log_skipped("GET /instances", instances.skipped)
+        return instances
 
     async def get_instance(self, instance_id: str) -> Instance:
         """GET /instances/{id}."""
         path = f"/instances/{quote(instance_id, safe='')}"
-        return decode_instance(await self._call("GET", path, _Policy.READ))
+        return await self._fetch("GET", path, _Policy.READ, decode_instance)
 
-    async def find_instances_by_name(self, name: str) -> list[Instance]:
-        """The instances named `name` that have not been terminated or preempted."""
-        return [
-            i
-            for i in await self.list_instances()
-            if i.name == name and i.status not in GONE_STATUSES and i.status != "terminating"
-        ]
+    async def find_instances_by_name(self, name: str) -> DecodedList[Instance]:
+        """Live instances named `name`; `skipped` (unreadable instances) may hide a match."""
+        instances = await self.list_instances()
+        return DecodedList((i for i in instances if i.name == name and _live(i)), instances.skipped)
 
-    async def rename_instance(self, instance_id: str, name: str) -> Instance:
-        """POST /instances/{id}: set the instance's name."""
-        path = f"/instances/{quote(instance_id, safe='')}"
-        return decode_instance(await self._call("POST", path, _Policy.ONCE, {"name": name}))
+    async def find_instances_by_tag(self, key: str, value: str) -> DecodedList[Instance]:
+        """Live instances tagged key=value; `skipped` (unreadable instances) may hide a match."""
+        # GET /instances filtered here: the API does not filter by tag.
+        validate_tag(key, value)
+        instances = await self.list_instances()
+        return DecodedList(
+            (i for i in instances if i.has_tag(key, value) and _live(i)), instances.skipped
+        )
 
     async def launch(self, req: LaunchRequest) -> list[str]:
         """POST /instance-operations/launch, sent at most once; returns the new instance ids.
 
-        If the reply is lost (timeout, 5xx, not JSON, dropped connection), the instance list is
-        searched for `req.name` and a match is adopted; if none is found,
-        LaunchOutcomeUnknownError says so and the caller must look again later.
+        If the reply is lost (timeout, 5xx, provider error, not JSON, dropped connection, a
+        success of the wrong shape), the instance list is searched for `req.name` and a match
+        is adopted; if none is found, LaunchOutcomeUnknownError says so and the caller must
+        look again later.
         """
         if not req.name:
             raise InvalidParametersError(
                 "A launch needs an instance name, so that a lost reply can be recovered by "
                 "looking the instance up by name."
             )
+        path = "/instance-operations/launch"
+        cause: LambdaAPIError
         try:
-            data = await self._call(
-                "POST", "/instance-operations/launch", _Policy.LAUNCH, req.to_json()
-            )
-            return decode_launch(data)
+            data = await self._call("POST", path, _Policy.LAUNCH, req.to_json())
         except _OutcomeUnknown as lost:
-            cause: LambdaAPIError = lost.error
-        except UnexpectedReplyError as exc:
-            cause = exc
+            cause = lost.error
+        else:
+            try:
+                return decode_launch(data)
+            except UnexpectedResponseError as exc:
+                # A success whose body we cannot read: the instance most likely exists.
+                cause = self._unexpected("POST", path, exc)
         log.warning("launch of %r: outcome unknown (%s); looking it up by name", req.name, cause)
         return await self._adopt(req.name, cause)
 
@@ -218,53 +230,70 @@ class LambdaCloudClient:
             f"'{name}' again before launching anything else for this job."
         )
 
-    async def terminate(self, instance_ids: Iterable[str]) -> list[Instance]:
+    async def terminate(self, instance_ids: Iterable[str]) -> DecodedList[Instance]:
         """POST /instance-operations/terminate; returns the instances as now terminating."""
         ids = list(instance_ids)
         if not ids:
-            return []
-        data = await self._call(
-            "POST", "/instance-operations/terminate", _Policy.IDEMPOTENT, {"instance_ids": ids}
-        )
-        return decode_terminated(data)
+            return DecodedList()
+        body = {"instance_ids": ids}
+        path = "/instance-operations/terminate"
+        return await self._fetch("POST", path, _Policy.IDEMPOTENT, decode_terminated, body)
 
-    async def restart(self, instance_ids: Iterable[str]) -> list[Instance]:
-        """POST /instance-operations/restart; returns the restarted instances."""
-        ids = list(instance_ids)
-        if not ids:
-            return []
-        data = await self._call(
-            "POST", "/instance-operations/restart", _Policy.ONCE, {"instance_ids": ids}
-        )
-        return decode_restarted(data)
+    # --- SSH keys, file systems ------------------------------------------------------------
 
-    # --- SSH keys, file systems, images ----------------------------------------------------
-
-    async def list_ssh_keys(self) -> list[SSHKey]:
-        """GET /ssh-keys."""
-        return decode_ssh_keys(await self._call("GET", "/ssh-keys", _Policy.READ))
+    async def list_ssh_keys(self) -> DecodedList[SSHKey]:
+        """GET /ssh-keys; a key that cannot be read is reported in `skipped`."""
+        keys = await self._fetch("GET", "/ssh-keys", _Policy.READ, decode_ssh_keys)
+        self._log_skipped("GET /ssh-keys", keys.skipped)
+        return keys
 
     async def add_ssh_key(self, name: str, public_key: str) -> SSHKey:
         """POST /ssh-keys with a public key: register it under `name`."""
         body = {"name": name, "public_key": public_key}
-        return decode_ssh_key(await self._call("POST", "/ssh-keys", _Policy.ONCE, body))
+        return await self._fetch("POST", "/ssh-keys", _Policy.ONCE, decode_ssh_key, body)
 
     async def generate_ssh_key(self, name: str) -> GeneratedSSHKey:
         """POST /ssh-keys without a public key: Lambda makes a pair and returns the private key."""
-        data = await self._call("POST", "/ssh-keys", _Policy.ONCE, {"name": name})
-        return decode_generated_ssh_key(data)
+        body = {"name": name}
+        return await self._fetch("POST", "/ssh-keys", _Policy.ONCE, decode_generated_ssh_key, body)
 
-    async def delete_ssh_key(self, key_id: str) -> None:
-        """DELETE /ssh-keys/{id}."""
-        await self._call("DELETE", f"/ssh-keys/{quote(key_id, safe='')}", _Policy.ONCE)
+    async def list_file_systems(self) -> DecodedList[FileSystem]:
+        """GET /file-systems; one that cannot be read is reported in `skipped`."""
+        systems = await self._fetch("GET", "/file-systems", _Policy.READ, decode_file_systems)
+        self._log_skipped("GET /file-systems", systems.skipped)
+        return systems
 
-    async def list_file_systems(self) -> list[FileSystem]:
-        """GET /file-systems."""
-        return decode_file_systems(await self._call("GET", "/file-systems", _Policy.READ))
+    # --- decoding ----------------------------------------------------------------------------
 
-    async def list_images(self) -> list[Image]:
-        """GET /images."""
-        return decode_images(await self._call("GET", "/images", _Policy.READ))
+    async def _fetch(
+        self,
+        method: str,
+        path: str,
+        policy: _Policy,
+        decode: Callable[[Any], T],
+        body: dict[str, Any] | None = None,
+    ) -> T:
+        """_call, then decode its data; a shape error names this server and the request."""
+        data = await self._call(method, path, policy, body)
+        try:
+            return decode(data)
+        except UnexpectedResponseError as exc:
+            raise self._unexpected(method, path, exc) from exc
+
+    def _unexpected(
+        self, method: str, path: str, exc: UnexpectedResponseError
+    ) -> UnexpectedResponseError:
+        return UnexpectedResponseError(
+            f"The reply of {self._base_url} to {method} {path} is not what the Lambda Cloud "
+            f"API sends: {exc.detail}.",
+            detail=exc.detail,
+            suggestion=exc.suggestion,
+        )
+
+    @staticmethod
+    def _log_skipped(what: str, skipped: Iterable[SkippedItem]) -> None:
+        for item in skipped:
+            log.warning("%s: left out an item: %s", what, item)
 
     # --- transport ---------------------------------------------------------------------------
 
@@ -306,6 +335,25 @@ class LambdaCloudClient:
             what = f"The connection to Lambda Cloud broke during {method} {path} ({detail})"
         return APIUnavailableError(f"{what}.", suggestion="Try again in a minute.")
 
+    def _error(self, reply: _Reply) -> LambdaAPIError:
+        return error_from_reply(
+            reply.status,
+            reply.body,
+            reply.content_type,
+            reply.retry_after,
+            server=self._base_url,
+        )
+
+    def _unwrap(self, method: str, path: str, policy: _Policy, payload: object) -> Any:
+        try:
+            return unwrap_data(payload)
+        except UnexpectedResponseError as exc:
+            error = self._unexpected(method, path, exc)
+            if policy is _Policy.LAUNCH:
+                # A 2xx without the success envelope: the launch may well have happened.
+                raise _OutcomeUnknown(error) from exc
+            raise error from exc
+
     async def _call(
         self, method: str, path: str, policy: _Policy, body: dict[str, Any] | None = None
     ) -> Any:
@@ -332,22 +380,19 @@ class LambdaCloudClient:
                         wait = parse_retry_after(reply.retry_after)
                         self._pacer.defer(wait if wait is not None else self._backoff(rate_limited))
                         continue
-                    raise error_from_reply(
-                        reply.status, reply.body, reply.content_type, reply.retry_after
-                    )
+                    raise self._error(reply)
                 if 200 <= reply.status < 300:
                     try:
                         payload = json.loads(reply.body.decode("utf-8"))
                     except (UnicodeDecodeError, ValueError):
                         pass
                     else:
-                        return unwrap_data(payload)
-                error = error_from_reply(
-                    reply.status, reply.body, reply.content_type, reply.retry_after
-                )
+                        return self._unwrap(method, path, policy, payload)
+                error = self._error(reply)
                 cause = None
                 sent = True
-                # A definite answer (bad key, bad request, not found) is never resent.
+                # A definite answer (bad key, bad request, not found, not Lambda's API at
+                # all) is never resent; provider/* errors are APIUnavailableError, so they are.
                 if not isinstance(error, APIUnavailableError):
                     raise error
             resend = not sent or policy.resend_after_sent
@@ -368,3 +413,8 @@ class LambdaCloudClient:
             if sent and policy is _Policy.LAUNCH:
                 raise _OutcomeUnknown(error) from cause
             raise error from cause
+
+
+def _live(instance: Instance) -> bool:
+    """Not terminated, preempted or on its way there."""
+    return instance.status not in GONE_STATUSES and instance.status != "terminating"

@@ -1,7 +1,10 @@
 """Map a Lambda Cloud error reply (status, body, headers) to a typed error. Pure.
 
 Branches on the error `code`, never on message text (Lambda says its messages may change);
-a code we do not know falls back to the HTTP status.
+a code we do not know falls back to the HTTP status. `provider/*` codes (failures upstream of
+Lambda) are transient whatever the status. Only Lambda's envelope with a not-found code means
+"it is gone": a bare 404 confirms nothing (a wrong base URL, a proxy), and callers act on
+not-found as if billing had stopped.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from lambda_gui.core.errors import (
     InvalidParametersError,
     LambdaAPIError,
     ObjectNotFoundError,
+    ProviderUnavailableError,
     QuotaExceededError,
     RateLimitedError,
+    UnexpectedResponseError,
 )
 
 _MAX_TEXT = 400
@@ -40,6 +45,9 @@ _BY_CODE: dict[str, type[LambdaAPIError]] = {
     "filesystems/filesystem-in-use": InvalidParametersError,
 }
 
+# Errors raised by services upstream of Lambda carry this prefix (spec: "Provider errors").
+_PROVIDER_PREFIX = "provider/"
+
 # What the user can do, when Lambda's reply carries no suggestion of its own.
 _DEFAULT_SUGGESTION: dict[type[LambdaAPIError], str] = {
     InvalidAPIKeyError: "Check the API key in Settings, or create a new one in the Lambda Cloud "
@@ -53,6 +61,9 @@ _DEFAULT_SUGGESTION: dict[type[LambdaAPIError], str] = {
     "you no longer need.",
     APIUnavailableError: "The service may be down; try again in a minute.",
     RateLimitedError: "Wait a few seconds and try again.",
+    ProviderUnavailableError: "A service Lambda depends on is failing; try again in a minute.",
+    UnexpectedResponseError: "Check the API address in Settings; if it is Lambda's, a newer "
+    "version of this app may be needed.",
 }
 
 
@@ -63,7 +74,8 @@ def class_for_status(status: int) -> type[LambdaAPIError]:
     if status == 403:
         return AccountInactiveError
     if status == 404:
-        return ObjectNotFoundError
+        # Never ObjectNotFoundError: without Lambda's not-found code nothing is confirmed gone.
+        return UnexpectedResponseError
     if status == 429:
         return RateLimitedError
     if status == 408 or status >= 500:
@@ -77,6 +89,8 @@ def class_for_code(code: str | None, status: int) -> type[LambdaAPIError]:
         return RateLimitedError
     if code is not None and code in _BY_CODE:
         return _BY_CODE[code]
+    if code is not None and code.startswith(_PROVIDER_PREFIX):
+        return ProviderUnavailableError
     return class_for_status(status)
 
 
@@ -110,8 +124,19 @@ def _retry_after_hint(retry_after: str | None) -> str:
     return ""
 
 
+def _not_lambda(server: str, what: str) -> UnexpectedResponseError:
+    """A 404 that did not come from Lambda's API (no envelope): the address is wrong."""
+    return UnexpectedResponseError(
+        f"The server at {server} does not look like the Lambda Cloud API: it answered "
+        f"HTTP 404 with {what}.",
+        suggestion="Check the API address (base URL) in Settings; Lambda's is "
+        "https://cloud.lambda.ai/api/v1.",
+        status=404,
+    )
+
+
 def _non_json_error(
-    status: int, body: bytes, content_type: str | None, retry_after: str | None
+    status: int, body: bytes, content_type: str | None, retry_after: str | None, server: str
 ) -> LambdaAPIError:
     if status == 429:
         return RateLimitedError(
@@ -127,6 +152,8 @@ def _non_json_error(
         what = f"{page} instead of JSON"
     else:
         what = f"a reply that is not valid JSON ({len(body)} bytes, possibly cut off)"
+    if status == 404:
+        return _not_lambda(server, what)
     return APIUnavailableError(
         f"Lambda Cloud answered HTTP {status} with {what}; "
         "the service may be down, try again in a minute.",
@@ -157,16 +184,24 @@ def _str_or_none(value: object) -> str | None:
 
 
 def error_from_reply(
-    status: int, body: bytes, content_type: str | None, retry_after: str | None
+    status: int,
+    body: bytes,
+    content_type: str | None,
+    retry_after: str | None,
+    *,
+    server: str = "the configured API address",
 ) -> LambdaAPIError:
-    """The typed error for a non-2xx reply (or a 2xx reply whose body is not JSON)."""
+    """The typed error for a non-2xx reply (or a 2xx reply whose body is not JSON); `server`
+    (the base URL) names the server in messages that blame the address."""
     try:
         payload: Any = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        return _non_json_error(status, body, content_type, retry_after)
+        return _non_json_error(status, body, content_type, retry_after, server)
 
     envelope = payload.get("error") if isinstance(payload, Mapping) else None
     if not isinstance(envelope, Mapping):
+        if status == 404:
+            return _not_lambda(server, "JSON without Lambda's error description")
         cls = class_for_status(status)
         return cls(
             f"Lambda Cloud answered HTTP {status} without an error description.",

@@ -101,11 +101,6 @@ class Pacer:
         seconds = min(max(0.0, seconds), MAX_RETRY_AFTER)
         self._blocked_until = max(self._blocked_until, self._clock() + seconds)
 
-    @property
-    def blocked_until(self) -> float:
-        """The clock time before which nothing is sent (minus infinity when unblocked)."""
-        return self._blocked_until
-
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None if absent."""

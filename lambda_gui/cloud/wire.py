@@ -1,37 +1,44 @@
 """Lambda Cloud API wire format (OpenAPI v1.8.3): frozen dataclasses and pure decoders.
 
-Decoders accept parsed JSON, ignore fields they do not know (Lambda adds fields over time) and
-refuse a reply that lacks a field the app relies on, with a message naming it.
+Decoders accept parsed JSON and ignore fields they do not know (Lambda adds fields over time).
+A reply whose overall shape is wrong raises UnexpectedResponseError. In a list, one item that
+cannot be read (another tool's instance, a new kind of instance type) is left out and reported
+in the result's `skipped`, never failing the whole list: the rest is still true and needed.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from lambda_gui.core.errors import APIUnavailableError, InvalidParametersError
+from lambda_gui.core.errors import InvalidParametersError, UnexpectedResponseError
 from lambda_gui.core.models import Region
+
+T = TypeVar("T")
 
 # Statuses in which Lambda bills the instance (design.md §5).
 BILLING_STATUSES = frozenset({"booting", "active", "unhealthy"})
 GONE_STATUSES = frozenset({"terminated", "preempted"})
 
 _NAME_MAX = 64
-_HOSTNAME_RE = re.compile(r"^[a-z0-9][0-9a-z-]{0,62}$")
+TAG_KEY_MAX = 55
+TAG_VALUE_MAX = 128
 _TAG_KEY_RE = re.compile(r"^[a-z][a-z0-9-:]+$")
-_MOUNT_RE = re.compile(r"^(/home|/lambda/nfs|/data)[//a-zA-Z0-9-]*$")
+
+_SHAPE_SUGGESTION = (
+    "Check the API address in Settings; if it is Lambda's, a newer version of this app may "
+    "be needed."
+)
 
 
-class UnexpectedReplyError(APIUnavailableError):
-    """Lambda answered with JSON that lacks a field the app needs, or has the wrong type."""
-
-
-def _bad(where: str, problem: str) -> UnexpectedReplyError:
-    return UnexpectedReplyError(
-        f"unexpected reply from Lambda: {where} {problem}. "
-        "The API may have changed; try again, and update the app if this persists."
+def _bad(where: str, problem: str) -> UnexpectedResponseError:
+    detail = f"{where} {problem}"
+    return UnexpectedResponseError(
+        f"Lambda Cloud sent a reply this app cannot read: {detail}.",
+        detail=detail,
+        suggestion=_SHAPE_SUGGESTION,
     )
 
 
@@ -89,18 +96,80 @@ def _opt_int(obj: Mapping[str, Any], key: str, where: str) -> int | None:
     return _int(obj, key, where)
 
 
-def _opt_bool(obj: Mapping[str, Any], key: str, where: str) -> bool | None:
-    if obj.get(key) is None:
-        return None
-    return _bool(obj, key, where)
-
-
 def _str_tuple(obj: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
     items = _list(_require(obj, key, where), f"{where}.{key}")
     for i, item in enumerate(items):
         if not isinstance(item, str):
             raise _bad(f"{where}.{key}[{i}]", "is not a string")
     return tuple(items)
+
+
+def _opt_str_tuple(obj: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    """A list the spec requires but nothing here relies on: absent reads as empty."""
+    if obj.get(key) is None:
+        return ()
+    return _str_tuple(obj, key, where)
+
+
+# --- lists that survive an odd item --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SkippedItem:
+    """A list item that could not be read and was left out of the list, and why."""
+
+    kind: str
+    reason: str
+    id: str | None = None
+    name: str | None = None
+
+    def __str__(self) -> str:
+        if self.name and self.id and self.name != self.id:
+            label = f"{self.name!r} (id {self.id})"
+        elif self.name or self.id:
+            label = repr(self.name or self.id)
+        else:
+            label = "without an id"
+        return f"{self.kind} {label} could not be read: {self.reason}"
+
+
+class DecodedList(list[T]):
+    """The items of a list reply that could be read; `skipped` holds the ones that could not."""
+
+    def __init__(self, items: Iterable[T] = (), skipped: Iterable[SkippedItem] = ()) -> None:
+        super().__init__(items)
+        self.skipped: tuple[SkippedItem, ...] = tuple(skipped)
+
+
+class DecodedMap(dict[str, T]):
+    """The entries of a map reply that could be read; `skipped` holds the ones that could not."""
+
+    def __init__(
+        self, entries: Mapping[str, T] | None = None, skipped: Iterable[SkippedItem] = ()
+    ) -> None:
+        super().__init__(entries or {})
+        self.skipped: tuple[SkippedItem, ...] = tuple(skipped)
+
+
+def _identity(raw: object) -> tuple[str | None, str | None]:
+    """The id and name of a raw item, where readable, so a skipped item can be named."""
+    if not isinstance(raw, Mapping):
+        return None, None
+    ident, name = raw.get("id"), raw.get("name")
+    return (ident if isinstance(ident, str) else None, name if isinstance(name, str) else None)
+
+
+def _decode_items(
+    data: object, where: str, kind: str, decode: Callable[[object, str], T]
+) -> DecodedList[T]:
+    good: list[T] = []
+    skipped: list[SkippedItem] = []
+    for i, raw in enumerate(_list(data, where)):
+        try:
+            good.append(decode(raw, f"{where}[{i}]"))
+        except UnexpectedResponseError as exc:
+            skipped.append(SkippedItem(kind, exc.detail, *_identity(raw)))
+    return DecodedList(good, skipped)
 
 
 # --- objects -------------------------------------------------------------------------------
@@ -128,22 +197,9 @@ class InstanceTypeAvailability:
     regions_with_capacity_available: tuple[Region, ...]
 
     @property
-    def available(self) -> bool:
-        """True when at least one region reports capacity (a launch can still fail)."""
-        return bool(self.regions_with_capacity_available)
-
-    @property
     def regions(self) -> tuple[Region, ...]:
         """Short name for regions_with_capacity_available."""
         return self.regions_with_capacity_available
-
-
-@dataclass(frozen=True)
-class FileSystemMount:
-    """Where a file system is mounted on an instance."""
-
-    mount_point: str
-    file_system_id: str
 
 
 @dataclass(frozen=True)
@@ -180,21 +236,14 @@ class Instance:
 
     id: str
     status: str
-    ssh_key_names: tuple[str, ...]
-    file_system_names: tuple[str, ...]
     region: Region
     instance_type: InstanceTypeSpec
+    ssh_key_names: tuple[str, ...] = ()
+    file_system_names: tuple[str, ...] = ()
     name: str | None = None
     ip: str | None = None
-    private_ip: str | None = None
-    file_system_mounts: tuple[FileSystemMount, ...] = ()
-    hostname: str | None = None
-    jupyter_token: str | None = field(default=None, repr=False)
-    jupyter_url: str | None = field(default=None, repr=False)
-    is_reserved: bool | None = None
     actions: InstanceActions | None = None
     tags: tuple[Tag, ...] = ()
-    firewall_ruleset_ids: tuple[str, ...] = ()
     # The simulator serves every instance's sshd on its own port; the real API has no such field.
     ssh_port: int = 22
 
@@ -202,6 +251,10 @@ class Instance:
     def is_billing(self) -> bool:
         """True while Lambda bills this instance."""
         return self.status in BILLING_STATUSES
+
+    def has_tag(self, key: str, value: str) -> bool:
+        """True when the instance carries the tag key=value."""
+        return Tag(key, value) in self.tags
 
 
 @dataclass(frozen=True)
@@ -231,7 +284,7 @@ class User:
 
 @dataclass(frozen=True, kw_only=True)
 class FileSystem:
-    """A persistent file system in one region."""
+    """A persistent file system in one region (it bills per GiB-month even when idle)."""
 
     id: str
     name: str
@@ -241,21 +294,6 @@ class FileSystem:
     is_in_use: bool
     region: Region
     bytes_used: int | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Image:
-    """A machine image that can be launched."""
-
-    id: str
-    created_time: str
-    updated_time: str
-    name: str
-    description: str
-    family: str
-    version: str
-    architecture: str
-    region: Region
 
 
 @dataclass(frozen=True)
@@ -272,6 +310,26 @@ class ImageByFamily:
     family: str
 
 
+def validate_tag(key: str, value: str) -> None:
+    """Raise InvalidParametersError (a ValueError) saying why, unless Lambda accepts key=value."""
+    if not isinstance(key, str) or not isinstance(value, str):
+        raise InvalidParametersError(f"Tag {key!r}={value!r}: key and value must be text.")
+    if len(key) > TAG_KEY_MAX:
+        raise InvalidParametersError(
+            f"Tag key {key!r} is {len(key)} characters; Lambda allows at most {TAG_KEY_MAX}."
+        )
+    if not _TAG_KEY_RE.match(key):
+        raise InvalidParametersError(
+            f"Tag key {key!r} is not allowed: use at least 2 characters, lowercase letters, "
+            "digits, '-' or ':', starting with a letter (e.g. 'lambda-gui:job')."
+        )
+    if len(value) > TAG_VALUE_MAX:
+        raise InvalidParametersError(
+            f"The value of tag {key!r} is {len(value)} characters; Lambda allows at most "
+            f"{TAG_VALUE_MAX}."
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class LaunchRequest:
     """The body of POST /instance-operations/launch, validated against the spec's limits."""
@@ -280,13 +338,10 @@ class LaunchRequest:
     instance_type_name: str
     ssh_key_names: tuple[str, ...]
     name: str | None = None
-    hostname: str | None = None
     file_system_names: tuple[str, ...] = ()
-    file_system_mounts: tuple[FileSystemMount, ...] = ()
     image: ImageById | ImageByFamily | None = None
     user_data: str | None = field(default=None, repr=False)
     tags: tuple[Tag, ...] = ()
-    firewall_ruleset_ids: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.region_name:
@@ -301,22 +356,8 @@ class LaunchRequest:
             raise InvalidParametersError(
                 f"Instance name is {len(self.name)} characters; Lambda allows {_NAME_MAX}."
             )
-        if self.hostname is not None and not _HOSTNAME_RE.match(self.hostname):
-            raise InvalidParametersError(
-                "Hostname must be 1-63 lowercase letters, digits or '-', starting with a "
-                "letter or digit."
-            )
         for tag in self.tags:
-            if not _TAG_KEY_RE.match(tag.key) or len(tag.key) > 55 or len(tag.value) > 128:
-                raise InvalidParametersError(
-                    f"Tag {tag.key!r}: keys are lowercase letters, digits, '-' or ':' "
-                    "(start with a letter, at most 55), values at most 128 characters."
-                )
-        for mount in self.file_system_mounts:
-            if not _MOUNT_RE.match(mount.mount_point) or len(mount.mount_point) > 256:
-                raise InvalidParametersError(
-                    f"Mount point {mount.mount_point!r} must lie under /home, /lambda/nfs or /data."
-                )
+            validate_tag(tag.key, tag.value)
 
     def to_json(self) -> dict[str, Any]:
         """The request body, with optional fields left out when unset."""
@@ -327,15 +368,8 @@ class LaunchRequest:
         }
         if self.name is not None:
             body["name"] = self.name
-        if self.hostname is not None:
-            body["hostname"] = self.hostname
         if self.file_system_names:
             body["file_system_names"] = list(self.file_system_names)
-        if self.file_system_mounts:
-            body["file_system_mounts"] = [
-                {"mount_point": m.mount_point, "file_system_id": m.file_system_id}
-                for m in self.file_system_mounts
-            ]
         if isinstance(self.image, ImageById):
             body["image"] = {"id": self.image.id}
         elif isinstance(self.image, ImageByFamily):
@@ -344,8 +378,6 @@ class LaunchRequest:
             body["user_data"] = self.user_data
         if self.tags:
             body["tags"] = [{"key": t.key, "value": t.value} for t in self.tags]
-        if self.firewall_ruleset_ids:
-            body["firewall_rulesets"] = [{"id": i} for i in self.firewall_ruleset_ids]
         return body
 
 
@@ -368,117 +400,128 @@ def decode_region(value: object, where: str = "region") -> Region:
     )
 
 
-def decode_instance_type(value: object, where: str = "instance_type") -> InstanceTypeSpec:
-    """An InstanceType object (with its nested specs)."""
+def decode_instance_type(
+    value: object, where: str = "instance_type", *, lenient_specs: bool = False
+) -> InstanceTypeSpec:
+    """An InstanceType object (with its nested specs); `lenient_specs`: odd specs read as 0."""
+    # Lenient for the type embedded in an instance: nothing reads its specs there, and leaving
+    # out the instance (which may be billing) would be worse. Strict for the catalog, whose
+    # specs are shown and planned on.
     obj = _obj(value, where)
-    specs = _obj(_require(obj, "specs", where), f"{where}.specs")
     sw = f"{where}.specs"
+    if lenient_specs:
+        raw = obj.get("specs")
+        specs: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+        gpu = obj.get("gpu_description")
+        gpu_description = gpu if isinstance(gpu, str) else ""
+    else:
+        specs = _obj(_require(obj, "specs", where), sw)
+        gpu_description = _str(obj, "gpu_description", where)
+
+    def spec(key: str) -> int:
+        number = specs.get(key)
+        if lenient_specs and (isinstance(number, bool) or not isinstance(number, int)):
+            return 0
+        return _int(specs, key, sw)
+
     return InstanceTypeSpec(
         name=_str(obj, "name", where),
         description=_opt_str(obj, "description", where) or "",
-        gpu_description=_str(obj, "gpu_description", where),
+        gpu_description=gpu_description,
         price_cents_per_hour=_int(obj, "price_cents_per_hour", where),
-        vcpus=_int(specs, "vcpus", sw),
-        memory_gib=_int(specs, "memory_gib", sw),
-        storage_gib=_int(specs, "storage_gib", sw),
-        gpus=_int(specs, "gpus", sw),
+        vcpus=spec("vcpus"),
+        memory_gib=spec("memory_gib"),
+        storage_gib=spec("storage_gib"),
+        gpus=spec("gpus"),
     )
 
 
-def decode_instance_types(data: object) -> dict[str, InstanceTypeAvailability]:
-    """The data of GET /instance-types: instance type name -> availability."""
+def _decode_availability(value: object, where: str) -> InstanceTypeAvailability:
+    obj = _obj(value, where)
+    regions = _list(
+        _require(obj, "regions_with_capacity_available", where),
+        f"{where}.regions_with_capacity_available",
+    )
+    return InstanceTypeAvailability(
+        instance_type=decode_instance_type(
+            _require(obj, "instance_type", where), f"{where}.instance_type"
+        ),
+        regions_with_capacity_available=tuple(
+            decode_region(r, f"{where}.regions_with_capacity_available[{i}]")
+            for i, r in enumerate(regions)
+        ),
+    )
+
+
+def decode_instance_types(data: object) -> DecodedMap[InstanceTypeAvailability]:
+    """The data of GET /instance-types: name -> availability; odd entries go to `skipped`."""
     types = _obj(data, "instance types")
     result: dict[str, InstanceTypeAvailability] = {}
+    skipped: list[SkippedItem] = []
     for key, item in types.items():
-        where = f"instance type '{key}'"
-        obj = _obj(item, where)
-        regions = _list(
-            _require(obj, "regions_with_capacity_available", where),
-            f"{where}.regions_with_capacity_available",
+        try:
+            result[key] = _decode_availability(item, f"instance type '{key}'")
+        except UnexpectedResponseError as exc:
+            skipped.append(SkippedItem("instance type", exc.detail, name=key))
+    return DecodedMap(result, skipped)
+
+
+def _decode_actions(value: object) -> InstanceActions | None:
+    """The actions block, or None (not known) when it is malformed: it only drives buttons."""
+    if not isinstance(value, Mapping):
+        return None
+    found: dict[str, ActionAvailability] = {}
+    for key in ("migrate", "rebuild", "restart", "cold_reboot", "terminate"):
+        action = value.get(key)
+        if not isinstance(action, Mapping) or not isinstance(action.get("available"), bool):
+            continue
+        code, why = action.get("reason_code"), action.get("reason_description")
+        found[key] = ActionAvailability(
+            available=action["available"],
+            reason_code=code if isinstance(code, str) else None,
+            reason_description=why if isinstance(why, str) else None,
         )
-        result[key] = InstanceTypeAvailability(
-            instance_type=decode_instance_type(
-                _require(obj, "instance_type", where), f"{where}.instance_type"
-            ),
-            regions_with_capacity_available=tuple(
-                decode_region(r, f"{where}.regions_with_capacity_available[{i}]")
-                for i, r in enumerate(regions)
-            ),
-        )
-    return result
-
-
-def _decode_action(value: object, where: str) -> ActionAvailability:
-    obj = _obj(value, where)
-    return ActionAvailability(
-        available=_bool(obj, "available", where),
-        reason_code=_opt_str(obj, "reason_code", where),
-        reason_description=_opt_str(obj, "reason_description", where),
-    )
-
-
-def _decode_actions(value: object, where: str) -> InstanceActions:
-    obj = _obj(value, where)
-    found = {
-        key: _decode_action(obj[key], f"{where}.{key}")
-        for key in ("migrate", "rebuild", "restart", "cold_reboot", "terminate")
-        if obj.get(key) is not None
-    }
     return InstanceActions(**found)
 
 
+def _decode_tags(value: object) -> tuple[Tag, ...]:
+    """The well-formed entries of a tags list."""
+    # An odd entry is dropped rather than the instance, which may be billing: keep it visible.
+    if not isinstance(value, list):
+        return ()
+    return tuple(
+        Tag(t["key"], t["value"])
+        for t in value
+        if isinstance(t, Mapping)
+        and isinstance(t.get("key"), str)
+        and isinstance(t.get("value"), str)
+    )
+
+
 def decode_instance(value: object, where: str = "instance") -> Instance:
-    """An Instance object; tolerant of missing optional fields and of unknown ones."""
+    """An Instance; needs id, status, region, type name and price, reads other absences as empty."""
     obj = _obj(value, where)
-    if isinstance(obj.get("id"), str):
-        where = f"instance '{obj['id']}'"
-    mounts = _list(obj.get("file_system_mounts") or [], f"{where}.file_system_mounts")
-    tags = _list(obj.get("tags") or [], f"{where}.tags")
-    rulesets = _list(obj.get("firewall_rulesets") or [], f"{where}.firewall_rulesets")
-    actions = obj.get("actions")
     ssh_port = _opt_int(obj, "ssh_port", where)
     return Instance(
         id=_str(obj, "id", where),
         status=_str(obj, "status", where),
-        ssh_key_names=_str_tuple(obj, "ssh_key_names", where),
-        file_system_names=_str_tuple(obj, "file_system_names", where),
         region=decode_region(_require(obj, "region", where), f"{where}.region"),
         instance_type=decode_instance_type(
-            _require(obj, "instance_type", where), f"{where}.instance_type"
+            _require(obj, "instance_type", where), f"{where}.instance_type", lenient_specs=True
         ),
+        ssh_key_names=_opt_str_tuple(obj, "ssh_key_names", where),
+        file_system_names=_opt_str_tuple(obj, "file_system_names", where),
         name=_opt_str(obj, "name", where),
         ip=_opt_str(obj, "ip", where),
-        private_ip=_opt_str(obj, "private_ip", where),
-        file_system_mounts=tuple(
-            FileSystemMount(
-                mount_point=_str(_obj(m, w), "mount_point", w),
-                file_system_id=_str(_obj(m, w), "file_system_id", w),
-            )
-            for i, m in enumerate(mounts)
-            for w in (f"{where}.file_system_mounts[{i}]",)
-        ),
-        hostname=_opt_str(obj, "hostname", where),
-        jupyter_token=_opt_str(obj, "jupyter_token", where),
-        jupyter_url=_opt_str(obj, "jupyter_url", where),
-        is_reserved=_opt_bool(obj, "is_reserved", where),
-        actions=None if actions is None else _decode_actions(actions, f"{where}.actions"),
-        tags=tuple(
-            Tag(key=_str(_obj(t, w), "key", w), value=_str(_obj(t, w), "value", w))
-            for i, t in enumerate(tags)
-            for w in (f"{where}.tags[{i}]",)
-        ),
-        firewall_ruleset_ids=tuple(
-            _str(_obj(r, w), "id", w)
-            for i, r in enumerate(rulesets)
-            for w in (f"{where}.firewall_rulesets[{i}]",)
-        ),
+        actions=_decode_actions(obj.get("actions")),
+        tags=_decode_tags(obj.get("tags")),
         ssh_port=22 if ssh_port is None else ssh_port,
     )
 
 
-def decode_instances(data: object) -> list[Instance]:
-    """The data of GET /instances."""
-    return [decode_instance(v, f"instances[{i}]") for i, v in enumerate(_list(data, "instances"))]
+def decode_instances(data: object) -> DecodedList[Instance]:
+    """The data of GET /instances; an instance that cannot be read is listed in `skipped`."""
+    return _decode_items(data, "instances", "instance", decode_instance)
 
 
 def decode_launch(data: object) -> list[str]:
@@ -486,18 +529,11 @@ def decode_launch(data: object) -> list[str]:
     return list(_str_tuple(_obj(data, "launch reply"), "instance_ids", "launch reply"))
 
 
-def decode_terminated(data: object) -> list[Instance]:
+def decode_terminated(data: object) -> DecodedList[Instance]:
     """The data of POST /instance-operations/terminate."""
     obj = _obj(data, "terminate reply")
-    items = _list(_require(obj, "terminated_instances", "terminate reply"), "terminated_instances")
-    return [decode_instance(v, f"terminated_instances[{i}]") for i, v in enumerate(items)]
-
-
-def decode_restarted(data: object) -> list[Instance]:
-    """The data of POST /instance-operations/restart."""
-    obj = _obj(data, "restart reply")
-    items = _list(_require(obj, "restarted_instances", "restart reply"), "restarted_instances")
-    return [decode_instance(v, f"restarted_instances[{i}]") for i, v in enumerate(items)]
+    items = _require(obj, "terminated_instances", "terminate reply")
+    return _decode_items(items, "terminated_instances", "instance", decode_instance)
 
 
 def decode_ssh_key(value: object, where: str = "ssh key") -> SSHKey:
@@ -510,9 +546,9 @@ def decode_ssh_key(value: object, where: str = "ssh key") -> SSHKey:
     )
 
 
-def decode_ssh_keys(data: object) -> list[SSHKey]:
-    """The data of GET /ssh-keys."""
-    return [decode_ssh_key(v, f"ssh_keys[{i}]") for i, v in enumerate(_list(data, "ssh keys"))]
+def decode_ssh_keys(data: object) -> DecodedList[SSHKey]:
+    """The data of GET /ssh-keys; a key that cannot be read is listed in `skipped`."""
+    return _decode_items(data, "ssh_keys", "SSH key", decode_ssh_key)
 
 
 def decode_generated_ssh_key(value: object) -> GeneratedSSHKey:
@@ -552,30 +588,7 @@ def decode_file_system(value: object, where: str = "file system") -> FileSystem:
     )
 
 
-def decode_file_systems(data: object) -> list[FileSystem]:
-    """The data of GET /file-systems."""
-    return [
-        decode_file_system(v, f"file_systems[{i}]")
-        for i, v in enumerate(_list(data, "file systems"))
-    ]
-
-
-def decode_image(value: object, where: str = "image") -> Image:
-    """An Image object."""
-    obj = _obj(value, where)
-    return Image(
-        id=_str(obj, "id", where),
-        created_time=_str(obj, "created_time", where),
-        updated_time=_str(obj, "updated_time", where),
-        name=_str(obj, "name", where),
-        description=_opt_str(obj, "description", where) or "",
-        family=_str(obj, "family", where),
-        version=_str(obj, "version", where),
-        architecture=_str(obj, "architecture", where),
-        region=decode_region(_require(obj, "region", where), f"{where}.region"),
-    )
-
-
-def decode_images(data: object) -> list[Image]:
-    """The data of GET /images."""
-    return [decode_image(v, f"images[{i}]") for i, v in enumerate(_list(data, "images"))]
+def decode_file_systems(data: object) -> DecodedList[FileSystem]:
+    """The data of GET /file-systems; a file system that cannot be read goes to `skipped`."""
+    # A skipped file system still bills: a caller summing costs must say the sum is partial.
+    return _decode_items(data, "file_systems", "file system", decode_file_system)

@@ -46,7 +46,8 @@ class InvalidParametersError(LambdaAPIError, ValueError):
 
 
 class ObjectNotFoundError(LambdaAPIError, RuntimeError):
-    """404 global/object-does-not-exist (and the other not-found codes)."""
+    """global/object-does-not-exist in Lambda's error envelope: the object is gone for sure.
+    A bare 404 (no envelope) is an UnexpectedResponseError instead, since it confirms nothing."""
 
 
 class InsufficientCapacityError(LambdaAPIError, RuntimeError):
@@ -63,6 +64,32 @@ class APIUnavailableError(LambdaAPIError, ConnectionError):
 
 class RateLimitedError(APIUnavailableError):
     """HTTP 429 that persisted after the client's retries."""
+
+
+class ProviderUnavailableError(APIUnavailableError):
+    """A `provider/*` error code: a service upstream of Lambda failed; transient, whatever the
+    HTTP status it came with, so reads are retried."""
+
+
+class UnexpectedResponseError(LambdaAPIError, RuntimeError):
+    """The server answered, but not as the Lambda Cloud API does: JSON of the wrong shape, or
+    a 404 without Lambda's error envelope (a wrong base URL, a proxy). Retrying will not help:
+    check the API address in Settings and the app version. Not an APIUnavailableError, so no
+    caller mistakes it for "Lambda unreachable" and re-polls forever."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        detail: str | None = None,
+        code: str | None = None,
+        suggestion: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code, suggestion=suggestion, status=status)
+        # What exactly was wrong, without the advice around it: list decoding reports it per
+        # skipped item, and the client rewords it with the server's address.
+        self.detail = detail or message
 
 
 class LaunchOutcomeUnknownError(LambdaAPIError, RuntimeError):

@@ -50,11 +50,24 @@ def total_limit_reached(costs: list[JobCost], budget_usd: float | None) -> str |
 
 
 class LossGuard:
-    """Spots a loss that became NaN or kept rising past `ratio` times its best."""
+    """Spots a diverging training loss: one that is NaN or infinite, or that stays above
+    `ratio` times its best (lowest so far) for `patience` readings in a row.
 
-    def __init__(self, ratio: float = 2.0, patience: int = 3) -> None:
+    The best starts at the first reading: a loss that jumps right away (a learning rate far
+    too high) is divergence as much as one that climbs back up late in a run. Single spikes
+    are noise and do not count; nor do rises of a loss that is already about zero: the best
+    is taken as at least `floor`, so 0.001 -> 0.003 (three times a tiny best) is no
+    divergence.
+
+    A NaN only reaches the log when the trainer does not hide it: transformers' default
+    `logging_nan_inf_filter` logs a NaN loss as the window's average, 0.0 once every step is
+    NaN, which is why train.py turns that filter off.
+    """
+
+    def __init__(self, ratio: float = 2.0, patience: int = 3, floor: float = 0.01) -> None:
         self.ratio = ratio
-        self.patience = patience
+        self.patience = max(1, patience)
+        self.floor = floor
         self.best = math.inf
         self.rising = 0
 
@@ -66,7 +79,7 @@ class LossGuard:
             self.best = loss
             self.rising = 0
             return None
-        if loss > self.best * self.ratio:
+        if loss > max(self.best, self.floor) * self.ratio:
             self.rising += 1
             if self.rising >= self.patience:
                 return (

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+from lambda_gui.core.job_state import Billing
 from lambda_gui.core.logparse import MetricEvent
 from lambda_gui.core.models import JobPhase
 from lambda_gui.gui.error_report import Report
@@ -122,7 +123,7 @@ async def run_headless_demo(
             )
         )
     status = demo.simulator.instance_status(job.instance_id) if job.instance_id else None
-    terminated = job.billing == "terminated" and status in (None, "terminating", "terminated")
+    terminated = job.billing is Billing.TERMINATED and status in (None, "terminating", "terminated")
     out(
         f"Instance {job.instance_name}: "
         + ("terminated" if terminated else f"NOT confirmed terminated (API says {status})")

@@ -24,76 +24,95 @@ from lambda_gui.core.config_validation import effective_quantization, validate_c
 from lambda_gui.core.dataset_format import FILE_EXTENSIONS, file_kind, is_hub_path
 from lambda_gui.core.errors import ConfigError
 from lambda_gui.core.models import TrainingConfig
-
-BUNDLE_VERSION = 1
-JOB_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-JOBS_ROOT = "lambda-gui/jobs"
-JOB_DIR_TEMPLATE = JOBS_ROOT + "/{job_id}"
-DATA_DIR = "data"
-MODEL_DIR = "model"
-
-# Files in the job dir (relative names) that the app reads back.
-CONFIG_FILE = "config.json"
-BOOTSTRAP_FILE = "bootstrap.sh"
-TRAIN_FILE = "train.py"
-FORMAT_FILE = "dataset_format.py"
-TRACKER_ENV_FILE = "tracker.env"
-LOG_FILE = "train.log"
-METRICS_FILE = "metrics.jsonl"
-PID_FILE = "pid"
-EXIT_CODE_FILE = "exit_code"
-ERROR_FILE = "error.txt"
-OUTPUT_DIR = "output"
-ARTIFACT_FILE = "adapter.tar.gz"
-ARTIFACT_SHA256_FILE = "adapter.tar.gz.sha256"
-
-# What exit_code holds (its first line; bootstrap.sh and train.py write it last).
-EXIT_CODES = {
-    0: "completed",
-    1: "training failed (see the log)",
-    2: "the configuration or the dataset cannot be used (see the log)",
-    3: "the GPU is not usable (CUDA check failed)",
-    4: "setting up Python on the instance failed",
-    130: "interrupted",
-    143: "cancelled",
-}
-
-# Phases in the `LGUI_STATUS {"phase": ...}` lines, in the order a job goes through them
-# (bootstrap.sh adds a "step" to setting_up: start, venv, install, cuda_check, ready).
-STATUS_PHASES = (
-    "setting_up",
-    "starting",
-    "loading_model",
-    "loading_dataset",
-    "dataset",
-    "training",
-    "checkpoint",
-    "evaluating",
-    "saving",
-    "packaging",
-    "completed",
-    "failed",
+from lambda_gui.remote.bundle_files import protocol as P
+from lambda_gui.remote.bundle_files.protocol import (
+    ARTIFACT_FILE,
+    ARTIFACT_SHA256_FILE,
+    BOOTSTRAP_FILE,
+    BUNDLE_VERSION,
+    CONFIG_FILE,
+    DATA_DIR,
+    ERROR_FILE,
+    EXIT_CODE_FILE,
+    EXIT_CODES,
+    FORMAT_FILE,
+    JOBS_ROOT,
+    LOG_FILE,
+    METRICS_FILE,
+    MODEL_DIR,
+    OUTPUT_DIR,
+    PID_FILE,
+    PROTOCOL_FILE,
+    TRACKER_ENV_FILE,
+    TRAIN_FILE,
 )
+
+# The job dir's names, exit codes and config.json's schema live in protocol.py, which train.py
+# imports on the instance too; they are re-exported here for the services.
+__all__ = [
+    "ARTIFACT_FILE",
+    "ARTIFACT_SHA256_FILE",
+    "BOOTSTRAP_FILE",
+    "BUNDLE_VERSION",
+    "CANCEL_COMMAND",
+    "CONFIG_FILE",
+    "DATA_DIR",
+    "ERROR_FILE",
+    "EXIT_CODES",
+    "EXIT_CODE_FILE",
+    "FORMAT_FILE",
+    "JOBS_ROOT",
+    "JOB_DIR_TEMPLATE",
+    "JOB_ID_PATTERN",
+    "LOG_FILE",
+    "METRICS_FILE",
+    "MKDIR_COMMAND",
+    "MODEL_DIR",
+    "OUTPUT_DIR",
+    "PID_FILE",
+    "PROTOCOL_FILE",
+    "REMOVE_COMMAND",
+    "START_COMMAND",
+    "STATUS_COMMAND",
+    "TRACKER_ENV_FILE",
+    "TRAIN_FILE",
+    "Bundle",
+    "BundleFile",
+    "build_bundle",
+    "check_job_id",
+    "config_json",
+    "dataset_remote_name",
+    "job_dir",
+    "parse_status_output",
+    "remote_command",
+    "tracker_env_file",
+]
+
+JOB_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+JOB_DIR_TEMPLATE = JOBS_ROOT + "/{job_id}"
 
 # Fixed remote commands, run from the login home; only {job_id} (validated) is filled in.
-MKDIR_COMMAND = "mkdir -p " + JOB_DIR_TEMPLATE + "/" + DATA_DIR + " " + JOB_DIR_TEMPLATE + "/model"
+_JOB = JOB_DIR_TEMPLATE
+MKDIR_COMMAND = f"mkdir -p {_JOB}/{DATA_DIR} {_JOB}/{MODEL_DIR}"
 START_COMMAND = (
-    "cd " + JOB_DIR_TEMPLATE + " && if (set -C; : > started) 2> /dev/null; then "
-    "setsid nohup bash bootstrap.sh >> train.log 2>&1 < /dev/null & echo $! > pid; echo started; "
-    "else echo already-started; fi"
+    f"cd {_JOB} && if (set -C; : > {P.STARTED_FILE}) 2> /dev/null; then "
+    f"setsid nohup bash {BOOTSTRAP_FILE} >> {LOG_FILE} 2>&1 < /dev/null & "
+    f"echo $! > {PID_FILE}; echo started; else echo already-started; fi"
 )
 CANCEL_COMMAND = (
-    "cd " + JOB_DIR_TEMPLATE + ' && p=$(cat pid 2> /dev/null) && case "$p" in '
+    f'cd {_JOB} && p=$(cat {PID_FILE} 2> /dev/null) && case "$p" in '
     "''|*[!0-9]*) exit 1;; esac && kill -TERM -- \"-$p\""
 )
 STATUS_COMMAND = (
-    "cd " + JOB_DIR_TEMPLATE + " 2> /dev/null || { echo missing; exit 0; }; "
-    'if [ -f exit_code ]; then echo "exit_code $(head -n 1 exit_code)"; '
-    'elif [ -s pid ] && kill -0 "$(cat pid)" 2> /dev/null; then echo running; '
-    "elif [ -s pid ]; then echo stopped; elif [ -e started ]; then echo starting; "
-    "else echo not-started; fi"
+    f"cd {_JOB} 2> /dev/null || {{ echo {P.STATE_MISSING}; exit 0; }}; "
+    f'if [ -f {EXIT_CODE_FILE} ]; then echo "{P.STATE_EXITED} $(head -n 1 {EXIT_CODE_FILE})"; '
+    f'elif [ -s {PID_FILE} ] && kill -0 "$(cat {PID_FILE})" 2> /dev/null; '
+    f"then echo {P.STATE_RUNNING}; "
+    f"elif [ -s {PID_FILE} ]; then echo {P.STATE_STOPPED}; "
+    f"elif [ -e {P.STARTED_FILE} ]; then echo {P.STATE_STARTING}; "
+    f"else echo {P.STATE_NOT_STARTED}; fi"
 )
-REMOVE_COMMAND = "rm -rf " + JOB_DIR_TEMPLATE
+REMOVE_COMMAND = f"rm -rf {_JOB}"
 
 
 @dataclass(frozen=True)
@@ -157,18 +176,27 @@ def parse_status_output(text: str) -> tuple[str, int | None]:
     state: missing (no job dir), not-started, starting, running, stopped (the process is gone
     without writing exit_code: killed, or the machine rebooted), exited, or unknown."""
     line = text.strip().splitlines()[-1].strip() if text.strip() else ""
-    if line.startswith("exit_code"):
-        value = line.removeprefix("exit_code").strip()
+    if line.startswith(P.STATE_EXITED):
+        value = line.removeprefix(P.STATE_EXITED).strip()
         return "exited", int(value) if value.lstrip("-").isdigit() else None
-    if line in ("missing", "not-started", "starting", "running", "stopped"):
+    if line in _PLAIN_STATES:
         return line, None
     return "unknown", None
+
+
+_PLAIN_STATES = (
+    P.STATE_MISSING,
+    P.STATE_NOT_STARTED,
+    P.STATE_STARTING,
+    P.STATE_RUNNING,
+    P.STATE_STOPPED,
+)
 
 
 def build_bundle(
     cfg: TrainingConfig, job_id: str, *, gpu_count: int, dataset_name: str | None
 ) -> Bundle:
-    """config.json, bootstrap.sh, train.py, dataset_format.py and tracker.env for a job."""
+    """config.json, bootstrap.sh, train.py, protocol.py, dataset_format.py and tracker.env."""
     check_job_id(job_id)
     validate_config(cfg)
     if isinstance(gpu_count, bool) or not isinstance(gpu_count, int) or gpu_count < 0:
@@ -185,8 +213,9 @@ def build_bundle(
         dataset_file = f"{DATA_DIR}/{dataset_name}"
     files = [
         BundleFile(CONFIG_FILE, config_json(cfg, job_id, gpu_count, dataset_file), 0o644),
-        BundleFile(BOOTSTRAP_FILE, _bundled("bootstrap.sh"), 0o755),
-        BundleFile(TRAIN_FILE, _bundled("train.py"), 0o644),
+        BundleFile(BOOTSTRAP_FILE, _bundled(BOOTSTRAP_FILE), 0o755),
+        BundleFile(TRAIN_FILE, _bundled(TRAIN_FILE), 0o644),
+        BundleFile(PROTOCOL_FILE, _bundled(PROTOCOL_FILE), 0o644),
         BundleFile(FORMAT_FILE, _format_module(), 0o644),
     ]
     if cfg.tracker_env:
@@ -197,7 +226,9 @@ def build_bundle(
 def config_json(
     cfg: TrainingConfig, job_id: str, gpu_count: int, dataset_file: str | None
 ) -> bytes:
-    """config.json: every user-entered value (tracker secrets by name only) plus job facts."""
+    """config.json: every user-entered value (tracker secrets by name only) plus job facts.
+
+    Checked with the parser train.py reads it with, so a drift between the two fails here."""
     data: dict[str, Any] = cfg.to_dict()
     data["tracker_env_keys"] = sorted(data.pop("tracker_env"))
     data.update(
@@ -208,6 +239,7 @@ def config_json(
         model_dir=MODEL_DIR if cfg.model_source == "local" else None,
         effective_quantization=effective_quantization(cfg),
     )
+    P.JobConfig.from_dict(data)
     return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode()
 
 
@@ -234,4 +266,4 @@ def _bundled(name: str) -> bytes:
 
 
 def _format_module() -> bytes:
-    return resources.files("lambda_gui.core").joinpath("dataset_format.py").read_bytes()
+    return resources.files("lambda_gui.core").joinpath(FORMAT_FILE).read_bytes()

@@ -1,4 +1,4 @@
-"""Reading and writing SSH private key files (paramiko), for key matching at connect."""
+"""Reading and writing SSH private key files (paramiko): for connecting and for key matching."""
 
 from __future__ import annotations
 
@@ -24,26 +24,46 @@ class KeyIdentity:
         return public_key_line.split()[:2] == self.public_key.split()[:2]
 
 
-def load_identity(path: Path) -> KeyIdentity:
-    """Read a private key file; blocking (call it in an executor)."""
-    path = path.expanduser()
-    if not path.is_file():
-        raise SSHKeyError(
-            f"SSH private key {str(path)!r} does not exist.",
-            suggestion="Choose the private key file (not the .pub) you registered with Lambda.",
-        )
+def load_private_key(key_path: Path | str) -> paramiko.PKey:
+    """Read an unencrypted private key file, or raise SSHKeyError saying what is wrong; blocking."""
+    path = Path(key_path).expanduser()
     try:
-        key = paramiko.PKey.from_path(str(path))
-    except paramiko.PasswordRequiredException as exc:
+        return paramiko.PKey.from_path(path)
+    except FileNotFoundError:
         raise SSHKeyError(
-            f"SSH private key {str(path)!r} is protected by a passphrase.",
-            suggestion="Use a key without a passphrase for the app, or let the app generate one.",
-        ) from exc
-    except (paramiko.SSHException, ValueError, OSError) as exc:
+            f"The SSH private key {path} does not exist.",
+            suggestion="Choose the private key file (not the .pub) you registered with Lambda.",
+        ) from None
+    except IsADirectoryError:
         raise SSHKeyError(
-            f"{str(path)!r} is not a readable SSH private key ({exc}).",
-            suggestion="Choose an OpenSSH or PEM private key (ed25519, RSA or ECDSA).",
-        ) from exc
+            f"{path} is a folder, not an SSH private key.",
+            suggestion="Choose the private key file (not the .pub) you registered with Lambda.",
+        ) from None
+    except PermissionError:
+        raise SSHKeyError(
+            f"The SSH private key {path} cannot be read (permission denied)."
+        ) from None
+    except (paramiko.SSHException, ValueError, TypeError, OSError) as exc:
+        # A key locked by a passphrase comes as PasswordRequiredException or, from the
+        # cryptography library underneath, as a TypeError that names the password.
+        locked = isinstance(exc, paramiko.PasswordRequiredException) or (
+            isinstance(exc, TypeError) and "password" in str(exc).lower()
+        )
+        if locked:
+            raise SSHKeyError(
+                f"The SSH private key {path} is protected by a passphrase.",
+                suggestion="Use a key without a passphrase for the app, or let the app generate one.",
+            ) from None
+        raise SSHKeyError(
+            f"The file {path} is not a usable SSH private key ({exc}).",
+            suggestion="Use an unencrypted OpenSSH or PEM private key (ed25519, ECDSA or RSA).",
+        ) from None
+
+
+def load_identity(path: Path) -> KeyIdentity:
+    """Read a private key file and its public half; blocking (call it in an executor)."""
+    path = path.expanduser()
+    key = load_private_key(path)
     return KeyIdentity(
         path=path, public_key=f"{key.get_name()} {key.get_base64()}", fingerprint=key.fingerprint
     )

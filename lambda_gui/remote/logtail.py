@@ -10,30 +10,29 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import Generic
 
 import paramiko
 
 from lambda_gui.core.errors import HostKeyMismatchError, SSHError
 from lambda_gui.remote.remote_path import check_rel_path, quote_rel_path
+from lambda_gui.remote.ssh_shell import RemoteShell, ShellSource, ShellT
 from lambda_gui.remote.ssh_target import READ_CHUNK
 from lambda_gui.remote.ssh_threads import run_blocking
 from lambda_gui.remote.ssh_transport import close_quietly
 
-if TYPE_CHECKING:
-    from lambda_gui.remote.ssh_reconnect import ReconnectingSSH
-    from lambda_gui.remote.ssh_session import SSHSession
-
-StopCondition = Callable[["SSHSession"], Awaitable[bool]]
+# Checked with the session being followed; generic so that a caller's condition may take the
+# concrete session type (SSHSession) it is handed.
+StopCondition = Callable[[ShellT], Awaitable[bool]]
 
 _KILL_TIMEOUT = 5.0
 
 
-def remote_file_exists(rel_path: str) -> StopCondition:
+def remote_file_exists(rel_path: str) -> StopCondition[RemoteShell]:
     """A stop condition that holds once `rel_path` exists on the remote (e.g. `exit_code`)."""
     command = f"test -e {quote_rel_path(rel_path)}"
 
-    async def exists(session: SSHSession) -> bool:
+    async def exists(session: RemoteShell) -> bool:
         code, _, _ = await session.run(command)
         if code not in (0, 1):
             raise SSHError(f"Checking for remote file {rel_path} failed (exit {code}).")
@@ -70,7 +69,7 @@ class LineSplitter:
 class _RemoteTail:
     """One remote `tail` process and the channel its output comes over."""
 
-    def __init__(self, session: SSHSession, channel: paramiko.Channel, pid: int | None):
+    def __init__(self, session: RemoteShell, channel: paramiko.Channel, pid: int | None):
         self.session = session
         self.channel = channel
         self.pid = pid
@@ -78,7 +77,7 @@ class _RemoteTail:
 
     @classmethod
     def start_sync(
-        cls, session: SSHSession, rel_path: str, offset: int, follow: bool
+        cls, session: RemoteShell, rel_path: str, offset: int, follow: bool
     ) -> _RemoteTail:
         quoted = quote_rel_path(rel_path)
         if "'" in quoted:
@@ -156,11 +155,11 @@ class _RemoteTail:
 
 
 async def follow(
-    session: SSHSession,
+    session: ShellT,
     rel_path: str,
     offset: int = 0,
     *,
-    stop: StopCondition | None = None,
+    stop: StopCondition[ShellT] | None = None,
     poll_interval: float = 1.0,
 ) -> AsyncIterator[tuple[bytes, int]]:
     """Yield `(line, offset_after_line)` for each complete line of a remote file from `offset`.
@@ -209,7 +208,7 @@ async def follow(
 
 
 async def _read_rest(
-    session: SSHSession, rel_path: str, splitter: LineSplitter
+    session: RemoteShell, rel_path: str, splitter: LineSplitter
 ) -> AsyncIterator[tuple[bytes, int]]:
     rest = await run_blocking(_RemoteTail.start_sync, session, rel_path, splitter.offset, False)
     try:
@@ -235,16 +234,16 @@ async def _read_rest(
         yield last, splitter.offset
 
 
-class LogFollower:
+class LogFollower(Generic[ShellT]):
     """Follows a remote log across reconnects; `offset` is where a restart should resume."""
 
     def __init__(
         self,
-        ssh: ReconnectingSSH,
+        ssh: ShellSource[ShellT],
         rel_path: str,
         offset: int = 0,
         *,
-        stop: StopCondition | None = None,
+        stop: StopCondition[ShellT] | None = None,
         poll_interval: float = 1.0,
         max_failures: int = 5,
     ) -> None:

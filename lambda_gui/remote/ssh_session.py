@@ -16,49 +16,21 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, NamedTuple
+from typing import IO
 
 import paramiko
 
-from lambda_gui.core.errors import HostKeyMismatchError, SSHError
+from lambda_gui.core.errors import HostKeyMismatchError, SSHError, SSHKeyError
+from lambda_gui.remote.keyfile import load_private_key
 from lambda_gui.remote.known_hosts import PinnedHostKeys, PinOnFirstUsePolicy, known_hosts_path
+from lambda_gui.remote.logtail import StopCondition, follow
 from lambda_gui.remote.remote_path import check_rel_path
+from lambda_gui.remote.ssh_shell import CommandResult
 from lambda_gui.remote.ssh_target import READ_CHUNK, SSHTarget, SSHTimeouts
 from lambda_gui.remote.ssh_threads import run_blocking
 from lambda_gui.remote.ssh_transport import close_quietly, tuned_transport_factory
 
-if TYPE_CHECKING:
-    from lambda_gui.remote.logtail import StopCondition
-
-
 _UPLOAD_CHUNK = 1024 * 1024
-
-
-class CommandResult(NamedTuple):
-    """What a remote command returned; unpacks as `(exit_code, stdout, stderr)`."""
-
-    exit_code: int
-    stdout: bytes
-    stderr: bytes
-
-
-def load_private_key(key_path: Path | str) -> paramiko.PKey:
-    """Load an unencrypted private key, or raise SSHError saying what is wrong with it."""
-    path = Path(key_path).expanduser()
-    try:
-        return paramiko.PKey.from_path(path)
-    except FileNotFoundError:
-        raise SSHError(
-            f"The SSH private key {path} does not exist.",
-            suggestion="Choose the private key file whose public half you added to Lambda Cloud.",
-        ) from None
-    except PermissionError:
-        raise SSHError(f"The SSH private key {path} cannot be read (permission denied).") from None
-    except (paramiko.SSHException, ValueError, TypeError) as exc:
-        raise SSHError(
-            f"The file {path} is not a usable SSH private key ({exc}).",
-            suggestion="Use an unencrypted OpenSSH or PEM private key (ed25519, ECDSA or RSA).",
-        ) from None
 
 
 def _dial(target: SSHTarget, timeouts: SSHTimeouts) -> socket.socket:
@@ -79,7 +51,11 @@ def connect_sync(
     target: SSHTarget, known_hosts_dir: Path | str, timeouts: SSHTimeouts
 ) -> SSHSession:
     """Blocking connect; see `connect`."""
-    key = load_private_key(target.key_path)
+    try:
+        key = load_private_key(target.key_path)
+    except SSHKeyError as exc:
+        # Callers of connect handle SSHError alone (retry loops, job errors).
+        raise SSHError(exc.message, suggestion=exc.suggestion) from None
     pins = PinnedHostKeys(known_hosts_path(known_hosts_dir, target.instance_id), target.instance_id)
     client = paramiko.SSHClient()
     for hostname, entry in pins.load().items():
@@ -347,12 +323,10 @@ class SSHSession:
         rel_path: str,
         offset: int = 0,
         *,
-        stop: StopCondition | None = None,
+        stop: StopCondition[SSHSession] | None = None,
         poll_interval: float = 1.0,
     ) -> AsyncIterator[tuple[bytes, int]]:
         """Stream complete lines of a remote file from byte `offset`; see logtail.follow."""
-        from lambda_gui.remote.logtail import follow
-
         return follow(self, rel_path, offset, stop=stop, poll_interval=poll_interval)
 
     # --- shutdown ------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,23 +14,30 @@ import aiohttp
 
 from lambda_gui.cloud.client import LambdaCloudClient
 from lambda_gui.cloud.pacing import Pacer
-from lambda_gui.core.errors import APIUnavailableError, LambdaAPIError, NotConnectedError
+from lambda_gui.cloud.wire import Instance
+from lambda_gui.core.errors import LambdaAPIError, NotConnectedError
 from lambda_gui.core.logparse import MetricEvent, parse_events
-from lambda_gui.core.models import JobPhase, JobStatus, PricingInfo, Resource, TrainingConfig
+from lambda_gui.core.models import JobStatus, PricingInfo, Resource, TrainingConfig
 from lambda_gui.remote.self_terminate import build_user_data
 from lambda_gui.services import artifacts
 from lambda_gui.services.catalog import Catalog
-from lambda_gui.services.events import EventBus, Orphan, OrphansFound, TaskFailed
-from lambda_gui.services.instance_control import Timing, terminate_confirmed
+from lambda_gui.services.events import EventBus, Orphan, TaskFailed
+from lambda_gui.services.instance_control import Timing
+from lambda_gui.services.job_context import JobContext
 from lambda_gui.services.job_lock import JobLocks
 from lambda_gui.services.job_log import JobLogs
-from lambda_gui.services.job_runner import JobRunner, RunnerContext
-from lambda_gui.services.limits_watch import watch_limits
-from lambda_gui.services.orphans import AUTO_TERMINATE_ORPHANS_SETTING, find_orphans
+from lambda_gui.services.job_service import JobService
+from lambda_gui.services.lifecycle import Lifecycle
 from lambda_gui.services.paths import AppPaths
-from lambda_gui.services.reattach import reattach_jobs
+from lambda_gui.services.settings import Settings
 from lambda_gui.services.ssh_keys import LoginKey, ensure_login_key
-from lambda_gui.services.store import JobRecord, JobStore
+from lambda_gui.services.store import (
+    JobRecord,
+    JobStore,
+    describe_moved_aside,
+    describe_skipped,
+)
+from lambda_gui.services.store_recovery import rebuild_jobs
 from lambda_gui.services.tasks import TaskGroup
 
 DEFAULT_BASE_URL = "https://cloud.lambda.ai/api/v1"
@@ -59,7 +66,8 @@ class LambdaLabsConnector:
         self._tasks = TaskGroup(self.events)
         self._logs = JobLogs(lambda job_id: self.paths.job_dir(job_id))
         self._locks = JobLocks(self.paths.root / "locks")
-        self._runner: JobRunner | None = None
+        self._jobs: JobService | None = None
+        self._settings: Settings | None = None
         self._pacer = pacer
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
@@ -101,7 +109,12 @@ class LambdaLabsConnector:
                 client, Path(str(key_path)) if key_path else None, self.paths.keys
             )
             store = JobStore(self.paths.store)
-            await store.open()
+            try:
+                await store.open()
+            except BaseException:
+                await store.close()
+                raise
+            await self._recover_store(client, store)
         except BaseException:
             await self.disconnect()
             raise
@@ -109,11 +122,14 @@ class LambdaLabsConnector:
         self._client = client
         self._catalog = Catalog(client)
         self._store = store
-        self._runner = JobRunner(
-            RunnerContext(
+        self._settings = Settings(store)
+        self._jobs = JobService(
+            JobContext(
                 client=client,
                 catalog=self._catalog,
                 store=store,
+                lifecycle=Lifecycle(store, self.events, self.clock),
+                settings=self._settings,
                 paths=self.paths,
                 login_key=self._login_key,
                 bus=self.events,
@@ -122,14 +138,27 @@ class LambdaLabsConnector:
                 timing=self.timing,
                 locks=self._locks,
                 user_data_for=self._user_data_for,
-                on_queued=self._ensure_queue_task,
                 clock=self.clock,
             )
         )
-        await self._reattach_once()
-        self._tasks.spawn("limits", watch_limits(self._runner))
-        self._tasks.spawn("cloud-watch", self._watch_cloud())
+        await self._jobs.start()
         return True
+
+    async def _recover_store(self, client: LambdaCloudClient, store: JobStore) -> None:
+        """Say what the store could not keep: a damaged file moved aside (the job list is
+        rebuilt from Lambda's instances and the job folders), rows that could not be read."""
+        if store.moved_aside is not None:
+            instances: Sequence[Instance] = ()
+            try:
+                instances = await client.list_instances()
+            except (LambdaAPIError, ConnectionError):
+                pass  # rebuilt from the job folders; the orphan sweep shows the instances
+            await rebuild_jobs(store, instances, self.paths.root / "jobs")
+            self.events.publish(TaskFailed("store", describe_moved_aside(store.moved_aside)))
+        await store.list_jobs()
+        skipped = describe_skipped(store.skipped_rows)
+        if skipped:
+            self.events.publish(TaskFailed("store", skipped))
 
     async def verify_connection(self) -> bool:
         """True when Lambda answers this API key now."""
@@ -146,7 +175,8 @@ class LambdaLabsConnector:
         close the HTTP session and the store. Safe to call twice."""
         await self._tasks.close()
         self._locks.release_all()
-        self._runner = None
+        self._jobs = None
+        self._settings = None
         self._api_key = ""
         if self._store is not None:
             await self._store.close()
@@ -193,13 +223,27 @@ class LambdaLabsConnector:
             raise NotConnectedError("Not connected: await connector.connect(...) first.")
         return self._store
 
+    @property
+    def settings(self) -> Settings:
+        """The app's typed settings (stored with the jobs)."""
+        if self._settings is None:
+            raise NotConnectedError("Not connected: await connector.connect(...) first.")
+        return self._settings
+
+    @property
+    def jobs(self) -> JobService:
+        """The job service (submit, cancel, money safety) of this connection."""
+        if self._jobs is None:
+            raise NotConnectedError("Not connected: await connector.connect(...) first.")
+        return self._jobs
+
     async def auto_terminate(self) -> bool:
         """Whether a finished job's instance is terminated once its adapter is saved."""
-        return (await self.store.get_setting("auto_terminate", "1")) == "1"
+        return (await self.settings.load()).auto_terminate
 
     async def set_auto_terminate(self, value: bool) -> None:
         """Change what happens when a job ends (download, then terminate is the default)."""
-        await self.store.set_setting("auto_terminate", "1" if value else "0")
+        await self.settings.update(auto_terminate=value)
 
     # -- jobs --------------------------------------------------------------------------
 
@@ -208,7 +252,7 @@ class LambdaLabsConnector:
 
         The rest (boot, set-up, training, download, terminate) runs in the background.
         Invalid config -> ValueError naming the field; no capacity -> RuntimeError."""
-        return await self._require_runner().submit(config)
+        return await self.jobs.submit(config)
 
     async def get_job(self, job_id: str) -> JobRecord:
         """Everything the store knows of a job."""
@@ -238,7 +282,11 @@ class LambdaLabsConnector:
 
     async def cancel_job(self, job_id: str) -> bool:
         """Stop training and terminate the instance; True once Lambda confirms it going."""
-        return await self._require_runner().cancel(job_id)
+        return await self.jobs.cancel(job_id)
+
+    async def retry_download(self, job_id: str) -> bool:
+        """Download again the adapter of a job whose download failed (its instance was kept)."""
+        return await self.jobs.retry_download(job_id)
 
     async def fetch_artifact(self, job_id: str) -> bytes:
         """The adapter.tar.gz of a completed job, as bytes."""
@@ -257,33 +305,24 @@ class LambdaLabsConnector:
     # -- money: orphans, billing, stopping everything ---------------------------------------
 
     async def find_orphans(self) -> list[Orphan]:
-        """Billing lambda-gui-* instances no job here owns (raises if Lambda cannot be asked)."""
-        return await find_orphans(self._require_runner())
+        """Billing instances of ours no job here owns (raises if Lambda cannot be asked)."""
+        return await self.jobs.find_orphans()
 
     async def terminate_instance(self, instance_id: str) -> bool:
         """Terminate one instance (an orphan) until Lambda confirms it is going."""
-        client = self._require_runner().ctx.client
-        return await terminate_confirmed(client, instance_id, timing=self.timing)
+        return await self.jobs.terminate_instance(instance_id)
 
     async def billing_jobs(self) -> list[JobRecord]:
         """Jobs whose instance may be billing right now (running, or not confirmed gone)."""
-        return [j for j in await self.store.list_jobs() if j.billing == "may_bill"]
+        return await self.jobs.billing_jobs()
 
     async def stop_all_jobs(self) -> dict[str, bool]:
         """Cancel every unfinished job and terminate its instance (closing the app)."""
-        runner = self._require_runner()
-        jobs = [j for j in await self.store.list_jobs() if not j.phase.is_terminal]
-        results = await asyncio.gather(*(runner.cancel(j.id) for j in jobs))
-        return {j.id: ok for j, ok in zip(jobs, results, strict=True)}
+        return await self.jobs.stop_all()
 
     async def retry_terminations(self) -> None:
         """Terminate again every finished job's instance Lambda has not confirmed gone."""
-        runner = self._require_runner()
-        for job in await self.billing_jobs():
-            if job.phase.is_terminal and (
-                job.phase is not JobPhase.COMPLETED or await runner.auto_terminate()
-            ):
-                await runner.terminate(job.id)
+        await self.jobs.retry_terminations()
 
     def _user_data_for(self, job: JobRecord) -> str | None:
         # Only with the user's opt-in does the API key leave this computer (item 6).
@@ -300,68 +339,6 @@ class LambdaLabsConnector:
             grace_s=grace_s,
             poll_s=max(1.0, min(30.0, grace_s / 4)),
         )
-
-    def _ensure_queue_task(self) -> None:
-        task = self._tasks.get("offline-queue")
-        if (task is None or task.done()) and self._runner is not None:
-            self._tasks.spawn("offline-queue", self._run_queue(self._runner))
-
-    async def _run_queue(self, runner: JobRunner) -> None:
-        """Launch queued jobs, oldest first, once Lambda answers again (paced, once each)."""
-        while True:
-            queued = [j for j in await self.store.list_jobs() if j.phase is JobPhase.QUEUED]
-            if not queued:
-                return
-            try:
-                await runner.ctx.catalog.resources(refresh=True)
-            except (APIUnavailableError, ConnectionError):
-                await asyncio.sleep(self.timing.queue_retry_s)
-                continue
-            for job in sorted(queued, key=lambda j: j.created_at):
-                try:
-                    await runner.launch_queued(job.id)
-                except (LambdaAPIError, ConnectionError) as exc:
-                    log.warning("queued job %s: %s", job.id, exc)
-            await asyncio.sleep(self.timing.queue_retry_s)
-
-    async def _reattach_once(self) -> bool:
-        try:
-            await reattach_jobs(self._require_runner())
-        except (LambdaAPIError, ConnectionError) as exc:
-            self.events.publish(
-                TaskFailed(
-                    "reattach",
-                    f"Could not ask Lambda about this app's jobs ({exc}); will try again. "
-                    "Until then their instances may be billing.",
-                )
-            )
-            return False
-        return True
-
-    async def _watch_cloud(self) -> None:
-        """Every few minutes: reattach what could not be, terminate unconfirmed instances,
-        sweep for orphans."""
-        pending_reattach = False
-        while True:
-            try:
-                if pending_reattach:
-                    pending_reattach = not await self._reattach_once()
-                await self.retry_terminations()
-                orphans = await self.find_orphans()
-                self.events.publish(OrphansFound(tuple(orphans)))
-                if orphans and await self.store.get_setting(AUTO_TERMINATE_ORPHANS_SETTING) == "1":
-                    for orphan in orphans:
-                        await self.terminate_instance(orphan.instance_id)
-            except (LambdaAPIError, ConnectionError) as exc:
-                # A failed list never counts as "no instances": say so, keep the last result.
-                self.events.publish(TaskFailed("orphan-sweep", f"Orphan check failed: {exc}"))
-                pending_reattach = True
-            await asyncio.sleep(self.timing.sweep_s)
-
-    def _require_runner(self) -> JobRunner:
-        if self._runner is None:
-            raise NotConnectedError("Not connected: await connector.connect(...) first.")
-        return self._runner
 
 
 def _read_metrics(job_dir: Path) -> list[dict[str, Any]]:

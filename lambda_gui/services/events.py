@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lambda_gui.core.job_state import Billing
 from lambda_gui.core.logparse import LogEvent
 from lambda_gui.core.models import JobPhase
 
@@ -19,6 +20,16 @@ class JobPhaseChanged:
     job_id: str
     phase: JobPhase
     message: str = ""
+
+
+@dataclass(frozen=True)
+class BillingChanged:
+    """A job's billing state moved (the lifecycle recorded it); `why` is the reason's words."""
+
+    job_id: str
+    old: Billing
+    new: Billing
+    why: str = ""
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,7 @@ class BillingWarning:
     dollars_per_hour: float
     message: str
     resolved: bool = False
+    retrying: bool = False  # the app keeps asking Lambda to terminate it
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,7 @@ class TaskFailed:
 
 Event = (
     JobPhaseChanged
+    | BillingChanged
     | JobLogLines
     | JobLogEvents
     | DownloadProgress

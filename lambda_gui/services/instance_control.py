@@ -31,6 +31,8 @@ class Timing:
     terminate_backoff_max_s: float = 60.0
     limits_poll_s: float = 10.0
     queue_retry_s: float = 15.0
+    # How long a launch whose reply was lost is looked for before it counts as not made.
+    launch_lookup_s: float = 120.0
     sweep_s: float = 300.0
 
 

@@ -4,16 +4,17 @@ follow the log, bring back the adapter (or what a failed run left)."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
+from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from lambda_gui.cloud.wire import Instance
 from lambda_gui.core.dataset_format import is_hub_path
 from lambda_gui.core.errors import LambdaGUIError, SSHError
+from lambda_gui.core.job_state import Phase, Reason
 from lambda_gui.core.limits import LossGuard
 from lambda_gui.core.logparse import LogEvent, LogParser, MetricEvent
-from lambda_gui.core.models import JobPhase
 from lambda_gui.remote import bundle as B
 from lambda_gui.remote.logtail import LogFollower
 from lambda_gui.remote.self_terminate import HEARTBEAT_COMMAND
@@ -22,10 +23,8 @@ from lambda_gui.remote.ssh_session import SSHSession
 from lambda_gui.remote.ssh_target import SSHTarget
 from lambda_gui.remote.transfer import download, fetch_remote_sha256
 from lambda_gui.services.events import DownloadProgress, JobLogEvents, JobLogLines
+from lambda_gui.services.job_context import JobContext
 from lambda_gui.services.store import JobRecord
-
-if TYPE_CHECKING:
-    from lambda_gui.services.job_runner import JobRunner
 
 _FLUSH_S = 0.25
 _OFFSET_SAVE_S = 1.0
@@ -33,28 +32,39 @@ _RUNNING_STATES = ("starting", "running")
 _STOP_SSH_S = 20.0
 # train.py packages its latest checkpoint on SIGTERM; give it this long.
 _STOP_WAIT_S = 60.0
+# Room left on the disk beyond the download itself (the store, logs, the OS).
+_FREE_MARGIN = 64 * 1024 * 1024
+
+StopSoon = Callable[[str, str], None]
+
+
+class Outcome(Enum):
+    """How a job's time on its instance ended."""
+
+    COMPLETED = "completed"  # the adapter is here and verified
+    FAILED = "failed"  # the job failed (recorded); the instance can go
+    KEPT = "kept"  # the adapter could not be downloaded: the instance is kept for a retry
+
+
+class LocalDiskFullError(LambdaGUIError, OSError):
+    """Not enough free space here for a download."""
 
 
 class RemoteJob:
     """One job on one active instance."""
 
-    def __init__(self, runner: JobRunner, job: JobRecord, host: str, port: int) -> None:
-        self.runner = runner
-        self.ctx = runner.ctx
+    def __init__(self, ctx: JobContext, job: JobRecord, stop_soon: StopSoon) -> None:
+        self.ctx = ctx
         self.job = job
+        self.stop_soon = stop_soon
         self.dir = B.job_dir(job.id)
         self.target = SSHTarget(
-            host=host,
-            port=port,
+            host=job.ip or "",
+            port=job.ssh_port or 22,
             key_path=self.ctx.login_key.path,
             instance_id=job.instance_id or "",
         )
         self._ssh: ReconnectingSSH | None = None
-
-    @classmethod
-    def on_instance(cls, runner: JobRunner, job: JobRecord, inst: Instance) -> RemoteJob:
-        """The job on the instance Lambda reported active."""
-        return cls(runner, job, inst.ip or "", inst.ssh_port)
 
     @property
     def ssh(self) -> ReconnectingSSH:
@@ -74,29 +84,51 @@ class RemoteJob:
         if self._ssh is not None:
             await self._ssh.close()
 
-    async def run_to_end(self) -> bool:
+    async def run_to_end(self) -> Outcome:
         """Set up and start (unless already started), follow the log to the end, download.
 
-        True when the adapter is here and verified; False (the job marked failed, with the
-        reason and whatever was saved) otherwise."""
+        FAILED has recorded the reason and whatever was saved; KEPT has recorded why the
+        download failed and that the instance is kept."""
+        lc = self.ctx.lifecycle
         state, _ = await self._status(await self.ssh.session())
         if state in ("missing", "not-started"):
             await self._upload_and_start(await self.ssh.session())
-        if self.job.phase in (JobPhase.SETTING_UP, JobPhase.BOOTING, JobPhase.PROVISIONING):
-            await self.runner.set_phase(self.job.id, JobPhase.RUNNING, "Training started.")
+        if self.job.phase is Phase.SETTING_UP and state != "exited":
+            await lc.move(
+                self.job.id, Reason.TRAINING_STARTED, "Training started.", phase=Phase.RUNNING
+            )
         if state != "exited":
             await self._follow_log()
         state, code = await self._status(await self.ssh.session())
-        if state == "exited" and code == 0:
-            await self.runner.set_phase(
-                self.job.id, JobPhase.DOWNLOADING, "Training finished; downloading the adapter."
-            )
+        if not (state == "exited" and code == 0):
+            await self._fail_with_what_remains(state, code)
+            return Outcome.FAILED
+        await lc.move(
+            self.job.id,
+            Reason.TRAINING_FINISHED,
+            "Training finished; downloading the adapter.",
+            phase=Phase.DOWNLOADING,
+            error=None,
+        )
+        try:
             path = await self._download(B.ARTIFACT_FILE, "adapter.tar.gz")
             await self._copy_small(B.METRICS_FILE)
-            await self.ctx.store.update_job(self.job.id, adapter_path=str(path))
-            return True
-        await self._fail_with_what_remains(state, code)
-        return False
+        except (LambdaGUIError, OSError) as exc:
+            await self._keep_for_retry(exc)
+            return Outcome.KEPT
+        await self.ctx.store.update_job(self.job.id, adapter_path=str(path))
+        return Outcome.COMPLETED
+
+    async def _keep_for_retry(self, exc: BaseException) -> None:
+        rate = self.job.price_cents_per_hour / 100.0
+        message = (
+            f"Download failed: {exc}. The instance is kept, billing ${rate:.2f}/h, with the "
+            "adapter on it: Retry download, or Terminate it. The partial download is kept "
+            "and resumes on retry."
+        )
+        await self.ctx.lifecycle.move(
+            self.job.id, Reason.DOWNLOAD_FAILED, message, phase=Phase.DOWNLOADING, error=message
+        )
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -104,7 +136,7 @@ class RemoteJob:
         cfg = self.job.config
         hub = is_hub_path(cfg.dataset_path)
         dataset_name = None if hub else B.dataset_remote_name(cfg.dataset_path)
-        gpus = await self.runner.gpu_count(self.job)
+        gpus = await self.ctx.gpu_count(self.job)
         bundle = B.build_bundle(cfg, self.job.id, gpu_count=gpus, dataset_name=dataset_name)
         await session.check(B.remote_command(B.MKDIR_COMMAND, self.job.id))
         for item in bundle.files:
@@ -167,6 +199,7 @@ class RemoteJob:
         session = await self.ssh.session()
         digest = await fetch_remote_sha256(session, rel)
         dest = self.ctx.paths.job_dir(self.job.id) / local_name
+        await self._check_free_space(session, rel, dest)
         bus, job_id = self.ctx.bus, self.job.id
 
         def progress(done: int, total: int) -> None:
@@ -177,6 +210,22 @@ class RemoteJob:
             dest.with_name(local_name + ".sha256").write_text, f"{digest}  {local_name}\n"
         )
         return path
+
+    async def _check_free_space(self, session: SSHSession, rel: str, dest: Path) -> None:
+        """Refuse to start a download the local disk cannot hold (before a byte is written)."""
+        code, out, _ = await session.run(["stat", "-c", "%s", "--", rel])
+        if code != 0 or not out.strip().isdigit():
+            return  # the download itself reports a missing file
+        size = int(out.strip())
+        await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
+        usage = await asyncio.to_thread(shutil.disk_usage, dest.parent)
+        have = await asyncio.to_thread(_size_or_zero, dest.with_name(dest.name + ".part"))
+        need = size - have + _FREE_MARGIN
+        if usage.free < need:
+            raise LocalDiskFullError(
+                f"not enough free space in {dest.parent}: {size / 1e6:.1f} MB to download, "
+                f"{usage.free / 1e6:.1f} MB free. Free at least {need / 1e6:.0f} MB"
+            )
 
     async def _copy_small(self, remote_name: str) -> None:
         """Bring back a small text file (metrics, error message) if it exists."""
@@ -213,14 +262,14 @@ class RemoteJob:
         if detail:
             message += f" {detail}"
         message += " The log was saved" + (f", and {saved[0]}." if saved else ".")
-        await self.runner.fail(self.job.id, message)
+        await self.ctx.lifecycle.fail(self.job.id, Reason.TRAINING_FAILED, message)
 
     @staticmethod
-    async def stop_and_save(runner: JobRunner, job: JobRecord) -> list[str]:
+    async def stop_and_save(ctx: JobContext, job: JobRecord) -> list[str]:
         """Best effort before a terminate: stop the training process group (train.py then
         packages its latest checkpoint), bring back the log's tail, metrics and checkpoint.
         Returns what was saved, in words."""
-        remote = RemoteJob(runner, job, job.ip or "", job.ssh_port or 22)
+        remote = RemoteJob(ctx, job, lambda _job_id, _reason: None)
         try:
             await remote.connect(_STOP_SSH_S)
         except SSHError:
@@ -266,6 +315,13 @@ def _local(path_text: str) -> Path:
     return Path(path_text).expanduser()
 
 
+def _size_or_zero(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 class _LogBatcher:
     """Coalesces streamed lines: the local log, the store's offset and the events are
     updated a few times a second, never per line (design rule 7)."""
@@ -291,7 +347,7 @@ class _LogBatcher:
             if isinstance(event, MetricEvent) and "loss" in event.values:
                 reason = self.guard.feed(event.values["loss"])
                 if reason:
-                    self.remote.runner.stop_soon(self.remote.job.id, reason)
+                    self.remote.stop_soon(self.remote.job.id, reason)
                     self.guard = None
                     return
 

@@ -1,17 +1,15 @@
-"""A job's life (design.md §4): record, launch, wait, set up, train, stream, download,
-terminate. One tracked task per job drives it; the store records every step first."""
+"""A job's life (docs/architecture.md): record, launch, find the instance, wait, set up, train,
+stream, download, terminate. One tracked task per job drives it; every phase and billing change
+goes through the lifecycle writer (services/lifecycle.py), recorded before it is acted on."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import secrets
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from lambda_gui.cloud.client import LambdaCloudClient
 from lambda_gui.cloud.wire import Instance, LaunchRequest
 from lambda_gui.core.config_validation import validate_config
 from lambda_gui.core.errors import (
@@ -21,27 +19,23 @@ from lambda_gui.core.errors import (
     LaunchOutcomeUnknownError,
     RateLimitedError,
 )
-from lambda_gui.core.models import JobPhase, Resource, TrainingConfig
-from lambda_gui.services.catalog import Catalog
-from lambda_gui.services.events import BillingWarning, EventBus, JobPhaseChanged
+from lambda_gui.core.job_state import Billing, Phase, Reason
+from lambda_gui.core.models import Resource, TrainingConfig
+from lambda_gui.services.events import BillingWarning
 from lambda_gui.services.instance_control import (
-    Timing,
+    GONE_STATUSES,
+    InstanceFailedError,
     terminate_confirmed,
     wait_until_active,
 )
-from lambda_gui.services.job_lock import JobLocks
-from lambda_gui.services.job_log import JobLogs
-from lambda_gui.services.job_remote import RemoteJob
+from lambda_gui.services.job_context import INSTANCE_PREFIX, JobContext, job_id_of, job_tags
+from lambda_gui.services.job_remote import Outcome, RemoteJob
 from lambda_gui.services.local_inputs import check_local_inputs
-from lambda_gui.services.paths import AppPaths
-from lambda_gui.services.ssh_keys import LoginKey
-from lambda_gui.services.store import JobRecord, JobStore
-from lambda_gui.services.tasks import TaskGroup
+from lambda_gui.services.store import JobRecord
 
 log = logging.getLogger(__name__)
 
-INSTANCE_PREFIX = "lambda-gui-"
-_PHASE_ORDER = list(JobPhase)
+_EARLY = (Phase.PENDING, Phase.PROVISIONING, Phase.BOOTING)
 
 
 def new_job_id() -> str:
@@ -54,41 +48,44 @@ def task_name(job_id: str) -> str:
     return f"job:{job_id}"
 
 
-@dataclass
-class RunnerContext:
-    """What the runner needs from the connector; replaced as a whole on reconnect."""
+def unreadable_job_instance(instances: list[Instance], job: JobRecord) -> bool:
+    """True when Lambda listed an instance that may be the job's but could not be read: its
+    absence from the list then proves nothing."""
+    skipped = getattr(instances, "skipped", ())
+    return any(
+        s.id == job.instance_id or s.name == job.instance_name or s.id is None for s in skipped
+    )
 
-    client: LambdaCloudClient
-    catalog: Catalog
-    store: JobStore
-    paths: AppPaths
-    login_key: LoginKey
-    bus: EventBus
-    tasks: TaskGroup
-    logs: JobLogs
-    timing: Timing
-    locks: JobLocks
-    # The connector's hooks: the launch's cloud-init (opt-in self-termination), and a
-    # nudge for the offline queue.
-    user_data_for: Callable[[JobRecord], str | None]
-    on_queued: Callable[[], None]
-    clock: Callable[[], float] = time.time
+
+def find_job_instance(instances: list[Instance], job: JobRecord) -> Instance | None:
+    """The job's instance in Lambda's list: by id, then by job tag, then by name; a live one
+    before a terminated one."""
+    mine = [
+        i
+        for i in instances
+        if i.id == job.instance_id or job_id_of(i) == job.id or i.name == job.instance_name
+    ]
+    mine.sort(key=lambda i: (i.id != job.instance_id, i.status in GONE_STATUSES))
+    return mine[0] if mine else None
 
 
 class JobRunner:
     """Submits jobs and drives each one to a final phase."""
 
-    def __init__(self, ctx: RunnerContext) -> None:
+    def __init__(self, ctx: JobContext) -> None:
         self.ctx = ctx
+        self.lc = ctx.lifecycle
         self._cancelling: set[str] = set()
+        # Set by the job service: nudges the offline queue.
+        self.on_queued: Callable[[], None] = lambda: None
 
     # -- submit ---------------------------------------------------------------------------
 
     async def submit(self, cfg: TrainingConfig) -> str:
-        """Validate, record, launch; returns the job id once Lambda accepted the launch.
+        """Validate, record, launch; returns the job id once the launch was sent.
 
-        While Lambda cannot be reached the job is recorded as queued instead, and launched
-        (once) when the connection is back."""
+        While Lambda cannot be reached (or limits launches) the job is recorded as queued
+        instead, and launched (once) when Lambda accepts it."""
         validate_config(cfg)
         await check_local_inputs(cfg)
         try:
@@ -101,23 +98,22 @@ class JobRunner:
         job = JobRecord(
             id=job_id,
             config=cfg,
-            phase=JobPhase.PENDING,
+            phase=Phase.PENDING,
             instance_name=INSTANCE_PREFIX + job_id,
             instance_type=resource.name,
             price_cents_per_hour=resource.price_cents_per_hour,
             region=region,
         )
-        await self.ctx.store.insert_job(job)
         self.ctx.locks.acquire(job.id)
-        self.publish_phase(job.id, JobPhase.PENDING, f"Launching {resource.name} in {region}.")
         try:
+            await self.lc.create(job, f"Launching {resource.name} in {region}.")
             sent = await self._launch(job, resource)
         except BaseException:
             self.ctx.locks.release(job.id)
             raise
         if not sent:
             self.ctx.locks.release(job.id)
-            self.ctx.on_queued()
+            self.on_queued()
             return job.id
         self._start_locked(job.id)
         return job.id
@@ -129,19 +125,17 @@ class JobRunner:
         job = JobRecord(
             id=job_id,
             config=cfg,
-            phase=JobPhase.QUEUED,
+            phase=Phase.QUEUED,
             instance_name=INSTANCE_PREFIX + job_id,
             instance_type=cfg.resource_id,
             price_cents_per_hour=known.price_cents_per_hour if known else 0,
             region=cfg.region,
         )
-        await self.ctx.store.insert_job(job)
-        self.publish_phase(
-            job.id,
-            JobPhase.QUEUED,
+        await self.lc.create(
+            job,
             f"Lambda is unreachable ({why}); the job will launch when the connection is back.",
         )
-        self.ctx.on_queued()
+        self.on_queued()
         return job.id
 
     async def launch_queued(self, job_id: str) -> bool:
@@ -150,7 +144,7 @@ class JobRunner:
             return False
         try:
             job = await self.ctx.store.get_job(job_id)
-            if job.phase is not JobPhase.QUEUED:
+            if job.phase is not Phase.QUEUED:
                 self.ctx.locks.release(job_id)
                 return False
             resources = await self.ctx.catalog.resources(refresh=True)
@@ -158,16 +152,17 @@ class JobRunner:
             try:
                 region = await self._pick_region(resource, job.config.region, resources)
             except InsufficientCapacityError as exc:
-                await self.fail(job_id, str(exc), billing="none")
+                await self.lc.fail(job_id, Reason.LAUNCH_REFUSED, str(exc))
                 self.ctx.locks.release(job_id)
                 return True
-            job = await self.ctx.store.update_job(
+            job = await self.lc.move(
                 job_id,
-                phase=JobPhase.PENDING,
+                Reason.CONNECTION_BACK,
+                f"Launching {resource.name} in {region}.",
+                phase=Phase.PENDING,
                 region=region,
                 price_cents_per_hour=resource.price_cents_per_hour,
             )
-            self.publish_phase(job_id, JobPhase.PENDING, f"Launching {resource.name} in {region}.")
             if not await self._launch(job, resource):
                 self.ctx.locks.release(job_id)
                 return False
@@ -178,12 +173,16 @@ class JobRunner:
         return True
 
     def start(self, job_id: str) -> bool:
-        """Drive a recorded, launched job in the background (reattach); False when another
-        window or process already drives it."""
+        """Drive a recorded, launched job in the background (reattach, retry download);
+        False when another window or process already drives it."""
         if not self.ctx.locks.acquire(job_id):
             return False
         self._start_locked(job_id)
         return True
+
+    def resume_locked(self, job_id: str) -> None:
+        """Drive a job whose lock this process already took (reattach)."""
+        self._start_locked(job_id)
 
     def _start_locked(self, job_id: str) -> None:
         self.ctx.logs.reopen(job_id)
@@ -196,7 +195,7 @@ class JobRunner:
         if wanted and wanted in regions:
             return wanted
         if regions and not wanted:
-            default = await self.ctx.store.get_setting("default_region")
+            default = (await self.ctx.settings.load()).default_region
             return default if default in regions else regions[0]
         others = [r.name for r in resources if r.available and r.gpu_count > 0]
         where = f"in {wanted}" if wanted else "in any region"
@@ -211,42 +210,80 @@ class JobRunner:
         )
 
     async def _launch(self, job: JobRecord, resource: Resource) -> bool:
-        """Send the launch (once). False when Lambda could not be reached: nothing was sent
-        and the job is queued again."""
-        store = self.ctx.store
+        """Send the launch (once). True when an instance may now exist (the drive takes it
+        from there); False when nothing was created and the job is queued again."""
         # The intent is recorded before the request leaves: a crash from here on leaves a
-        # job that the next start looks for by instance name.
-        await store.update_job(job.id, launch_sent_at=self.ctx.clock(), billing="may_bill")
+        # job that the next start looks for by tag and name.
+        await self.lc.move(
+            job.id,
+            Reason.LAUNCH_RECORDED,
+            billing=Billing.LAUNCHING,
+            launch_sent_at=self.ctx.clock(),
+        )
         request = LaunchRequest(
             region_name=job.region or "",
             instance_type_name=resource.name,
             ssh_key_names=(self.ctx.login_key.name,),
             name=job.instance_name,
             user_data=self.ctx.user_data_for(job),
+            tags=job_tags(job.id),
         )
         try:
             ids = await self.ctx.client.launch(request)
         except LaunchOutcomeUnknownError as exc:
-            await self.fail(job.id, str(exc), billing="may_bill")
-            raise
-        except RateLimitedError:
-            raise
+            await self._outcome_unknown(job.id, str(exc))
+            return True
+        except RateLimitedError as exc:
+            await self._requeue(
+                job.id,
+                Reason.LAUNCH_RATE_LIMITED,
+                f"Lambda is limiting requests ({exc}); nothing was launched. The job is "
+                "queued and launches as soon as Lambda accepts it.",
+            )
+            return False
         except APIUnavailableError as exc:
             # Not reached: the request never left (the client re-sends nothing it sent).
-            await store.update_job(
-                job.id, phase=JobPhase.QUEUED, launch_sent_at=None, billing="none"
-            )
-            self.publish_phase(
-                job.id, JobPhase.QUEUED, f"Lambda is unreachable ({exc}); the job is queued."
+            await self._requeue(
+                job.id, Reason.LAUNCH_NOT_SENT, f"Lambda is unreachable ({exc}); the job is queued."
             )
             return False
         except (LambdaAPIError, ConnectionError) as exc:
             # A definite refusal: nothing was created, nothing bills.
-            await self.fail(job.id, f"Lambda refused the launch: {exc}", billing="none")
+            await self.lc.fail(
+                job.id,
+                Reason.LAUNCH_REFUSED,
+                f"Lambda refused the launch: {exc}",
+                billing=Billing.NONE,
+                launch_sent_at=None,
+            )
             raise
-        await store.update_job(job.id, instance_id=ids[0], phase=JobPhase.PROVISIONING)
-        self.publish_phase(job.id, JobPhase.PROVISIONING, f"Instance {ids[0]} requested.")
+        if not ids:
+            await self._outcome_unknown(job.id, "Lambda accepted the launch but named no instance")
+            return True
+        await self.lc.move(
+            job.id,
+            Reason.LAUNCH_ACCEPTED,
+            f"Instance {ids[0]} requested.",
+            phase=Phase.PROVISIONING,
+            billing=Billing.BILLING,
+            instance_id=ids[0],
+        )
         return True
+
+    async def _outcome_unknown(self, job_id: str, why: str) -> None:
+        await self.lc.move(
+            job_id,
+            Reason.LAUNCH_OUTCOME_UNKNOWN,
+            f"{why}. Looking for the job's instance before anything else is launched; "
+            "until it is found or ruled out, it may be billing.",
+            phase=Phase.PENDING,
+            billing=Billing.MAY_BILL,
+        )
+
+    async def _requeue(self, job_id: str, reason: Reason, message: str) -> None:
+        await self.lc.move(
+            job_id, reason, message, phase=Phase.QUEUED, billing=Billing.NONE, launch_sent_at=None
+        )
 
     # -- the drive ------------------------------------------------------------------------
 
@@ -257,68 +294,130 @@ class JobRunner:
             self.ctx.locks.release(job_id)
 
     async def _drive_locked(self, job_id: str) -> None:
-        ok = False
+        outcome = Outcome.FAILED
         try:
             job = await self.ctx.store.get_job(job_id)
+            if job.instance_id is None:
+                found = await self._find_launched(job)
+                if found is None:
+                    return
+                job = found
             remote = await self._bring_up(job)
             try:
-                ok = await remote.run_to_end()
+                outcome = await remote.run_to_end()
             finally:
                 await remote.close()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.warning("job %s failed: %s", job_id, exc)
-            await self.fail(job_id, str(exc) or type(exc).__name__)
+            await self._fail_if_running(job_id, str(exc) or type(exc).__name__)
         if job_id in self._cancelling:
             return
-        if not ok or await self.auto_terminate():
+        if outcome is Outcome.KEPT:
+            return  # the download failed; the instance is kept for a retry (it says so)
+        settings = await self.ctx.settings.load()
+        if outcome is Outcome.FAILED or settings.auto_terminate:
             await self.terminate(job_id)
-        job = await self.ctx.store.get_job(job_id)
-        if ok:
-            gone = job.billing == "terminated"
+        if outcome is Outcome.COMPLETED:
+            gone = (await self.ctx.store.get_job(job_id)).billing is Billing.TERMINATED
             note = "Adapter saved and verified" + (
                 "; instance terminated." if gone else "; the instance is still running."
             )
-            await self.set_phase(job_id, JobPhase.COMPLETED, note, ended_at=self.ctx.clock())
+            await self.lc.move(job_id, Reason.DOWNLOAD_VERIFIED, note, phase=Phase.COMPLETED)
         await self.ctx.logs.finish(job_id)
+
+    async def _fail_if_running(self, job_id: str, message: str) -> None:
+        if not (await self.ctx.store.get_job(job_id)).phase.is_terminal:
+            await self.lc.fail(job_id, Reason.JOB_ERROR, message)
+
+    async def _find_launched(self, job: JobRecord) -> JobRecord | None:
+        """A launch whose reply was lost: look for the instance by tag and name until the
+        look-up deadline. Returns the adopted job, or None (failed, or left to the sweep)."""
+        timing = self.ctx.timing
+        deadline = asyncio.get_running_loop().time() + timing.launch_lookup_s
+        listed = False
+        while True:
+            try:
+                instances = await self.ctx.client.list_instances()
+                inst = find_job_instance(instances, job)
+                listed = not unreadable_job_instance(instances, job)
+            except (LambdaAPIError, ConnectionError) as exc:
+                log.info("job %s: instance look-up failed: %s", job.id, exc)
+                inst = None
+            if inst is not None:
+                return await adopt(self, job, inst)
+            if asyncio.get_running_loop().time() >= deadline:
+                break
+            await asyncio.sleep(timing.poll_s)
+        if not listed:
+            # Nothing could be checked: it may bill. The cloud watch looks again.
+            self.lc.bus.publish(
+                BillingWarning(
+                    "",
+                    job.instance_name,
+                    job.price_cents_per_hour / 100.0,
+                    f"Could not check whether {job.instance_name} was launched: Lambda's "
+                    "instance list could not be read. The app will look again; it may be "
+                    "billing until then.",
+                )
+            )
+            return None
+        await self.lc.fail(
+            job.id,
+            Reason.INSTANCE_NOT_FOUND,
+            f"The launch did not go through: Lambda lists no instance for job {job.id} "
+            f"({job.instance_name}). Nothing is billing; submit the job again.",
+            billing=Billing.NONE,
+        )
+        return None
 
     async def _bring_up(self, job: JobRecord) -> RemoteJob:
         if job.instance_id is None:
             raise RuntimeError(f"Job {job.id} has no instance id recorded.")
-        multi = job.config.resource_id and (await self.gpu_count(job)) > 1
+        multi = (await self.ctx.gpu_count(job)) > 1
         timing = self.ctx.timing
         deadline = timing.boot_deadline_multi_gpu_s if multi else timing.boot_deadline_s
+        phase = job.phase
 
         async def on_status(inst: Instance) -> None:
-            if inst.status == "booting" and job.phase in (JobPhase.PENDING, JobPhase.PROVISIONING):
-                job.phase = JobPhase.BOOTING
-                await self.set_phase(job.id, JobPhase.BOOTING, f"Instance {inst.id} is booting.")
+            nonlocal phase
+            if inst.status == "booting" and phase is Phase.PROVISIONING:
+                phase = Phase.BOOTING
+                await self.lc.move(
+                    job.id,
+                    Reason.INSTANCE_BOOTING,
+                    f"Instance {inst.id} is booting.",
+                    phase=Phase.BOOTING,
+                )
 
-        inst = await wait_until_active(
-            self.ctx.client,
-            job.instance_id,
-            deadline_s=deadline,
-            timing=timing,
-            on_status=on_status,
-        )
+        try:
+            inst = await wait_until_active(
+                self.ctx.client,
+                job.instance_id,
+                deadline_s=deadline,
+                timing=timing,
+                on_status=on_status,
+            )
+        except InstanceFailedError as exc:
+            await self.lc.fail(job.id, Reason.INSTANCE_FAILED, str(exc))
+            raise
         changes: dict[str, Any] = {"ip": inst.ip, "ssh_port": inst.ssh_port}
         if job.started_at is None:
             changes["started_at"] = self.ctx.clock()
-        await self.ctx.store.update_job(job.id, **changes)
-        if _PHASE_ORDER.index(job.phase) < _PHASE_ORDER.index(JobPhase.SETTING_UP):
-            await self.set_phase(
-                job.id, JobPhase.SETTING_UP, f"Instance {inst.id} is active at {inst.ip}."
+        if phase in _EARLY:
+            await self.lc.move(
+                job.id,
+                Reason.INSTANCE_ACTIVE,
+                f"Instance {inst.id} is active at {inst.ip}.",
+                phase=Phase.SETTING_UP,
+                **changes,
             )
-        remote = RemoteJob.on_instance(self, await self.ctx.store.get_job(job.id), inst)
+        else:
+            await self.ctx.store.update_job(job.id, **changes)
+        remote = RemoteJob(self.ctx, await self.ctx.store.get_job(job.id), self.stop_soon)
         await remote.connect()
         return remote
-
-    async def gpu_count(self, job: JobRecord) -> int:
-        try:
-            return (await self.ctx.catalog.resource(job.instance_type)).gpu_count
-        except (LambdaAPIError, ConnectionError, ValueError):
-            return 1
 
     # -- cancel / terminate ---------------------------------------------------------------
 
@@ -328,7 +427,7 @@ class JobRunner:
         `reason` is set when a limit, not the user, stopped the job. True once Lambda
         confirms the instance terminating or gone."""
         job = await self.ctx.store.get_job(job_id)
-        if job.phase.is_terminal and job.billing != "may_bill":
+        if job.phase.is_terminal and not job.billing.may_bill:
             return False
         if job_id in self._cancelling:
             return False
@@ -341,17 +440,17 @@ class JobRunner:
             job = await self.ctx.store.get_job(job_id)
             saved: list[str] = []
             if job.ip and job.instance_id and not job.phase.is_terminal:
-                saved = await RemoteJob.stop_and_save(self, job)
+                saved = await RemoteJob.stop_and_save(self.ctx, job)
             confirmed = await self.terminate(job_id)
             if not job.phase.is_terminal:
                 message = f"Stopped: {reason}." if reason else "Cancelled by the user."
                 if saved:
                     message += " Saved: " + ", ".join(saved) + "."
-                await self.set_phase(
+                await self.lc.move(
                     job_id,
-                    JobPhase.CANCELLED,
+                    Reason.LIMIT_REACHED if reason else Reason.USER_CANCELLED,
                     message,
-                    ended_at=self.ctx.clock(),
+                    phase=Phase.CANCELLED,
                     error=message if reason else None,
                 )
             await self.ctx.logs.finish(job_id)
@@ -366,29 +465,44 @@ class JobRunner:
         self.ctx.tasks.spawn(f"stop:{job_id}", self.cancel(job_id, reason))
 
     async def terminate(self, job_id: str) -> bool:
-        """Terminate the job's instance and record it gone once Lambda confirms."""
+        """Terminate the job's instance; billing is `terminated` only once Lambda confirms."""
         job = await self.ctx.store.get_job(job_id)
-        instance_id = job.instance_id or await self._find_instance(job)
-        if instance_id is None:
-            await self.ctx.store.update_job(job_id, billing="none")
+        if not job.billing.may_bill:
             return True
+        instance_id = job.instance_id
+        if instance_id is None:
+            instances = await self.ctx.client.list_instances()
+            found = find_job_instance(instances, job)
+            if found is None and unreadable_job_instance(instances, job):
+                return False  # it may be the one Lambda listed unreadably: it may bill
+            if found is None:
+                await self.lc.move(job_id, Reason.INSTANCE_NOT_FOUND, billing=Billing.NONE)
+                return True
+            job = await adopt(self, job, found, drive=False)
+            instance_id = found.id
+            if not job.billing.may_bill:
+                return True
         rate = job.price_cents_per_hour / 100.0
+        await self.lc.move(
+            job_id, Reason.TERMINATE_REQUESTED, billing=Billing.TERMINATING, instance_id=instance_id
+        )
 
         async def unconfirmed(problem: str) -> None:
             self.ctx.bus.publish(
-                BillingWarning(instance_id, job.instance_name, rate, problem + " Retrying.")
+                BillingWarning(
+                    instance_id, job.instance_name, rate, problem + " Retrying.", retrying=True
+                )
             )
 
         ok = await terminate_confirmed(
             self.ctx.client, instance_id, timing=self.ctx.timing, on_unconfirmed=unconfirmed
         )
         if ok:
-            await self.ctx.store.update_job(job_id, instance_id=instance_id, billing="terminated")
+            await self.lc.move(job_id, Reason.TERMINATE_CONFIRMED, billing=Billing.TERMINATED)
             self.ctx.bus.publish(
                 BillingWarning(instance_id, job.instance_name, rate, "Terminated.", resolved=True)
             )
         else:
-            await self.ctx.store.update_job(job_id, instance_id=instance_id, billing="may_bill")
             self.ctx.bus.publish(
                 BillingWarning(
                     instance_id,
@@ -400,29 +514,24 @@ class JobRunner:
             )
         return ok
 
-    async def _find_instance(self, job: JobRecord) -> str | None:
-        if job.launch_sent_at is None:
-            return None
-        found = await self.ctx.client.find_instances_by_name(job.instance_name)
-        return found[0].id if found else None
 
-    # -- recording ------------------------------------------------------------------------
-
-    async def set_phase(self, job_id: str, phase: JobPhase, message: str, **more: Any) -> None:
-        """Record a job's new phase (with other fields) and tell the listeners why."""
-        await self.ctx.store.update_job(job_id, phase=phase, **more)
-        self.publish_phase(job_id, phase, message)
-
-    async def fail(self, job_id: str, message: str, **more: Any) -> None:
-        """Record the job failed, with the message the user will read."""
-        await self.set_phase(
-            job_id, JobPhase.FAILED, message, error=message, ended_at=self.ctx.clock(), **more
+async def adopt(
+    runner: JobRunner, job: JobRecord, inst: Instance, *, drive: bool = True
+) -> JobRecord:
+    """Record the instance Lambda lists for a job whose launch reply was lost (or whose record
+    was rebuilt): gone -> billing confirmed over; alive -> billing, and provisioning when the
+    job was still pending."""
+    lc = runner.lc
+    if inst.status in GONE_STATUSES:
+        return await lc.move(
+            job.id, Reason.INSTANCE_GONE, billing=Billing.TERMINATED, instance_id=inst.id
         )
-
-    async def auto_terminate(self) -> bool:
-        """The setting: terminate a finished job's instance once its adapter is saved."""
-        return (await self.ctx.store.get_setting("auto_terminate", "1")) == "1"
-
-    def publish_phase(self, job_id: str, phase: JobPhase, message: str) -> None:
-        """Tell the listeners about a phase (already recorded)."""
-        self.ctx.bus.publish(JobPhaseChanged(job_id, phase, message))
+    phase = Phase.PROVISIONING if job.phase is Phase.PENDING and drive else None
+    return await lc.move(
+        job.id,
+        Reason.INSTANCE_FOUND,
+        f"Found instance {inst.id} ({inst.status}) launched for this job.",
+        phase=phase,
+        billing=Billing.BILLING if job.billing is not Billing.TERMINATING else None,
+        instance_id=inst.id,
+    )

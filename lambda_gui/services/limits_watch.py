@@ -6,14 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from lambda_gui.assets import load_json
-from lambda_gui.core.billing import BillingTerms, pricing_info
-from lambda_gui.core.limits import JobCost, job_cost, limit_reached, total_limit_reached
+from lambda_gui.core.limits import JobCost, limit_reached, total_limit_reached
+from lambda_gui.services.costing import job_cost
 from lambda_gui.services.job_runner import JobRunner
 
 log = logging.getLogger(__name__)
-
-GLOBAL_BUDGET_SETTING = "global_budget_usd"
 
 
 async def watch_limits(runner: JobRunner) -> None:
@@ -26,15 +23,13 @@ async def watch_limits(runner: JobRunner) -> None:
 async def check_limits_once(runner: JobRunner) -> list[str]:
     """Stop the jobs over a limit; returns their ids."""
     ctx = runner.ctx
-    terms = BillingTerms.from_json(load_json("billing.json"))
     now = ctx.clock()
     costs: dict[str, JobCost] = {}
     stopped: list[str] = []
     for job in await ctx.store.list_jobs():
-        if job.phase.is_terminal or job.launch_sent_at is None:
+        if job.phase.is_terminal or not job.billing.may_bill:
             continue
-        pricing = pricing_info(job.instance_type, job.price_cents_per_hour, terms)
-        cost = job_cost(pricing, job.launch_sent_at, now)
+        cost = job_cost(job, now)
         costs[job.id] = cost
         reason = limit_reached(
             cost,
@@ -44,8 +39,8 @@ async def check_limits_once(runner: JobRunner) -> list[str]:
         if reason:
             runner.stop_soon(job.id, reason)
             stopped.append(job.id)
-    cap = await ctx.store.get_setting(GLOBAL_BUDGET_SETTING)
-    reason = total_limit_reached(list(costs.values()), float(cap) if cap else None)
+    cap = (await ctx.settings.load()).global_budget_usd
+    reason = total_limit_reached(list(costs.values()), cap)
     if reason:
         for job_id in costs:
             if job_id not in stopped:

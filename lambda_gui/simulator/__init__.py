@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from lambda_gui.simulator.config import SimulatorConfig
     from lambda_gui.simulator.faults import FAULT_KINDS, FaultInjector
-    from lambda_gui.simulator.pipeline import RequestRecord
+    from lambda_gui.simulator.records import RequestRecord
     from lambda_gui.simulator.simulator import Simulator
 
 __all__ = ["FAULT_KINDS", "FaultInjector", "RequestRecord", "Simulator", "SimulatorConfig"]
@@ -21,7 +21,7 @@ _HOME = {
     "SimulatorConfig": "config",
     "FAULT_KINDS": "faults",
     "FaultInjector": "faults",
-    "RequestRecord": "pipeline",
+    "RequestRecord": "records",
     "Simulator": "simulator",
 }
 

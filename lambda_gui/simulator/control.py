@@ -9,8 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
+from lambda_gui.simulator.app_state import SIM
 from lambda_gui.simulator.pipeline import Handler, authorized
-from lambda_gui.simulator.routes import SIM
 
 CONTROL_PREFIX = "/_sim"
 

@@ -6,11 +6,23 @@ from dataclasses import dataclass
 
 API_PREFIX = "/api/v1"
 
-#: Failure kinds fail_next understands. "500", "503", "429", "html" (a proxy's 502 page) and
-#: "reset" (connection closed, no reply) happen before the request is handled; "truncated"
-#: handles the request, then cuts the reply short; "insufficient-capacity" answers a launch
-#: with the spec's 400 even though the region lists capacity.
-FAULT_KINDS = ("500", "503", "429", "html", "reset", "truncated", "insufficient-capacity")
+#: Failure kinds fail_next understands. "500", "503", "429", "html" (a proxy's 502 page),
+#: "reset" (connection closed, no reply), "provider-400" (a provider/* error sent with HTTP 400)
+#: and "404-no-envelope" (a JSON 404 without Lambda's error envelope, as a proxy or a wrong base
+#: path answers) happen before the request is handled; "truncated" handles the request, then
+#: cuts the reply short; "insufficient-capacity" answers a launch with the spec's 400 even
+#: though the region lists capacity.
+FAULT_KINDS = (
+    "500",
+    "503",
+    "429",
+    "html",
+    "reset",
+    "provider-400",
+    "404-no-envelope",
+    "truncated",
+    "insufficient-capacity",
+)
 
 
 @dataclass

@@ -10,18 +10,18 @@ import hmac
 import json
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from aiohttp import web
 
 from lambda_gui.simulator import api_errors
 from lambda_gui.simulator.api_errors import ApiError
-from lambda_gui.simulator.routes import API_PREFIX, SIM
+from lambda_gui.simulator.app_state import API_PREFIX, SIM
+from lambda_gui.simulator.records import RequestRecord
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: Faults answered before the request reaches its handler.
-_EARLY_FAULTS = ("500", "503", "429", "html", "reset")
+_EARLY_FAULTS = ("500", "503", "429", "html", "reset", "provider-400", "404-no-envelope")
 
 _BAD_GATEWAY_PAGE = b"""<html>
 <head><title>502 Bad Gateway</title></head>
@@ -31,17 +31,6 @@ _BAD_GATEWAY_PAGE = b"""<html>
 </body>
 </html>
 """
-
-
-@dataclass
-class RequestRecord:
-    """One API request as the simulator saw it. status 0: no reply was sent."""
-
-    t: float
-    method: str
-    path: str
-    status: int
-    fault: str | None = None
 
 
 def api_key_of(header: str) -> str | None:
@@ -100,10 +89,15 @@ def too_many_requests(retry_after: int, as_json: bool) -> web.Response:
 def _early_fault_reply(kind: str, json_429: bool) -> web.StreamResponse | None:
     if kind == "500":
         return api_errors.internal_error().response()
-    if kind == "503":
+    if kind in ("503", "provider-400"):
         return ApiError(
-            503, "provider/internal-unavailable", "Provider unavailable", "Try again shortly"
+            503 if kind == "503" else 400,
+            "provider/internal-unavailable",
+            "Provider unavailable",
+            "Try again shortly",
         ).response()
+    if kind == "404-no-envelope":
+        return web.json_response({"detail": "Not Found"}, status=404)
     if kind == "429":
         return too_many_requests(1, json_429)
     if kind == "html":

@@ -1,4 +1,5 @@
-"""What the simulated account holds: SSH keys, file systems and instances, and their JSON."""
+"""What the simulated account holds (SSH keys, file systems and instances, and their JSON), and
+the log of the API requests it answered."""
 
 from __future__ import annotations
 
@@ -122,3 +123,14 @@ def _actions(status: str) -> dict[str, dict[str, Any]]:
         actions["terminate"] = {"available": True}
         return actions
     return {n: blocked("vm-is-terminating", "The instance is terminating.") for n in names}
+
+
+@dataclass
+class RequestRecord:
+    """One API request as the simulator saw it. status 0: no reply was sent."""
+
+    t: float
+    method: str
+    path: str
+    status: int
+    fault: str | None = None

@@ -5,23 +5,19 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from lambda_gui.simulator import api_errors
 from lambda_gui.simulator.api_errors import invalid_parameters
+from lambda_gui.simulator.app_state import API_PREFIX, SIM
 from lambda_gui.simulator.launch_request import (
     PUBLIC_REGION_CODES,
     parse_instance_ids,
     parse_launch_request,
 )
 
-if TYPE_CHECKING:
-    from lambda_gui.simulator.simulator import Simulator
-
-API_PREFIX = "/api/v1"
-SIM: web.AppKey[Simulator] = web.AppKey("simulator")
 _FILESYSTEM_NAME = re.compile(r"^[a-zA-Z]+[0-9a-zA-Z-]*$")
 
 

@@ -14,14 +14,15 @@ import asyncssh
 from aiohttp import web
 
 from lambda_gui.simulator.account import Account
+from lambda_gui.simulator.app_state import API_PREFIX, SIM
 from lambda_gui.simulator.config import SimulatorConfig
 from lambda_gui.simulator.control import add_control_routes, control_guard
 from lambda_gui.simulator.faults import FaultInjector
 from lambda_gui.simulator.fleet import Fleet
-from lambda_gui.simulator.pipeline import RequestRecord, api_pipeline
+from lambda_gui.simulator.pipeline import api_pipeline
 from lambda_gui.simulator.rate_limit import RateLimiter
-from lambda_gui.simulator.records import InstanceRecord
-from lambda_gui.simulator.routes import API_PREFIX, DEFAULT_FIREWALL_RULES, SIM, add_api_routes
+from lambda_gui.simulator.records import InstanceRecord, RequestRecord
+from lambda_gui.simulator.routes import DEFAULT_FIREWALL_RULES, add_api_routes
 
 log = logging.getLogger(__name__)
 

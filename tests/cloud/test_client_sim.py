@@ -175,9 +175,9 @@ async def test_truncated_reply_on_get_is_retried(client: LambdaCloudClient, sim:
 
 
 async def test_reset_connection_on_get_is_retried(client: LambdaCloudClient, sim: Any) -> None:
-    sim.faults.fail_next(1, kind="reset", path_prefix="/images")
-    assert await client.list_images()
-    assert len(calls(sim, "GET", "/images")) == 2
+    sim.faults.fail_next(1, kind="reset", path_prefix="/ssh-keys")
+    assert await client.list_ssh_keys()
+    assert len(calls(sim, "GET", "/ssh-keys")) == 2
 
 
 async def test_read_timeout_is_retried(session: aiohttp.ClientSession, sim: Any) -> None:
@@ -384,13 +384,11 @@ async def test_every_endpoint_round_trip(client: LambdaCloudClient, sim: Any) ->
     assert added.public_key == PUBLIC_KEY
     generated = await client.generate_ssh_key("generated")
     assert "PRIVATE KEY" in generated.private_key and generated.public_key
-    await client.delete_ssh_key(added.id)
-    await client.delete_ssh_key(generated.id)
-    assert {"uploaded", "generated"}.isdisjoint(k.name for k in await client.list_ssh_keys())
+    listed = await client.list_ssh_keys()
+    assert {"uploaded", "generated"} <= {k.name for k in listed} and listed.skipped == ()
 
-    assert isinstance(await client.list_file_systems(), list)
-    images = await client.list_images()
-    assert images and all(i.id and i.family for i in images)
+    file_systems = await client.list_file_systems()
+    assert file_systems == [] and file_systems.skipped == ()
 
     (instance_id,) = await client.launch(await launch_request(client, sim, "lambda-gui-all"))
     inst = await client.get_instance(instance_id)
@@ -401,10 +399,6 @@ async def test_every_endpoint_round_trip(client: LambdaCloudClient, sim: Any) ->
         await asyncio.sleep(0.1)
         inst = await client.get_instance(instance_id)
     assert inst.status == "active" and inst.ip and inst.ssh_port > 0
-    renamed = await client.rename_instance(instance_id, "lambda-gui-renamed")
-    assert renamed.name == "lambda-gui-renamed"
-    (restarted,) = await client.restart([instance_id])
-    assert restarted.id == instance_id
     (terminated,) = await client.terminate([instance_id])
     assert terminated.id == instance_id and not terminated.is_billing
     assert terminated.status in ("terminating", "terminated")
@@ -450,12 +444,10 @@ async def test_default_intervals_pass_lambdas_rate_limiter(
             )
             return await client.launch(req)
 
-        results = await asyncio.gather(
-            launch("lambda-gui-first"),
-            launch("lambda-gui-second"),
-            *(client.list_instances() for _ in range(6)),
-        )
-        assert len(results[0]) == 1 and len(results[1]) == 1
+        launched = asyncio.gather(launch("lambda-gui-first"), launch("lambda-gui-second"))
+        polls = asyncio.gather(*(client.list_instances() for _ in range(6)))
+        (first, second), _ = await asyncio.gather(launched, polls)
+        assert len(first) == 1 and len(second) == 1
         assert [r.status for r in limited.requests if r.status == 429] == []
         launches = sorted(r.t for r in calls(limited, "POST", LAUNCH))
         assert len(launches) == 2 and launches[1] - launches[0] >= 12.0

@@ -15,8 +15,10 @@ from lambda_gui.core.errors import (
     InvalidParametersError,
     LambdaAPIError,
     ObjectNotFoundError,
+    ProviderUnavailableError,
     QuotaExceededError,
     RateLimitedError,
+    UnexpectedResponseError,
 )
 from tests.cloud.recorded import load, raw
 
@@ -37,7 +39,7 @@ JSON = "application/json"
         ("error-duplicate.json", 400, InvalidParametersError, ValueError),
         ("error-file-system-in-wrong-region.json", 400, InvalidParametersError, ValueError),
         ("error-filesystem-in-use.json", 400, InvalidParametersError, ValueError),
-        ("error-provider-unavailable.json", 503, APIUnavailableError, ConnectionError),
+        ("error-provider-unavailable.json", 503, ProviderUnavailableError, ConnectionError),
     ],
 )
 def test_each_code_maps_to_its_error(
@@ -71,7 +73,7 @@ def test_code_wins_over_status_and_message_text_is_never_read() -> None:
         (401, InvalidAPIKeyError),
         (403, AccountInactiveError),
         (400, InvalidParametersError),
-        (404, ObjectNotFoundError),
+        (404, UnexpectedResponseError),
         (409, InvalidParametersError),
         (500, APIUnavailableError),
         (503, APIUnavailableError),
@@ -144,3 +146,63 @@ def test_lambda_text_is_sanitized_and_capped() -> None:
 def test_sanitize() -> None:
     assert sanitize("  a\t\r\nb  ") == "a b"
     assert sanitize("abcdef", limit=4) == "abc…"
+
+
+# --- provider errors: transient whatever the status ---------------------------------------
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 409, 422, 500, 502, 503])
+def test_provider_codes_are_retryable_unavailable_errors_whatever_the_status(status: int) -> None:
+    err = error_from_reply(status, raw("error-provider-unavailable.json"), JSON, None)
+    assert type(err) is ProviderUnavailableError
+    assert isinstance(err, APIUnavailableError) and isinstance(err, ConnectionError)
+    assert err.code == "provider/internal-unavailable" and err.status == status
+    assert "Provider unavailable" in str(err) and "Try again shortly" in str(err)
+    assert "check the values" not in str(err).lower()
+
+
+def test_any_provider_code_counts_not_only_the_spec_example() -> None:
+    body = json.dumps({"error": {"code": "provider/quota-exhausted", "message": "Busy"}}).encode()
+    err = error_from_reply(400, body, JSON, None)
+    assert type(err) is ProviderUnavailableError and err.suggestion
+
+
+# --- only Lambda's not-found code means "gone" ---------------------------------------------
+
+
+def test_only_lambdas_not_found_code_is_object_not_found() -> None:
+    err = error_from_reply(404, raw("error-not-found.json"), JSON, None)
+    assert type(err) is ObjectNotFoundError
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "what"),
+    [
+        (b'{"detail": "Not Found"}', JSON, "JSON without Lambda's error description"),
+        (b'{"error": "Not Found"}', JSON, "JSON without Lambda's error description"),
+        (b"[]", JSON, "JSON without Lambda's error description"),
+        (b"404: Not Found", "text/plain", "not valid JSON"),
+        (b"<html><title>404 Not Found</title></html>", "text/html", "HTML page"),
+        (b"", None, "empty reply"),
+    ],
+)
+def test_404_without_lambdas_envelope_blames_the_address_not_the_object(
+    body: bytes, content_type: str | None, what: str
+) -> None:
+    """terminate reads ObjectNotFoundError as "the instance is gone, billing stopped": a 404
+    from a proxy or a wrong base path must never say that."""
+    err = error_from_reply(404, body, content_type, None, server="https://proxy.example/api/v2")
+    assert type(err) is UnexpectedResponseError
+    assert not isinstance(err, (ObjectNotFoundError, APIUnavailableError, ConnectionError))
+    text = str(err)
+    assert "The server at https://proxy.example/api/v2 does not look like the Lambda Cloud " in text
+    assert what in text and "HTTP 404" in text
+    assert "Check the API address (base URL) in Settings" in text
+    assert err.status == 404
+
+
+def test_404_with_an_unknown_code_is_not_taken_as_gone() -> None:
+    body = json.dumps({"error": {"code": "instances/something-new", "message": "Nope."}}).encode()
+    err = error_from_reply(404, body, JSON, None)
+    assert type(err) is UnexpectedResponseError
+    assert "Nope." in str(err) and err.code == "instances/something-new"

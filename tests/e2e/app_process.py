@@ -61,13 +61,13 @@ async def main(mode: str) -> None:
         emit(event="submitted", job=job_id)
     for _ in range(600):
         jobs = await c.list_jobs()
-        if all(j.phase.is_terminal and j.billing != "may_bill" for j in jobs):
+        if all(j.phase.is_terminal and not j.billing.may_bill for j in jobs):
             break
         await asyncio.sleep(0.5)
     emit(
         event="done",
         jobs=[
-            {"id": j.id, "phase": j.phase.value, "billing": j.billing, "error": j.error}
+            {"id": j.id, "phase": j.phase.value, "billing": j.billing.value, "error": j.error}
             for j in await c.list_jobs()
         ],
         orphans=[o.name for o in await c.find_orphans()],

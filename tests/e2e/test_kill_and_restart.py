@@ -146,7 +146,7 @@ async def test_kill_at_each_step_then_restart(
     shown = set(done["orphans"])
     left = [r.name for r in billing if r.name not in shown]
     print(f"ROW | {step} | {job['phase']} | {job['billing']} | {job['error'] or ''} | {left}")
-    assert job["billing"] != "may_bill"
+    assert job["billing"] in ("none", "terminated"), job
     assert job["phase"] in ("completed", "failed", "cancelled")
     assert not left, f"instances left billing that the app does not show: {left}"
     if step != "launch sent, no reply yet":

@@ -12,6 +12,7 @@ import pytest
 
 from lambda_gui import JobStatus, LambdaLabsConnector
 from lambda_gui.cloud.pacing import Pacer
+from lambda_gui.core.job_state import Billing
 from lambda_gui.core.models import JobPhase
 from lambda_gui.services.events import BillingWarning, JobPhaseChanged, OrphansFound
 from lambda_gui.services.instance_control import Timing
@@ -62,7 +63,7 @@ async def test_caps_stop_the_job_and_terminate(sim: Any, tiny_model: Path, cap: 
         job = await c.get_job(job_id)
         assert job.phase is JobPhase.CANCELLED, job.error
         assert job.error and ("run-time cap" if cap == "runtime" else "budget cap") in job.error
-        assert job.billing == "terminated"
+        assert job.billing is Billing.TERMINATED
         assert sim.instance_status(job.instance_id) in ("terminating", "terminated", None)
     finally:
         await c.disconnect()
@@ -84,7 +85,7 @@ async def test_a_failing_terminate_keeps_the_billing_warning_up(sim: Any, tiny_m
         job_id = await c.submit_job(demo_config(tiny_model, max_steps=10))
         await _wait_phase(c, job_id, JobPhase.COMPLETED, JobPhase.FAILED)
         job = await c.get_job(job_id)
-        assert job.billing == "may_bill"
+        assert job.billing is Billing.TERMINATING
         assert sim.instance_status(job.instance_id) == "active"
         assert warnings and not warnings[-1].resolved
         assert "may still be billing" in warnings[-1].message
@@ -92,7 +93,7 @@ async def test_a_failing_terminate_keeps_the_billing_warning_up(sim: Any, tiny_m
 
         sim.faults.clear()
         await c.retry_terminations()
-        assert (await c.get_job(job_id)).billing == "terminated"
+        assert (await c.get_job(job_id)).billing is Billing.TERMINATED
         assert warnings[-1].resolved
     finally:
         await c.disconnect()
@@ -106,7 +107,7 @@ async def test_self_termination_when_the_app_goes_silent(sim: Any, tiny_model: P
     )
     await _wait_phase(c, job_id, JobPhase.COMPLETED, JobPhase.FAILED)
     job = await c.get_job(job_id)
-    assert job.phase is JobPhase.COMPLETED and job.billing == "may_bill"
+    assert job.phase is JobPhase.COMPLETED and job.billing is Billing.BILLING
     await c.disconnect()  # the app goes silent: no more heartbeats
     for _ in range(300):
         if sim.instance_status(job.instance_id) in ("terminating", "terminated", None):
@@ -192,11 +193,17 @@ async def test_diverging_loss_stops_the_job_when_asked(sim: Any, tiny_model: Pat
     phases: list[JobPhase] = []
     c.events.subscribe(lambda e: phases.append(e.phase) if isinstance(e, JobPhaseChanged) else None)
     try:
-        # A learning rate near 1 makes the tiny model's loss blow up within a few steps.
+        # The tiny model's logits come from its frozen (tied) embeddings through a norm, so
+        # its loss cannot blow up to NaN; LoRA on q/v alone at lr 0.9 does not even rise (7.68
+        # -> 8.47 at most, then it learns). On every linear layer the same rate throws it up
+        # at once: 7.68, 11.65, 10.35, ~9.8, ~14.5, ~14, ~13 (the later steps vary a little
+        # with the CPU thread count): well over 1.2x its best for three readings in a row.
+        # max_steps keeps it training long after that, so only the guard can end it.
         cfg = demo_config(
             tiny_model,
-            max_steps=400,
+            max_steps=100_000,
             learning_rate=0.9,
+            target_modules=["all-linear"],
             stop_on_divergence=True,
             divergence_ratio=1.2,
             logging_steps=1,
@@ -205,7 +212,8 @@ async def test_diverging_loss_stops_the_job_when_asked(sim: Any, tiny_model: Pat
         await _wait_phase(c, job_id, JobPhase.CANCELLED, JobPhase.COMPLETED, JobPhase.FAILED)
         job = await c.get_job(job_id)
         assert job.phase is JobPhase.CANCELLED, (job.phase, job.error)
-        assert job.error and "loss" in job.error
-        assert job.billing == "terminated"
+        assert job.error and "training loss rose" in job.error, job.error
+        assert job.billing is Billing.TERMINATED
+        assert JobPhase.RUNNING in phases
     finally:
         await c.disconnect()

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from lambda_gui import JobStatus, LambdaLabsConnector
+from lambda_gui.core.job_state import Billing
 from lambda_gui.core.logparse import MetricEvent, parse_events
 from lambda_gui.core.models import JobPhase
 from lambda_gui.services.events import JobLogEvents, JobPhaseChanged
@@ -63,7 +64,7 @@ async def test_demo_job_trains_downloads_and_terminates(
     job = await connector.get_job(job_id)
     local_log = connector.paths.job_dir(job_id) / "train.log"
     assert job.log_offset == local_log.stat().st_size
-    assert job.billing == "terminated"
+    assert job.billing is Billing.TERMINATED
     assert sim.instance_status(job.instance_id) in ("terminating", "terminated", None)
 
     data = await connector.fetch_artifact(job_id)
@@ -139,7 +140,7 @@ async def test_a_failed_job_brings_back_its_log_and_terminates(
     job = await connector.get_job(job_id)
     assert await connector.get_job_status(job_id) is JobStatus.FAILED
     assert job.error and "nope_proj" in job.error, job.error
-    assert job.billing == "terminated"
+    assert job.billing is Billing.TERMINATED
     assert sim.instance_status(job.instance_id) in ("terminating", "terminated", None)
     assert any("nope_proj" in line for line in lines)
     with pytest.raises(RuntimeError, match="failed"):

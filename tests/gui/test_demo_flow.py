@@ -17,6 +17,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog
 
 from lambda_gui.cloud.pacing import Pacer
+from lambda_gui.core.job_state import Billing
 from lambda_gui.core.models import JobPhase
 from lambda_gui.gui.main_window import MainWindow
 from lambda_gui.services.credentials import CredentialStore
@@ -140,7 +141,7 @@ async def test_whole_flow_in_demo_mode(
 
     # The job ended completed, and its instance is terminated.
     record = await win.connector.get_job(job_id)
-    assert record.billing == "terminated"
+    assert record.billing is Billing.TERMINATED
     assert record.instance_id is not None
     assert demo.simulator.instance_status(record.instance_id) in (None, "terminating", "terminated")
     assert "terminated" in detail.billing_value.text()
@@ -228,7 +229,7 @@ async def test_cancel_from_the_jobs_tab(demo_app: DemoApp) -> None:
     )
     _no_errors(win)
     record = await win.connector.get_job(job_id)
-    assert record.phase is JobPhase.CANCELLED and record.billing == "terminated"
+    assert record.phase is JobPhase.CANCELLED and record.billing is Billing.TERMINATED
     assert record.instance_id is not None
     assert demo.simulator.instance_status(record.instance_id) in (None, "terminating", "terminated")
     await wait_until(lambda: not detail.cancel_button.isEnabled(), 5, "Cancel to be disabled")

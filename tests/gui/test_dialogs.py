@@ -14,8 +14,6 @@ from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.main_window import MainWindow
 from lambda_gui.services.connector import LambdaLabsConnector
 from lambda_gui.services.credentials import API_KEY_ENTRY, SERVICE, CredentialStore
-from lambda_gui.services.limits_watch import GLOBAL_BUDGET_SETTING
-from lambda_gui.services.orphans import AUTO_TERMINATE_ORPHANS_SETTING
 from tests.gui.conftest import MemoryKeyring
 from tests.gui.helpers import wait_until
 
@@ -129,7 +127,7 @@ async def test_settings_change_region_end_of_job_and_keys(
     assert reconnects == [1]
     assert memory_keyring.values[(SERVICE, API_KEY_ENTRY)] == sim.api_key
     assert await credentials.ssh_key_path() == str(sim.test_key_path)
-    assert await connector.store.get_setting("default_region") == "us-west-1"
+    assert (await connector.settings.load()).default_region == "us-west-1"
     assert await connector.auto_terminate() is False
 
     again = window.settings_dialog()
@@ -140,7 +138,7 @@ async def test_settings_change_region_end_of_job_and_keys(
 
 
 async def test_settings_orphans_and_the_cap_over_all_jobs(window: MainWindow) -> None:
-    store = window.connector.store
+    settings = window.connector.settings
     dialog = window.settings_dialog()
     await dialog.prepare()
     assert not dialog.orphans_box.isChecked(), "orphans are only shown unless asked"
@@ -152,14 +150,14 @@ async def test_settings_orphans_and_the_cap_over_all_jobs(window: MainWindow) ->
         dialog.global_cap.setText(bad)
         await dialog.save()
         assert not dialog.saved and "above 0" in dialog.error_label.text()
-    assert await store.get_setting(GLOBAL_BUDGET_SETTING) is None
+    assert (await settings.load()).global_budget_usd is None
 
     dialog.orphans_box.setChecked(True)
     dialog.global_cap.setText("$1,250.50")
     await dialog.save()
     assert dialog.saved, dialog.error_label.text()
-    assert await store.get_setting(AUTO_TERMINATE_ORPHANS_SETTING) == "1"
-    assert await store.get_setting(GLOBAL_BUDGET_SETTING) == "1250.5"
+    saved = await settings.load()
+    assert saved.auto_terminate_orphans and saved.global_budget_usd == 1250.5
 
     again = window.settings_dialog()
     await again.prepare()
@@ -167,5 +165,5 @@ async def test_settings_orphans_and_the_cap_over_all_jobs(window: MainWindow) ->
     again.orphans_box.setChecked(False)
     again.global_cap.setText("")
     await again.save()
-    assert await store.get_setting(AUTO_TERMINATE_ORPHANS_SETTING) == "0"
-    assert await store.get_setting(GLOBAL_BUDGET_SETTING) == ""  # no cap
+    saved = await settings.load()
+    assert not saved.auto_terminate_orphans and saved.global_budget_usd is None  # no cap

@@ -16,6 +16,7 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 
 from lambda_gui.cloud.pacing import Pacer
+from lambda_gui.core.job_state import Billing
 from lambda_gui.core.models import JobPhase
 from lambda_gui.gui.main_window import MainWindow
 from lambda_gui.gui.models.jobs_table import PHASE
@@ -83,7 +84,7 @@ async def test_a_refused_terminate_keeps_the_billing_banner_until_retry_succeeds
         "the job to end",
     )
     job = await app.connector.get_job(job_id)
-    assert job.phase is JobPhase.COMPLETED and job.billing == "may_bill"
+    assert job.phase is JobPhase.COMPLETED and job.billing is Billing.BILLING
     assert job.instance_id and sim.instance_status(job.instance_id) == "active"
     rate = f"${job.price_cents_per_hour / 100:,.2f}/h"
     await wait_until(banner.isVisible, 5, "the billing banner")
@@ -104,7 +105,7 @@ async def test_a_refused_terminate_keeps_the_billing_banner_until_retry_succeeds
     banner.retry_button.click()
     await wait_until(lambda: not banner.isVisible(), 15, "the banner to go")
     assert sim.instance_status(job.instance_id) in GONE
-    assert (await app.connector.get_job(job_id)).billing == "terminated"
+    assert (await app.connector.get_job(job_id)).billing is Billing.TERMINATED
     assert banner.retry_button.text() == "Retry terminate"
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from PySide6.QtWidgets import QProgressDialog
 
+from lambda_gui.core.job_state import Billing
 from lambda_gui.core.models import JobPhase, TrainingConfig
 from lambda_gui.gui.main_window import MainWindow
 from lambda_gui.services.events import Orphan, OrphansFound
@@ -74,7 +75,7 @@ async def test_terminate_all_orphans_asks_first(sim: Any, window: MainWindow) ->
     assert not banner.isVisible()
 
 
-async def _running_job(window: MainWindow, job_id: str, cents: int, billing: str) -> str:
+async def _running_job(window: MainWindow, job_id: str, cents: int, billing: Billing) -> str:
     job = JobRecord(
         id=job_id,
         config=TrainingConfig(base_model="gpt2", dataset_path="hf://tatsu-lab/alpaca"),
@@ -98,8 +99,8 @@ async def _answer(window: MainWindow, choice: str) -> None:
 
 
 async def _jobs(window: MainWindow) -> tuple[str, str]:
-    first = await _running_job(window, "feedfacecafe", 129, "may_bill")
-    second = await _running_job(window, "deadbeef0001", 75, "may_bill")
+    first = await _running_job(window, "feedfacecafe", 129, Billing.BILLING)
+    second = await _running_job(window, "deadbeef0001", 75, Billing.BILLING)
     return first, second
 
 
@@ -159,4 +160,4 @@ async def test_quit_stop_and_terminate_stops_every_job_with_progress(
     assert window.quit_prompt.progress_seen and window.quit_prompt.progress_seen[0] == 0
     for job_id in (first, second):
         job = await window.connector.get_job(job_id)
-        assert job.phase is JobPhase.CANCELLED and job.billing != "may_bill"
+        assert job.phase is JobPhase.CANCELLED and job.billing.may_bill is False

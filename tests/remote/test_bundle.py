@@ -39,11 +39,18 @@ def cfg(**changes: Any) -> TrainingConfig:
 
 def test_files_and_modes() -> None:
     b = build_bundle(cfg(), "abc-123", gpu_count=1, dataset_name="train.jsonl")
-    assert b.paths() == ["config.json", "bootstrap.sh", "train.py", "dataset_format.py"]
+    assert b.paths() == [
+        "config.json",
+        "bootstrap.sh",
+        "train.py",
+        "protocol.py",
+        "dataset_format.py",
+    ]
     assert b.file("bootstrap.sh").mode == 0o755
     assert b.file("train.py").mode == 0o644
-    assert b.file("bootstrap.sh").data == (BUNDLE_FILES / "bootstrap.sh").read_bytes()
-    assert b.file("train.py").data == (BUNDLE_FILES / "train.py").read_bytes()
+    assert b.file("protocol.py").mode == 0o644
+    for name in ("bootstrap.sh", "train.py", "protocol.py"):
+        assert b.file(name).data == (BUNDLE_FILES / name).read_bytes()
     assert b.job_dir == "lambda-gui/jobs/abc-123"
     with pytest.raises(KeyError):
         b.file("tracker.env")

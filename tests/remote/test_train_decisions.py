@@ -12,6 +12,7 @@ import sys
 import tarfile
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -38,15 +39,26 @@ def train(job: Path) -> ModuleType:
     return module
 
 
-def test_unsloth_only_when_it_can_work(train: ModuleType) -> None:
-    unsloth = {"base_model": "unsloth/llama-3-8b-bnb-4bit", "algorithm": "lora"}
-    assert train.unsloth_choice({"base_model": "meta-llama/x"}, True) == (False, "")
+@pytest.fixture(scope="module")
+def config(job: Path, train: ModuleType) -> Any:
+    """The job's config.json as train.py reads it (a protocol.JobConfig)."""
+    return train.load_config(job)
+
+
+def with_(config: Any, **changes: Any) -> Any:
+    """A copy of a JobConfig with some fields changed."""
+    return dataclasses.replace(config, **changes)
+
+
+def test_unsloth_only_when_it_can_work(train: ModuleType, config: Any) -> None:
+    unsloth = with_(config, base_model="unsloth/llama-3-8b-bnb-4bit", algorithm="lora")
+    assert train.unsloth_choice(with_(config, base_model="meta-llama/x"), True) == (False, "")
     assert train.unsloth_choice(unsloth, False) == (
         False,
         "Unsloth needs a CUDA GPU: training with PEFT instead.",
     )
-    assert "DoRA" in train.unsloth_choice(unsloth | {"algorithm": "dora"}, True)[1]
-    assert train.unsloth_choice(unsloth | {"model_dir": "model"}, True) == (False, "")
+    assert "DoRA" in train.unsloth_choice(with_(unsloth, algorithm="dora"), True)[1]
+    assert train.unsloth_choice(with_(unsloth, model_dir="model"), True) == (False, "")
     if importlib.util.find_spec("unsloth") is None:
         assert train.unsloth_choice(unsloth, True) == (
             False,
@@ -55,10 +67,10 @@ def test_unsloth_only_when_it_can_work(train: ModuleType) -> None:
 
 
 def test_unsloth_steps_aside_for_several_gpus(
-    train: ModuleType, monkeypatch: pytest.MonkeyPatch
+    train: ModuleType, config: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WORLD_SIZE", "8")
-    use, note = train.unsloth_choice({"base_model": "unsloth/x", "algorithm": "lora"}, True)
+    use, note = train.unsloth_choice(with_(config, base_model="unsloth/x"), True)
     assert not use and "one GPU" in note
 
 
@@ -74,25 +86,37 @@ def test_unsloth_steps_aside_for_several_gpus(
     ],
 )
 def test_precision(
-    train: ModuleType, wanted: bool | None, cuda: bool, bf16_ok: bool, expected: str
+    train: ModuleType,
+    config: Any,
+    wanted: bool | None,
+    cuda: bool,
+    bf16_ok: bool,
+    expected: str,
 ) -> None:
-    assert train.precision({"bf16": wanted}, cuda, bf16_ok) == expected
+    assert train.precision(with_(config, bf16=wanted), cuda, bf16_ok) == expected
 
 
-def test_quantization_rule_matches_the_apps(train: ModuleType) -> None:
+def test_train_py_quantizes_as_the_app_decided(tmp_path: Path, train: ModuleType) -> None:
+    """train.py takes the app's effective_quantization from config.json, for every method."""
     for algorithm in ALGORITHMS:
         for quant in QUANTIZATIONS:
-            cfg = TrainingConfig(base_model="m", algorithm=algorithm, quantization=quant)
-            assert train.effective_quantization(cfg.to_dict()) == effective_quantization(cfg)
+            cfg = TrainingConfig(
+                base_model="org/m", dataset_path="x.jsonl", algorithm=algorithm, quantization=quant
+            )
+            bundle = build_bundle(cfg, "j", gpu_count=1, dataset_name="train.jsonl")
+            (tmp_path / "config.json").write_bytes(bundle.file("config.json").data)
+            loaded = train.load_config(tmp_path)
+            assert loaded.effective_quantization == effective_quantization(cfg)
 
 
-def test_requirements_follow_the_config(train: ModuleType) -> None:
-    base = {"quantization": "none", "algorithm": "lora", "report_to": "none"}
+def test_requirements_follow_the_config(train: ModuleType, config: Any) -> None:
+    base = with_(config, effective_quantization="none", report_to="none")
     names = [r[1] for r in train.requirements(base)]
     assert names == ["transformers", "peft", "trl", "datasets", "accelerate"]
-    assert "bitsandbytes" in [r[1] for r in train.requirements(base | {"algorithm": "qlora"})]
+    int4 = with_(base, effective_quantization="int4")
+    assert "bitsandbytes" in [r[1] for r in train.requirements(int4)]
     for tracker in ("wandb", "mlflow", "tensorboard"):
-        assert tracker in [r[1] for r in train.requirements(base | {"report_to": tracker})]
+        assert tracker in [r[1] for r in train.requirements(with_(base, report_to=tracker))]
     assert train.pip_spec("trl", (0, 20), (2,)) == "trl>=0.20,<2"
     assert train.version_tuple("2.13.0+cpu") == (2, 13, 0)
     assert train.version_tuple("1.0.0rc1") == (1, 0, 0)
@@ -115,9 +139,11 @@ def test_missing_requirements_command(job: Path) -> None:
 
     assert missing() == []
     if importlib.util.find_spec("bitsandbytes") is None:
-        assert missing(algorithm="qlora") == ["bitsandbytes>=0.45,<1"]
+        qlora = {"algorithm": "qlora", "effective_quantization": "int4"}
+        assert missing(**qlora) == ["bitsandbytes>=0.45,<1"]
     if importlib.util.find_spec("mlflow") is None:
-        assert missing(algorithm="lora", report_to="mlflow") == ["mlflow>=2.16,<4"]
+        lora = {"algorithm": "lora", "effective_quantization": "none"}
+        assert missing(**lora, report_to="mlflow") == ["mlflow>=2.16,<4"]
 
 
 def test_package_skips_links_and_optimizer_state(train: ModuleType, tmp_path: Path) -> None:
@@ -148,15 +174,11 @@ def test_latest_checkpoint_needs_an_adapter(train: ModuleType, tmp_path: Path) -
 
 
 def test_trainer_arguments_for_checkpoints_and_evaluation(
-    train: ModuleType, tmp_path: Path
+    train: ModuleType, config: Any, tmp_path: Path
 ) -> None:
-    cfg = dataclasses.replace(
-        TrainingConfig(base_model="m"),
-        save_steps=25,
-        eval_steps=0,
-        warmup_ratio=0.1,
-        max_seq_length=256,
-    ).to_dict() | {"job_id": "j9"}
+    cfg = with_(
+        config, save_steps=25, eval_steps=0, warmup_ratio=0.1, max_seq_length=256, job_id="j9"
+    )
     args = train.trainer_arguments(cfg, tmp_path, "fp32", True)
     assert args.save_strategy == "steps" and args.save_steps == 25
     assert args.eval_strategy == "epoch"

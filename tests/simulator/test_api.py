@@ -250,6 +250,11 @@ def _launch_body(key: str, **fields: Any) -> dict[str, Any]:
         {"hostname": "Bad_Host"},
         {"user_data": "#!/bin/sh\n" + "x" * (1024 * 1024)},
         {"tags": [{"key": "Upper", "value": "v"}]},
+        {"tags": [{"key": "k" * 56, "value": "v"}]},
+        {"tags": [{"key": "k", "value": "v"}]},
+        {"tags": [{"key": "job", "value": "v" * 129}]},
+        {"tags": [{"key": "job"}]},
+        {"tags": {"job": "42"}},
         {"image": {"name": "x"}},
     ],
     ids=[
@@ -265,6 +270,11 @@ def _launch_body(key: str, **fields: Any) -> dict[str, Any]:
         "bad-hostname",
         "user-data-over-1mb",
         "bad-tag-key",
+        "tag-key-over-55",
+        "tag-key-one-char",
+        "tag-value-over-128",
+        "tag-without-value",
+        "tags-not-a-list",
         "bad-image-spec",
     ],
 )
@@ -313,11 +323,14 @@ async def test_launch_accepts_known_image_and_tags(sim: Any) -> None:
         sim.test_key_name,
         name="tagged",
         image={"family": "lambda-stack-22-04"},
-        tags=[{"key": "job", "value": "42"}],
+        tags=[{"key": "job", "value": "42"}, {"key": "a" * 55, "value": "v" * 128}],
         hostname="trainer-1",
     )
     data = await get_instance(sim, instance_id)
-    assert data["name"] == "tagged" and data["tags"] == [{"key": "job", "value": "42"}]
+    assert data["name"] == "tagged"
+    assert data["tags"] == [{"key": "job", "value": "42"}, {"key": "a" * 55, "value": "v" * 128}]
+    listed = (await call(sim, "GET", "/instances"))[1]["data"]
+    assert [i["tags"] for i in listed] == [data["tags"]]
     assert data["instance_type"]["name"] == DEFAULT_TYPE
     assert data["region"] == {"name": DEFAULT_REGION, "description": "Virginia, USA"}
 

@@ -63,6 +63,20 @@ async def test_fail_next_429_has_retry_after_and_bodies_alternate(sim: Any) -> N
     assert bodies[1][0] == "text/plain"
 
 
+async def test_provider_error_with_a_400(sim: Any) -> None:
+    sim.faults.fail_next(1, kind="provider-400", path_prefix="/instances")
+    status, reply = await call(sim, "GET", "/instances")
+    assert status == 400 and reply["error"]["code"] == "provider/internal-unavailable"
+    assert reply["error"]["message"] and reply["error"]["suggestion"]
+
+
+async def test_json_404_without_lambdas_envelope(sim: Any) -> None:
+    sim.faults.fail_next(1, kind="404-no-envelope", method="POST")
+    status, reply = await call(sim, "POST", "/instance-operations/terminate", {})
+    assert status == 404 and reply == {"detail": "Not Found"}
+    assert sim.requests[-1].fault == "404-no-envelope"
+
+
 async def test_html_502_page(sim: Any) -> None:
     sim.faults.fail_next(1, kind="html")
     status, body = await call(sim, "GET", "/images")

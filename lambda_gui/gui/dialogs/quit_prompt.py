@@ -21,14 +21,14 @@ PROGRESS_POLL_S = 0.3
 def job_cost_line(job: JobRecord) -> str:
     """One running job and what it costs per hour."""
     name = f"{job.config.project_name} ({job.id}) on {job.instance_type}"
-    if job.billing == "may_bill":
+    if job.billing.may_bill:
         return f"• {name}: ${job.price_cents_per_hour / 100:,.2f}/h"
     return f"• {name}: not launched yet, nothing billed"
 
 
 def quit_text(running: Sequence[JobRecord]) -> str:
     """The question: every running job with its cost per hour, the total, and the choices."""
-    total = sum(j.price_cents_per_hour for j in running if j.billing == "may_bill") / 100
+    total = sum(j.price_cents_per_hour for j in running if j.billing.may_bill) / 100
     return "\n".join(
         [
             f"{len(running)} job(s) are still running on Lambda instances, which bill until "

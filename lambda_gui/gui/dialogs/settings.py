@@ -30,10 +30,7 @@ from lambda_gui.gui.error_report import ErrorReporter, describe_error
 from lambda_gui.gui.style import ERROR_STYLE, WARNING_STYLE
 from lambda_gui.services.connector import LambdaLabsConnector
 from lambda_gui.services.credentials import CredentialStore
-from lambda_gui.services.limits_watch import GLOBAL_BUDGET_SETTING
-from lambda_gui.services.orphans import AUTO_TERMINATE_ORPHANS_SETTING
 
-DEFAULT_REGION_SETTING = "default_region"
 ORPHANS_CAVEAT = (
     "An orphan is an instance named lambda-gui-* that no job of this app owns (left by a "
     "crash, or launched by hand). Caution: lambda-gui on another computer using the same "
@@ -219,8 +216,7 @@ class SettingsDialog(QDialog):
             self.file_radio.setChecked(True)
             self.key_path.setText(path)
         try:
-            region = await self.connector.store.get_setting(DEFAULT_REGION_SETTING, "")
-            auto = await self.connector.auto_terminate()
+            settings = await self.connector.settings.load()
         except NotConnectedError:
             self.note.setText(
                 (self.note.text() + " " if self.note.text() else "")
@@ -232,9 +228,11 @@ class SettingsDialog(QDialog):
             self.keep_radio.setEnabled(False)
             self.money_group.setEnabled(False)
             return
-        store = self.connector.store
-        self.orphans_box.setChecked(await store.get_setting(AUTO_TERMINATE_ORPHANS_SETTING) == "1")
-        self.global_cap.setText(await store.get_setting(GLOBAL_BUDGET_SETTING, "") or "")
+        region = settings.default_region
+        auto = settings.auto_terminate
+        self.orphans_box.setChecked(settings.auto_terminate_orphans)
+        cap_value = settings.global_budget_usd
+        self.global_cap.setText(repr(cap_value) if cap_value else "")
         if region and self.region.findData(region) < 0:
             self.region.addItem(region, region)
         self.region.setCurrentIndex(max(0, self.region.findData(region or "")))
@@ -283,15 +281,15 @@ class SettingsDialog(QDialog):
                 await self.credentials.save_ssh_key_path(key_path or None)
                 reconnect = True
         if self.region.isEnabled():
-            await self.connector.store.set_setting(
-                DEFAULT_REGION_SETTING, str(self.region.currentData() or "")
+            await self.connector.settings.update(
+                default_region=str(self.region.currentData() or ""),
+                auto_terminate=self.terminate_radio.isChecked(),
             )
-            await self.connector.set_auto_terminate(self.terminate_radio.isChecked())
         if self.money_group.isEnabled():
-            store = self.connector.store
-            orphans = "1" if self.orphans_box.isChecked() else "0"
-            await store.set_setting(AUTO_TERMINATE_ORPHANS_SETTING, orphans)
-            await store.set_setting(GLOBAL_BUDGET_SETTING, str(float(cap)) if cap else "")
+            await self.connector.settings.update(
+                auto_terminate_orphans=self.orphans_box.isChecked(),
+                global_budget_usd=float(cap) if cap else None,
+            )
         if reconnect:
             try:
                 await self.reconnect()

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lambda_gui.core.job_state import Billing
 from lambda_gui.core.logparse import LogEvent, MetricEvent
 from lambda_gui.core.models import JobPhase
 from lambda_gui.gui.async_slots import reported_slot, run_modal, spawn
@@ -394,7 +395,7 @@ class JobDetail(QWidget):
     def _update_buttons(self) -> None:
         record = self.record
         self.cancel_button.setEnabled(
-            record is not None and (not record.phase.is_terminal or record.billing == "may_bill")
+            record is not None and (not record.phase.is_terminal or record.billing.may_bill)
         )
         self.download_button.setEnabled(
             record is not None and record.phase is JobPhase.COMPLETED and bool(record.adapter_path)
@@ -478,10 +479,6 @@ class JobDetail(QWidget):
 
 
 def _billing_text(record: JobRecord) -> str:
-    if record.billing == "terminated":
-        return "Instance terminated (confirmed by Lambda): no longer billing"
-    if record.billing == "may_bill":
-        if record.phase.is_terminal:
-            return "Instance may still be billing: Lambda has not confirmed it terminated"
-        return "Instance running: billing per minute"
-    return "No instance: nothing billed"
+    if record.billing is Billing.NONE:
+        return "No instance: nothing billed"
+    return "Instance " + record.billing.label

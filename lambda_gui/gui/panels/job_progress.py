@@ -10,11 +10,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lambda_gui.assets import load_json
-from lambda_gui.core.billing import BillingTerms, pricing_info
 from lambda_gui.core.logparse import LogEvent, MetricEvent, ProgressEvent
-from lambda_gui.core.models import JobPhase, PricingInfo
+from lambda_gui.core.models import JobPhase
 from lambda_gui.gui.models.job_row import JobRow
+from lambda_gui.services.costing import billing_span, job_pricing
 from lambda_gui.services.store import JobRecord
 
 # After training: pack, verify and fetch the adapter, then terminate (planner.FINISH_SECONDS).
@@ -82,27 +81,6 @@ class LiveProgress:
         if s1 <= s0 or t1 <= t0:
             return self.remaining_s
         return (self.total - self.step) * (t1 - t0) / (s1 - s0)
-
-
-def _terms() -> BillingTerms:
-    return BillingTerms.from_json(load_json("billing.json"))
-
-
-def job_pricing(job: JobRecord) -> PricingInfo | None:
-    """The billing terms of the job's instance, when its price is known."""
-    if job.price_cents_per_hour <= 0:
-        return None
-    return pricing_info(job.instance_type, job.price_cents_per_hour, _terms())
-
-
-def billing_span(job: JobRecord) -> tuple[float | None, float | None]:
-    """When the instance started and stopped billing (None: not started / still billing)."""
-    if job.billing == "none" and job.instance_id is None:
-        return None, None
-    start = job.launch_sent_at or job.started_at or job.created_at
-    if job.billing == "terminated":
-        return start, job.ended_at or job.updated_at
-    return start, None
 
 
 def job_row(job: JobRecord, progress: LiveProgress | None = None, message: str = "") -> JobRow:

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from lambda_gui.core.errors import NotConnectedError
+from lambda_gui.core.job_state import Billing
 from lambda_gui.core.models import JobPhase
 from lambda_gui.gui.async_slots import reported_slot, spawn
 from lambda_gui.gui.dialogs.prompts import ask, question_box
@@ -60,21 +61,28 @@ class BillingLine:
 def billing_lines(
     warnings: Sequence[BillingWarning], jobs: Sequence[JobRecord], auto_terminate: bool
 ) -> list[BillingLine]:
-    """Unresolved warnings, then finished jobs the store still marks 'may_bill'."""
+    """Unresolved warnings, then finished jobs whose instance may still bill."""
     lines: dict[str, BillingLine] = {}
     for w in warnings:
         lines[w.instance_id] = BillingLine(
             w.instance_id,
             w.instance_name,
             w.dollars_per_hour,
-            retrying=w.message.endswith("Retrying."),
+            retrying=w.retrying,
         )
     for job in jobs:
         key = job.instance_id or job.instance_name
-        if key in lines or not job.phase.is_terminal or job.billing != "may_bill":
+        if key in lines or not job.phase.is_terminal or not job.billing.may_bill:
             continue
-        kept = job.phase is JobPhase.COMPLETED and not auto_terminate
-        lines[key] = BillingLine(key, job.instance_name, job.price_cents_per_hour / 100, kept)
+        kept = job.phase is JobPhase.COMPLETED and job.billing is Billing.BILLING
+        kept = kept and not auto_terminate
+        lines[key] = BillingLine(
+            key,
+            job.instance_name,
+            job.price_cents_per_hour / 100,
+            kept,
+            retrying=job.billing is Billing.TERMINATING,
+        )
     return list(lines.values())
 
 

@@ -4,8 +4,8 @@
 # Started detached by a fixed command (see lambda_gui/remote/bundle.py START_COMMAND):
 #   setsid nohup bash bootstrap.sh >> train.log 2>&1 < /dev/null &
 # Writes: pid (this script's pid = its process group, for cancelling), exit_code (last).
-# Exit codes: those of train.py, 3 = the GPU is not usable, 4 = Python set-up failed,
-# 130/143 = interrupted / cancelled.
+# Exit codes (protocol.py's EXIT_CODES): those of train.py, 3 = the GPU is not usable,
+# 4 = Python set-up failed, 130/143 = interrupted / cancelled.
 # Nothing user-entered is interpolated here: user values live in config.json, secrets in
 # tracker.env (mode 0600, never echoed).
 

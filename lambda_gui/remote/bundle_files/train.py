@@ -9,6 +9,7 @@ accelerate (bitsandbytes for int4/int8; the tracker's package for wandb/mlflow/t
 Writes into the job dir: metrics.jsonl (one JSON object per log event), output/ (adapter and
 tokenizer), adapter.tar.gz + adapter.tar.gz.sha256, error.txt on failure, and exit_code last.
 Prints `LGUI_STATUS {...}` and `LGUI_METRIC {...}` lines besides the trainer's own output.
+Those names, the exit codes and config.json's schema come from protocol.py, shipped alongside.
 """
 
 from __future__ import annotations
@@ -32,14 +33,12 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import dataset_format as fmtlib  # noqa: E402  (shipped next to this file by the bundle)
-
-# Exit codes the app reads from exit_code (bootstrap.sh uses 3 and 4 for its own failures).
-EXIT_OK = 0
-EXIT_TRAINING_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
-EXIT_CANCELLED = 143
+# Both shipped next to this file by the bundle. A type checker run on the package does not
+# find them by these names, so it sees them as Any; tests/remote/test_protocol.py holds train.py
+# and the app to the same protocol instead.
+import dataset_format as fmtlib  # noqa: E402
+import protocol  # noqa: E402
+from protocol import JobConfig  # noqa: E402
 
 # (import name, distribution, lowest version, first version not accepted)
 Requirement = tuple[str, str, tuple[int, ...], tuple[int, ...]]
@@ -100,7 +99,7 @@ def say(message: str) -> None:
 def status(phase: str, **data: Any) -> None:
     """One `LGUI_STATUS {json}` line: the job's phase and facts about it."""
     if is_main_process():
-        print("LGUI_STATUS " + json.dumps({"phase": phase, **data}), flush=True)
+        print(protocol.STATUS_MARKER + json.dumps({"phase": phase, **data}), flush=True)
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -125,37 +124,30 @@ def version_tuple(text: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def load_config(job_dir: Path) -> dict[str, Any]:
-    """config.json of the job, as the app wrote it."""
-    path = job_dir / "config.json"
+def load_config(job_dir: Path) -> JobConfig:
+    """config.json of the job, as the app wrote it, checked."""
+    path = job_dir / protocol.CONFIG_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise JobInputError(f"{path} is missing: the job bundle was not uploaded.") from None
     except ValueError as exc:
         raise JobInputError(f"{path} is not valid JSON ({exc}).") from None
-    if not isinstance(data, dict):
-        raise JobInputError(f"{path} must hold a JSON object.")
-    return data
-
-
-def effective_quantization(config: dict[str, Any]) -> str:
-    """ "int4" for QLoRA left at "none", else the configured quantization."""
-    quant = str(config.get("quantization", "none"))
-    if config.get("algorithm") == "qlora" and quant == "none":
-        return "int4"
-    return quant
+    try:
+        return JobConfig.from_dict(data)
+    except ValueError as exc:
+        raise JobInputError(f"{path} cannot be used: {exc}") from None
 
 
 # --- requirements (bootstrap.sh asks before training) --------------------------------------
 
 
-def requirements(config: dict[str, Any]) -> list[Requirement]:
+def requirements(config: JobConfig) -> list[Requirement]:
     """Every package this job needs, with its accepted version range."""
     needed = list(BASE_REQUIREMENTS)
-    if effective_quantization(config) in ("int4", "int8"):
+    if config.effective_quantization in ("int4", "int8"):
         needed.append(QUANT_REQUIREMENT)
-    tracker = TRACKER_REQUIREMENTS.get(str(config.get("report_to", "none")))
+    tracker = TRACKER_REQUIREMENTS.get(config.report_to)
     if tracker:
         needed.append(tracker)
     return needed
@@ -166,7 +158,7 @@ def pip_spec(dist: str, low: tuple[int, ...], high: tuple[int, ...]) -> str:
     return f"{dist}>={'.'.join(map(str, low))},<{'.'.join(map(str, high))}"
 
 
-def missing_requirements(config: dict[str, Any]) -> list[str]:
+def missing_requirements(config: JobConfig) -> list[str]:
     """pip specs of the packages that are absent or outside their accepted range."""
     missing: list[str] = []
     for module, dist, low, high in requirements(config):
@@ -185,27 +177,28 @@ def missing_requirements(config: dict[str, Any]) -> list[str]:
 # --- model -----------------------------------------------------------------------------------
 
 
-def model_source(config: dict[str, Any], job_dir: Path) -> str:
+def model_source(config: JobConfig, job_dir: Path) -> str:
     """Where the base model loads from: the uploaded model/ folder or a Hub id."""
-    model_dir = config.get("model_dir")
-    if model_dir:
-        path = job_dir / str(model_dir)
+    if config.model_dir:
+        path = job_dir / config.model_dir
+        # A Hugging Face model folder's own config.json, not the job's.
         if not (path / "config.json").is_file():
             raise JobInputError(
                 f"The local model was not found in {path} (no config.json): upload the model "
                 "folder again."
             )
         return str(path)
-    return str(config["base_model"])
+    hub_id: str = config.base_model
+    return hub_id
 
 
-def unsloth_choice(config: dict[str, Any], cuda: bool) -> tuple[bool, str]:
+def unsloth_choice(config: JobConfig, cuda: bool) -> tuple[bool, str]:
     """Whether to train with Unsloth, and the line that explains a fallback to PEFT."""
-    if not str(config.get("base_model", "")).lower().startswith("unsloth/"):
+    if not config.base_model.lower().startswith("unsloth/"):
         return False, ""
-    if config.get("model_dir"):
+    if config.model_dir:
         return False, ""
-    if config.get("algorithm") == "dora":
+    if config.algorithm == "dora":
         return False, "Unsloth does not train DoRA adapters: training with PEFT instead."
     if not cuda:
         return False, "Unsloth needs a CUDA GPU: training with PEFT instead."
@@ -220,9 +213,9 @@ def unsloth_choice(config: dict[str, Any], cuda: bool) -> tuple[bool, str]:
     return True, "Training with Unsloth."
 
 
-def precision(config: dict[str, Any], cuda: bool, bf16_ok: bool) -> str:
+def precision(config: JobConfig, cuda: bool, bf16_ok: bool) -> str:
     """ "bf16", "fp16" or "fp32": bf16 where the GPU has it, fp32 on CPU or when turned off."""
-    wanted = config.get("bf16")
+    wanted = config.bf16
     if not cuda:
         if wanted:
             say("bf16 was asked for but there is no CUDA GPU here: training in fp32.")
@@ -254,7 +247,7 @@ def check_quantization(quant: str, cuda: bool) -> None:
         ) from None
 
 
-def load_model_peft(config: dict[str, Any], source: str, quant: str, prec: str) -> Any:
+def load_model_peft(config: JobConfig, source: str, quant: str, prec: str) -> Any:
     """The base model with a PEFT adapter (LoRA / DoRA / rsLoRA, quantized base for QLoRA)."""
     import torch
 
@@ -276,7 +269,7 @@ def load_model_peft(config: dict[str, Any], source: str, quant: str, prec: str) 
             kwargs["quantization_config"] = transformers.BitsAndBytesConfig(load_in_8bit=True)
         kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     model = transformers.AutoModelForCausalLM.from_pretrained(source, **kwargs)
-    gradient_checkpointing = bool(config.get("gradient_checkpointing"))
+    gradient_checkpointing = config.gradient_checkpointing
     quantized = bool(
         getattr(model, "is_loaded_in_4bit", False)
         or getattr(model, "is_loaded_in_8bit", False)
@@ -286,16 +279,16 @@ def load_model_peft(config: dict[str, Any], source: str, quant: str, prec: str) 
         model = peft.prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=gradient_checkpointing
         )
-    modules = list(config.get("target_modules") or [])
+    modules = list(config.target_modules)
     lora = peft.LoraConfig(
-        r=int(config["rank"]),
-        lora_alpha=float(config["alpha"]),
-        lora_dropout=float(config["dropout"]),
+        r=config.rank,
+        lora_alpha=float(config.alpha),
+        lora_dropout=float(config.dropout),
         target_modules="all-linear" if modules == ["all-linear"] else modules,
         bias="none",
         task_type="CAUSAL_LM",
-        use_dora=config.get("algorithm") == "dora",
-        use_rslora=config.get("algorithm") == "rslora",
+        use_dora=config.algorithm == "dora",
+        use_rslora=config.algorithm == "rslora",
     )
     try:
         model = peft.get_peft_model(model, lora)
@@ -307,27 +300,27 @@ def load_model_peft(config: dict[str, Any], source: str, quant: str, prec: str) 
     return model
 
 
-def load_model_unsloth(config: dict[str, Any], source: str, quant: str) -> tuple[Any, Any]:
+def load_model_unsloth(config: JobConfig, source: str, quant: str) -> tuple[Any, Any]:
     """Model and tokenizer through Unsloth's FastLanguageModel."""
     fast_language_model = library("unsloth").FastLanguageModel
     model, tokenizer = fast_language_model.from_pretrained(
         model_name=source,
-        max_seq_length=int(config["max_seq_length"]),
+        max_seq_length=config.max_seq_length,
         dtype=None,
         load_in_4bit=quant == "int4",
         load_in_8bit=quant == "int8",
     )
-    modules = list(config.get("target_modules") or [])
+    modules = list(config.target_modules)
     model = fast_language_model.get_peft_model(
         model,
-        r=int(config["rank"]),
+        r=config.rank,
         target_modules=UNSLOTH_ALL_LINEAR if modules == ["all-linear"] else modules,
-        lora_alpha=float(config["alpha"]),
-        lora_dropout=float(config["dropout"]),
+        lora_alpha=float(config.alpha),
+        lora_dropout=float(config.dropout),
         bias="none",
-        use_gradient_checkpointing="unsloth" if config.get("gradient_checkpointing") else False,
-        random_state=int(config.get("seed", 42)),
-        use_rslora=config.get("algorithm") == "rslora",
+        use_gradient_checkpointing="unsloth" if config.gradient_checkpointing else False,
+        random_state=config.seed,
+        use_rslora=config.algorithm == "rslora",
     )
     return model, tokenizer
 
@@ -351,11 +344,10 @@ def load_tokenizer(source: str) -> Any:
 # --- data ------------------------------------------------------------------------------------
 
 
-def load_rows(config: dict[str, Any], job_dir: Path) -> Any:
+def load_rows(config: JobConfig, job_dir: Path) -> Any:
     """The dataset's rows: the uploaded file under data/, or a Hub dataset (hf://...)."""
-    dataset_file = config.get("dataset_file")
-    if dataset_file:
-        path = job_dir / str(dataset_file)
+    if config.dataset_file:
+        path = job_dir / config.dataset_file
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -365,7 +357,7 @@ def load_rows(config: dict[str, Any], job_dir: Path) -> Any:
                 f"The dataset is not UTF-8 text ({exc}). Save it as UTF-8."
             ) from None
         return fmtlib.parse_rows(text, path.name)
-    path_text = str(config.get("dataset_path", ""))
+    path_text = config.dataset_path
     if not fmtlib.is_hub_path(path_text):
         raise JobInputError("config.json names no dataset file and no hf:// dataset.")
     hub = fmtlib.parse_hub_path(path_text)
@@ -380,19 +372,15 @@ def load_rows(config: dict[str, Any], job_dir: Path) -> Any:
         ) from None
 
 
-def training_texts(config: dict[str, Any], rows: Any, tokenizer: Any) -> list[str]:
+def training_texts(config: JobConfig, rows: Any, tokenizer: Any) -> list[str]:
     """Each row as one training text (chat template when the tokenizer has one)."""
-    fmt = fmtlib.detect_format(
-        rows, text_field=config.get("text_field"), declared=config.get("dataset_format")
-    )
-    templated = bool(config.get("use_chat_template", True)) and bool(
-        getattr(tokenizer, "chat_template", None)
-    )
+    fmt = fmtlib.detect_format(rows, text_field=config.text_field, declared=config.dataset_format)
+    templated = config.use_chat_template and bool(getattr(tokenizer, "chat_template", None))
     how = "the tokenizer's chat template" if templated else "a plain template"
     if fmt.kind == "text":
         how = "as it is"
     say(f"Dataset: {fmt.describe()}; formatting {how}.")
-    status("dataset", format=fmt.kind, rows=fmt.rows_checked, chat_template=templated)
+    status(protocol.PHASE_DATASET, format=fmt.kind, rows=fmt.rows_checked, chat_template=templated)
     texts: list[str] = []
     for index, row in enumerate(rows, start=1):
         if fmt.kind == "text":
@@ -411,10 +399,10 @@ def training_texts(config: dict[str, Any], rows: Any, tokenizer: Any) -> list[st
     return texts
 
 
-def split_datasets(config: dict[str, Any], texts: list[str]) -> tuple[Any, Any]:
+def split_datasets(config: JobConfig, texts: list[str]) -> tuple[Any, Any]:
     """Train and validation datasets (validation None when the split is 0)."""
     data = library("datasets").Dataset.from_dict({"text": texts})
-    fraction = float(config.get("validation_split") or 0.0)
+    fraction = float(config.validation_split)
     if fraction <= 0:
         return data, None
     held_out = max(1, round(len(texts) * fraction))
@@ -423,7 +411,7 @@ def split_datasets(config: dict[str, Any], texts: list[str]) -> tuple[Any, Any]:
             f"{len(texts)} rows are too few for a validation split of {fraction}: add rows or "
             "set the validation split to 0."
         )
-    parts = data.train_test_split(test_size=held_out, seed=int(config.get("seed", 42)))
+    parts = data.train_test_split(test_size=held_out, seed=config.seed)
     return parts["train"], parts["test"]
 
 
@@ -433,13 +421,13 @@ def split_datasets(config: dict[str, Any], texts: list[str]) -> tuple[Any, Any]:
 def make_metrics_callback(job_dir: Path) -> Any:
     """A TrainerCallback writing metrics.jsonl and LGUI_METRIC / LGUI_STATUS lines."""
     trainer_callback: Any = library("transformers").TrainerCallback
-    metrics_path = job_dir / "metrics.jsonl"
+    metrics_path = job_dir / protocol.METRICS_FILE
 
     class MetricsCallback(trainer_callback):  # type: ignore[misc]
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if state.is_world_process_zero:
                 status(
-                    "training",
+                    protocol.PHASE_TRAINING,
                     max_steps=state.max_steps,
                     num_train_epochs=args.num_train_epochs,
                     world_size=world_size(),
@@ -463,46 +451,51 @@ def make_metrics_callback(job_dir: Path) -> Any:
             line = json.dumps(record)
             with metrics_path.open("a", encoding="utf-8") as out:
                 out.write(line + "\n")
-            print("LGUI_METRIC " + line, flush=True)
+            print(protocol.METRIC_MARKER + line, flush=True)
 
         def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if state.is_world_process_zero:
-                status("checkpoint", step=state.global_step)
+                status(protocol.PHASE_CHECKPOINT, step=state.global_step)
 
     return MetricsCallback()
 
 
-def trainer_arguments(config: dict[str, Any], job_dir: Path, prec: str, has_eval: bool) -> Any:
+def trainer_arguments(config: JobConfig, job_dir: Path, prec: str, has_eval: bool) -> Any:
     """SFTConfig for this job, spelled for the installed TRL / transformers."""
     sft_config = library("trl").SFTConfig
     fields = {f.name for f in dataclasses.fields(sft_config)}
-    report_to = str(config.get("report_to", "none"))
-    project = str(config.get("project_name") or "lambda-gui")
+    report_to = config.report_to
+    project = config.project_name or "lambda-gui"
+    runs_dir = str(job_dir / protocol.OUTPUT_DIR / "runs")
     if report_to == "wandb":
         os.environ.setdefault("WANDB_PROJECT", project)
     if report_to == "mlflow":
         os.environ.setdefault("MLFLOW_EXPERIMENT_NAME", project)
     if report_to == "tensorboard":
-        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(job_dir / "output" / "runs"))
-    save_steps = int(config.get("save_steps") or 0)
-    eval_steps = int(config.get("eval_steps") or 0)
+        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", runs_dir)
+    save_steps = config.save_steps
+    eval_steps = config.eval_steps
     kwargs: dict[str, Any] = {
-        "output_dir": str(job_dir / "checkpoints"),
-        "run_name": f"{project}-{config.get('job_id', 'job')}",
-        "learning_rate": float(config["learning_rate"]),
-        "num_train_epochs": float(config.get("num_epochs") or 1.0),
-        "max_steps": int(config.get("max_steps", -1)),
-        "per_device_train_batch_size": int(config["batch_size"]),
-        "per_device_eval_batch_size": int(config["batch_size"]),
-        "gradient_accumulation_steps": int(config.get("gradient_accumulation_steps") or 1),
-        "lr_scheduler_type": str(config.get("lr_scheduler") or "linear"),
-        "weight_decay": float(config.get("weight_decay") or 0.0),
-        "logging_steps": int(config.get("logging_steps") or 1),
+        "output_dir": str(job_dir / protocol.CHECKPOINTS_DIR),
+        "run_name": f"{project}-{config.job_id}",
+        "learning_rate": float(config.learning_rate),
+        # 0 epochs only comes with max_steps set, which then decides alone.
+        "num_train_epochs": float(config.num_epochs or 1.0),
+        "max_steps": config.max_steps,
+        "per_device_train_batch_size": config.batch_size,
+        "per_device_eval_batch_size": config.batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "lr_scheduler_type": config.lr_scheduler,
+        "weight_decay": float(config.weight_decay),
+        "logging_steps": config.logging_steps,
         "logging_first_step": True,
+        # Log a NaN/inf loss as it is: by default the trainer logs the window's average
+        # instead (0.0 once every step is NaN), which hides divergence from the app's guard.
+        "logging_nan_inf_filter": False,
         "save_strategy": "steps" if save_steps > 0 else "no",
         "save_total_limit": 3,
         "save_only_model": True,
-        "seed": int(config.get("seed", 42)),
+        "seed": config.seed,
         "bf16": prec == "bf16",
         "fp16": prec == "fp16",
         "report_to": [] if report_to == "none" else [report_to],
@@ -517,11 +510,11 @@ def trainer_arguments(config: dict[str, Any], job_dir: Path, prec: str, has_eval
         if "activation_checkpointing" in fields
         else "gradient_checkpointing"
     )
-    kwargs[checkpointing_key] = bool(config.get("gradient_checkpointing"))
-    warmup = float(config.get("warmup_ratio") or 0.0)
+    kwargs[checkpointing_key] = config.gradient_checkpointing
+    warmup = float(config.warmup_ratio)
     kwargs["warmup_ratio" if "warmup_ratio" in fields else "warmup_steps"] = warmup
     length_key = "max_length" if "max_length" in fields else "max_seq_length"
-    kwargs[length_key] = int(config["max_seq_length"])
+    kwargs[length_key] = config.max_seq_length
     if has_eval:
         strategy_key = "eval_strategy" if "eval_strategy" in fields else "evaluation_strategy"
         kwargs[strategy_key] = "steps" if eval_steps > 0 else "epoch"
@@ -530,12 +523,12 @@ def trainer_arguments(config: dict[str, Any], job_dir: Path, prec: str, has_eval
     if world_size() > 1:
         kwargs["ddp_find_unused_parameters"] = False
     if report_to == "tensorboard" and "logging_dir" in fields:
-        kwargs["logging_dir"] = str(job_dir / "output" / "runs")
+        kwargs["logging_dir"] = runs_dir
     return sft_config(**{k: v for k, v in kwargs.items() if k in fields})
 
 
 def build_trainer(
-    config: dict[str, Any],
+    config: JobConfig,
     job_dir: Path,
     model: Any,
     tokenizer: Any,
@@ -572,8 +565,8 @@ def _tar_member(info: tarfile.TarInfo) -> tarfile.TarInfo:
 
 def package(job_dir: Path, source: Path) -> str:
     """adapter.tar.gz of `source`'s regular files (relative names) and its .sha256; the digest."""
-    archive = job_dir / "adapter.tar.gz"
-    partial = job_dir / "adapter.tar.gz.tmp"
+    archive = job_dir / protocol.ARTIFACT_FILE
+    partial = archive.with_name(archive.name + ".tmp")
     with tarfile.open(partial, "w:gz") as tar:
         for path in sorted(source.rglob("*")):
             if path.is_symlink() or not path.is_file():
@@ -587,14 +580,17 @@ def package(job_dir: Path, source: Path) -> str:
         for block in iter(lambda: data.read(1 << 20), b""):
             digest.update(block)
     os.replace(partial, archive)
-    write_atomic(job_dir / "adapter.tar.gz.sha256", f"{digest.hexdigest()}  adapter.tar.gz\n")
+    write_atomic(
+        job_dir / protocol.ARTIFACT_SHA256_FILE,
+        f"{digest.hexdigest()}  {protocol.ARTIFACT_FILE}\n",
+    )
     return digest.hexdigest()
 
 
 def latest_checkpoint(job_dir: Path) -> Path | None:
     """The newest checkpoints/checkpoint-N folder holding an adapter, if any."""
     found: list[tuple[int, Path]] = []
-    for path in (job_dir / "checkpoints").glob("checkpoint-*"):
+    for path in (job_dir / protocol.CHECKPOINTS_DIR).glob("checkpoint-*"):
         suffix = path.name.rpartition("-")[2]
         if suffix.isdigit() and (path / "adapter_config.json").is_file():
             found.append((int(suffix), path))
@@ -607,8 +603,8 @@ def latest_checkpoint(job_dir: Path) -> Path | None:
 def train(job_dir: Path) -> None:
     """Run the whole job; raises on any failure."""
     config = load_config(job_dir)
-    quant = effective_quantization(config)
-    status("starting", job_id=config.get("job_id"), algorithm=config.get("algorithm"))
+    quant = config.effective_quantization
+    status(protocol.PHASE_STARTING, job_id=config.job_id, algorithm=config.algorithm)
     import torch
 
     cuda = torch.cuda.is_available()
@@ -619,15 +615,15 @@ def train(job_dir: Path) -> None:
     prec = precision(config, cuda, cuda and torch.cuda.is_bf16_supported())
     source = model_source(config, job_dir)
     devices = f"{torch.cuda.device_count()} CUDA GPU(s)" if cuda else "CPU"
-    say(f"Training on {devices} in {prec}; method {config.get('algorithm')}, base {source}.")
+    say(f"Training on {devices} in {prec}; method {config.algorithm}, base {source}.")
 
-    library("transformers").set_seed(int(config.get("seed", 42)))
-    status("loading_model", source=source, precision=prec, quantization=quant)
+    library("transformers").set_seed(config.seed)
+    status(protocol.PHASE_LOADING_MODEL, source=source, precision=prec, quantization=quant)
     if use_unsloth:
         model, tokenizer = load_model_unsloth(config, source, quant)
     else:
         tokenizer = load_tokenizer(source)
-    status("loading_dataset")
+    status(protocol.PHASE_LOADING_DATASET)
     texts = training_texts(config, load_rows(config, job_dir), tokenizer)
     train_set, eval_set = split_datasets(config, texts)
     if not use_unsloth:
@@ -644,26 +640,26 @@ def train(job_dir: Path) -> None:
         for entry in trainer.state.log_history
     )
     if eval_set is not None and not evaluated:
-        status("evaluating")
+        status(protocol.PHASE_EVALUATING)
         trainer.evaluate()
 
-    status("saving")
-    output = job_dir / "output"
+    status(protocol.PHASE_SAVING)
+    output = job_dir / protocol.OUTPUT_DIR
     trainer.save_model(str(output))
     if is_main_process():
         tokenizer.save_pretrained(str(output))
         summary = {
-            "job_id": config.get("job_id"),
-            "base_model": config.get("base_model"),
-            "algorithm": config.get("algorithm"),
+            "job_id": config.job_id,
+            "base_model": config.base_model,
+            "algorithm": config.algorithm,
             "quantization": quant,
             "global_step": trainer.state.global_step,
             "log_history": trainer.state.log_history,
         }
-        write_atomic(output / "lgui_training.json", json.dumps(summary, indent=1, default=str))
-        status("packaging")
+        write_atomic(output / protocol.SUMMARY_FILE, json.dumps(summary, indent=1, default=str))
+        status(protocol.PHASE_PACKAGING)
         digest = package(job_dir, output)
-        status("completed", sha256=digest)
+        status(protocol.PHASE_COMPLETED, sha256=digest)
 
 
 def fail(job_dir: Path, code: int, exc: BaseException) -> None:
@@ -677,17 +673,17 @@ def fail(job_dir: Path, code: int, exc: BaseException) -> None:
     print(f"Error: {message}", file=sys.stderr, flush=True)
     if not is_main_process():
         return
-    write_atomic(job_dir / "error.txt", f"{message}\n\n{trace}")
+    write_atomic(job_dir / protocol.ERROR_FILE, f"{message}\n\n{trace}")
     checkpoint = latest_checkpoint(job_dir)
     packaged = None
     if checkpoint is not None:
         try:
             package(job_dir, checkpoint)
             packaged = checkpoint.name
-            say(f"Packaged the latest checkpoint ({checkpoint.name}) as adapter.tar.gz.")
+            say(f"Packaged the latest checkpoint ({checkpoint.name}) as {protocol.ARTIFACT_FILE}.")
         except OSError as pack_error:
             say(f"The latest checkpoint could not be packaged: {pack_error}")
-    status("failed", exit_code=code, error=message, checkpoint=packaged)
+    status(protocol.PHASE_FAILED, exit_code=code, error=message, checkpoint=packaged)
 
 
 def _raise_cancelled(signum: int, _frame: Any) -> None:
@@ -708,21 +704,24 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _raise_cancelled)
     signal.signal(signal.SIGINT, _raise_cancelled)
+    code: int
     try:
         train(job_dir)
-        code = EXIT_OK
+        code = protocol.EXIT_OK
     except Cancelled as exc:
-        code = EXIT_CANCELLED if exc.signum == signal.SIGTERM else EXIT_INTERRUPTED
+        code = (
+            protocol.EXIT_CANCELLED if exc.signum == signal.SIGTERM else protocol.EXIT_INTERRUPTED
+        )
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         fail(job_dir, code, exc)
     except (JobInputError, fmtlib.DatasetFormatError) as exc:
-        code = EXIT_BAD_INPUT
+        code = protocol.EXIT_BAD_INPUT
         fail(job_dir, code, exc)
     except Exception as exc:
-        code = EXIT_TRAINING_FAILED
+        code = protocol.EXIT_TRAINING_FAILED
         fail(job_dir, code, exc)
     if is_main_process():
-        write_atomic(job_dir / "exit_code", f"{code}\n")
+        write_atomic(job_dir / protocol.EXIT_CODE_FILE, f"{code}\n")
     return code
 
 
