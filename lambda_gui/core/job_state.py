@@ -119,7 +119,12 @@ def _phase_moves() -> dict[tuple[Phase, Phase], frozenset[Reason]]:
             {Reason.LAUNCH_ACCEPTED, Reason.INSTANCE_FOUND}
         ),
         (Phase.PENDING, Phase.FAILED): frozenset(
-            {Reason.LAUNCH_REFUSED, Reason.INSTANCE_NOT_FOUND, Reason.JOB_ERROR}
+            {
+                Reason.LAUNCH_REFUSED,
+                Reason.INSTANCE_NOT_FOUND,
+                Reason.INSTANCE_GONE,
+                Reason.JOB_ERROR,
+            }
         ),
         (Phase.PROVISIONING, Phase.BOOTING): frozenset({Reason.INSTANCE_BOOTING}),
         (Phase.PROVISIONING, Phase.SETTING_UP): frozenset({Reason.INSTANCE_ACTIVE}),
@@ -139,29 +144,39 @@ def _phase_moves() -> dict[tuple[Phase, Phase], frozenset[Reason]]:
 
 PHASE_MOVES: dict[tuple[Phase, Phase], frozenset[Reason]] = _phase_moves()
 
-BILLING_MOVES: dict[tuple[Billing, Billing], frozenset[Reason]] = {
-    (Billing.NONE, Billing.LAUNCHING): frozenset({Reason.LAUNCH_RECORDED}),
-    (Billing.LAUNCHING, Billing.BILLING): frozenset(
-        {Reason.LAUNCH_ACCEPTED, Reason.INSTANCE_FOUND}
-    ),
-    (Billing.LAUNCHING, Billing.NONE): frozenset(
-        {Reason.LAUNCH_NOT_SENT, Reason.LAUNCH_RATE_LIMITED, Reason.LAUNCH_REFUSED}
-    ),
-    (Billing.LAUNCHING, Billing.MAY_BILL): frozenset({Reason.LAUNCH_OUTCOME_UNKNOWN}),
-    (Billing.MAY_BILL, Billing.BILLING): frozenset({Reason.INSTANCE_FOUND}),
-    (Billing.MAY_BILL, Billing.NONE): frozenset({Reason.INSTANCE_NOT_FOUND}),
-    (Billing.UNKNOWN, Billing.BILLING): frozenset({Reason.INSTANCE_FOUND, Reason.RECOVERED}),
-    (Billing.UNKNOWN, Billing.NONE): frozenset({Reason.INSTANCE_NOT_FOUND}),
-    (Billing.BILLING, Billing.TERMINATING): frozenset({Reason.TERMINATE_REQUESTED}),
-    (Billing.MAY_BILL, Billing.TERMINATING): frozenset({Reason.TERMINATE_REQUESTED}),
-    (Billing.UNKNOWN, Billing.TERMINATING): frozenset({Reason.TERMINATE_REQUESTED}),
-    (Billing.TERMINATING, Billing.TERMINATED): frozenset(
-        {Reason.TERMINATE_CONFIRMED, Reason.INSTANCE_GONE}
-    ),
-    (Billing.BILLING, Billing.TERMINATED): frozenset({Reason.INSTANCE_GONE}),
-    (Billing.MAY_BILL, Billing.TERMINATED): frozenset({Reason.INSTANCE_GONE}),
-    (Billing.UNKNOWN, Billing.TERMINATED): frozenset({Reason.INSTANCE_GONE}),
-}
+
+def _billing_moves() -> dict[tuple[Billing, Billing], frozenset[Reason]]:
+    moves: dict[tuple[Billing, Billing], frozenset[Reason]] = {
+        (Billing.NONE, Billing.LAUNCHING): frozenset({Reason.LAUNCH_RECORDED}),
+        (Billing.LAUNCHING, Billing.BILLING): frozenset(
+            {Reason.LAUNCH_ACCEPTED, Reason.INSTANCE_FOUND}
+        ),
+        (Billing.LAUNCHING, Billing.NONE): frozenset(
+            {
+                Reason.LAUNCH_NOT_SENT,
+                Reason.LAUNCH_RATE_LIMITED,
+                Reason.LAUNCH_REFUSED,
+                Reason.INSTANCE_NOT_FOUND,
+            }
+        ),
+        (Billing.LAUNCHING, Billing.MAY_BILL): frozenset({Reason.LAUNCH_OUTCOME_UNKNOWN}),
+        (Billing.BILLING, Billing.TERMINATING): frozenset({Reason.TERMINATE_REQUESTED}),
+        (Billing.TERMINATING, Billing.TERMINATED): frozenset(
+            {Reason.TERMINATE_CONFIRMED, Reason.INSTANCE_GONE}
+        ),
+        (Billing.BILLING, Billing.TERMINATED): frozenset({Reason.INSTANCE_GONE}),
+    }
+    # Not knowing whether an instance exists: Lambda's list (or a terminate) settles it.
+    for unsure in (Billing.MAY_BILL, Billing.UNKNOWN):
+        moves[(unsure, Billing.BILLING)] = frozenset({Reason.INSTANCE_FOUND, Reason.RECOVERED})
+        moves[(unsure, Billing.NONE)] = frozenset({Reason.INSTANCE_NOT_FOUND})
+        moves[(unsure, Billing.TERMINATING)] = frozenset({Reason.TERMINATE_REQUESTED})
+        moves[(unsure, Billing.TERMINATED)] = frozenset({Reason.INSTANCE_GONE})
+    moves[(Billing.LAUNCHING, Billing.TERMINATED)] = frozenset({Reason.INSTANCE_GONE})
+    return moves
+
+
+BILLING_MOVES: dict[tuple[Billing, Billing], frozenset[Reason]] = _billing_moves()
 
 # Where a job starts: recorded as queued (Lambda unreachable) or about to launch.
 INITIAL_STATES = frozenset(

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Signal
 
 from lambda_gui.services.events import (
+    BillingChanged,
     BillingWarning,
     DownloadProgress,
     Event,
@@ -31,6 +32,7 @@ class EventBridge(QObject):
     log_lines = Signal(object)  # JobLogLines
     log_events = Signal(object)  # JobLogEvents
     download_progress = Signal(object)  # DownloadProgress
+    billing_changed = Signal(object)  # BillingChanged
     billing_warning = Signal(object)  # BillingWarning
     task_failed = Signal(object)  # TaskFailed
     orphans_found = Signal(object)  # OrphansFound
@@ -57,6 +59,7 @@ class EventBridge(QObject):
             JobLogLines: self.log_lines.emit,
             JobLogEvents: self.log_events.emit,
             DownloadProgress: self.download_progress.emit,
+            BillingChanged: self.billing_changed.emit,
             BillingWarning: self.billing_warning.emit,
             TaskFailed: self.task_failed.emit,
             OrphansFound: self.orphans_found.emit,

@@ -153,7 +153,8 @@ class LambdaLabsConnector:
                 instances = await client.list_instances()
             except (LambdaAPIError, ConnectionError):
                 pass  # rebuilt from the job folders; the orphan sweep shows the instances
-            await rebuild_jobs(store, instances, self.paths.root / "jobs")
+            lifecycle = Lifecycle(store, self.events, self.clock)
+            await rebuild_jobs(lifecycle, instances, self.paths.root / "jobs")
             self.events.publish(TaskFailed("store", describe_moved_aside(store.moved_aside)))
         await store.list_jobs()
         skipped = describe_skipped(store.skipped_rows)

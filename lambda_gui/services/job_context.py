@@ -3,6 +3,7 @@ replaced as a whole on reconnect. Kept apart so runner and remote job do not imp
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ INSTANCE_PREFIX = "lambda-gui-"
 # Launch tags (spec v1.8.3: key ^[a-z][a-z0-9-:]+$, at most 55 characters).
 APP_TAG = ("lambda-gui:app", "lambda-gui")
 JOB_TAG_KEY = "lambda-gui:job"
+# Job ids are 12 lowercase hex digits (job_runner.new_job_id).
+_JOB_ID = re.compile(r"[0-9a-f]{12}")
 
 
 def job_tags(job_id: str) -> tuple[Tag, ...]:
@@ -44,10 +47,11 @@ def tag_of(inst: Instance, key: str) -> str | None:
 def job_id_of(inst: Instance) -> str | None:
     """The job an instance was launched for: its job tag first, its name second."""
     tagged = tag_of(inst, JOB_TAG_KEY)
-    if tagged:
+    if tagged and _JOB_ID.fullmatch(tagged):
         return tagged
     name = inst.name or ""
-    return name[len(INSTANCE_PREFIX) :] if name.startswith(INSTANCE_PREFIX) else None
+    tail = name[len(INSTANCE_PREFIX) :]
+    return tail if name.startswith(INSTANCE_PREFIX) and _JOB_ID.fullmatch(tail) else None
 
 
 def is_ours(inst: Instance) -> bool:

@@ -45,6 +45,13 @@ class Lifecycle:
         self.bus.publish(JobPhaseChanged(job.id, job.phase, message))
         return job
 
+    async def recover(self, job: JobRecord) -> JobRecord:
+        """Record a job rebuilt after the store was lost (in whatever state the cloud shows)."""
+        await self._persist(job.id, lambda: self.store.insert_job(job))
+        self.bus.publish(JobPhaseChanged(job.id, job.phase, job.error or ""))
+        log.info("job %s: rebuilt as %s (%s)", job.id, job.state, Reason.RECOVERED.name)
+        return job
+
     async def move(
         self,
         job_id: str,

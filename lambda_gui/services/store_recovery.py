@@ -14,18 +14,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from lambda_gui.cloud.wire import GONE_STATUSES, Instance
 from lambda_gui.core.job_state import Billing
 from lambda_gui.core.models import JobPhase, TrainingConfig
+from lambda_gui.services.job_context import job_id_of
+from lambda_gui.services.lifecycle import Lifecycle
 from lambda_gui.services.store import JobRecord, JobStore
 
 log = logging.getLogger(__name__)
 
 INSTANCE_PREFIX = "lambda-gui-"
 # The launch tag that carries the job id; both spellings are read, the name is the fallback.
-JOB_TAG_KEYS = frozenset({"lambda-gui:job", "lambda-gui-job"})
 RECOVERED_MODEL = "(recovered)"
 UNKNOWN_TYPE = "(unknown)"
 LOG_FILE = "train.log"
@@ -44,9 +44,10 @@ class _Folder:
 
 
 async def rebuild_jobs(
-    store: JobStore, instances: Sequence[Instance], jobs_root: Path
+    lifecycle: Lifecycle, instances: Sequence[Instance], jobs_root: Path
 ) -> list[str]:
-    """Insert a FAILED job per live lambda-gui instance and per orphan job folder; their ids."""
+    """Record a FAILED job per live lambda-gui instance and per orphan job folder; their ids."""
+    store = lifecycle.store
     # Jobs the store already holds are left alone, so running it twice adds nothing.
     folders = await asyncio.to_thread(_scan_folders, jobs_root)
     known = {job.id for job in await store.list_jobs()} | {r.job_id for r in store.skipped_rows}
@@ -64,29 +65,10 @@ async def rebuild_jobs(
         if job_id in known:
             continue
         record = _record(job_id, by_job.get(job_id), folders.get(job_id), store, now)
-        await store.insert_job(record)
+        await lifecycle.recover(record)
         rebuilt.append(job_id)
         log.warning("job %s rebuilt after the job store was damaged: %s", job_id, record.error)
     return rebuilt
-
-
-def job_id_of(inst: Instance) -> str | None:
-    """The job id an instance was launched for (its job tag, else its name), or None."""
-    for tag in getattr(inst, "tags", ()):
-        key, value = _tag_pair(tag)
-        if key in JOB_TAG_KEYS and _JOB_ID.match(value):
-            return value
-    name = inst.name or ""
-    tail = name[len(INSTANCE_PREFIX) :]
-    return tail if name.startswith(INSTANCE_PREFIX) and _JOB_ID.match(tail) else None
-
-
-def _tag_pair(tag: Any) -> tuple[str, str]:
-    # Tags are Tag(key, value) objects today; a plain (key, value) pair reads the same.
-    if hasattr(tag, "key"):
-        return str(tag.key), str(tag.value)
-    key, value = tag
-    return str(key), str(value)
 
 
 def _scan_folders(jobs_root: Path) -> dict[str, _Folder]:

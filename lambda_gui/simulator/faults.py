@@ -52,6 +52,7 @@ class FaultInjector:
         self._failures: list[_Rule] = []
         self._delays: list[_Rule] = []
         self._dropped_launch_replies = 0
+        self._emptied_launch_replies = 0
 
     def fail_next(
         self,
@@ -87,11 +88,25 @@ class FaultInjector:
             raise ValueError("n must be at least 1")
         self._dropped_launch_replies += n
 
+    def empty_next_launch_reply(self, n: int = 1) -> None:
+        """The next n launches create their instance, then answer with no instance id."""
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        self._emptied_launch_replies += n
+
+    def take_launch_empty(self, method: str, path: str) -> bool:
+        """Whether this (launch) request's reply is to name no instance, consuming one."""
+        if self._emptied_launch_replies > 0 and _is_launch(method, path):
+            self._emptied_launch_replies -= 1
+            return True
+        return False
+
     def clear(self) -> None:
         """Forget every pending fault."""
         self._failures.clear()
         self._delays.clear()
         self._dropped_launch_replies = 0
+        self._emptied_launch_replies = 0
 
     @property
     def pending(self) -> int:
@@ -100,6 +115,7 @@ class FaultInjector:
             sum(r.remaining for r in self._failures)
             + sum(r.remaining for r in self._delays)
             + self._dropped_launch_replies
+            + self._emptied_launch_replies
         )
 
     def take_failure(self, method: str, path: str) -> str | None:

@@ -177,6 +177,9 @@ async def api_pipeline(request: web.Request, handler: Handler) -> web.StreamResp
     if reply.status == 200 and sim.faults.take_launch_drop(method, path):
         record.fault = "dropped-reply"
         return _drop_connection(request)
+    if reply.status == 200 and sim.faults.take_launch_empty(method, path):
+        record.fault = "empty-launch-reply"
+        return web.json_response({"data": {"instance_ids": []}})
     delay = sim.faults.take_delay(method, path)
     if delay:
         await asyncio.sleep(delay)

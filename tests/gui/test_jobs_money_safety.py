@@ -241,4 +241,4 @@ async def test_a_job_submitted_while_lambda_is_unreachable_shows_as_queued(
         5,
         "the queued message",
     )
-    assert jobs.detail.billing_value.text() == "No instance: nothing billed"
+    assert jobs.detail.billing_value.text() == Billing.NONE.label

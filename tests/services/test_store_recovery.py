@@ -1,14 +1,18 @@
 from __future__ import annotations
 
 import copy
+import time
 from pathlib import Path
 from typing import Any
 
 from lambda_gui.cloud.wire import Instance, decode_instance
 from lambda_gui.core.job_state import Billing
 from lambda_gui.core.models import JobPhase
+from lambda_gui.services.events import EventBus
+from lambda_gui.services.job_context import JOB_TAG_KEY, job_id_of
+from lambda_gui.services.lifecycle import Lifecycle
 from lambda_gui.services.store import JobStore
-from lambda_gui.services.store_recovery import RECOVERED_MODEL, job_id_of, rebuild_jobs
+from lambda_gui.services.store_recovery import RECOVERED_MODEL, rebuild_jobs
 from tests.cloud import recorded
 
 RUNNING_ID = "0123456789ab"
@@ -67,7 +71,7 @@ async def test_jobs_are_rebuilt_from_instances_and_folders(tmp_path: Path) -> No
     jobs_root = tmp_path / "jobs"
     _folders(jobs_root)
 
-    rebuilt = await rebuild_jobs(store, _instances(), jobs_root)
+    rebuilt = await rebuild_jobs(Lifecycle(store, EventBus(), time.time), _instances(), jobs_root)
 
     assert sorted(rebuilt) == sorted(
         [RUNNING_ID, BOOTING_ID, TAGGED_ID, FOLDER_ID, EMPTY_ID, GONE_ID]
@@ -114,14 +118,18 @@ async def test_jobs_are_rebuilt_from_instances_and_folders(tmp_path: Path) -> No
     assert jobs[EMPTY_ID].adapter_path is None
 
     # Running it again (a second start) adds nothing and fails on nothing.
-    assert await rebuild_jobs(store, _instances(), jobs_root) == []
+    assert (
+        await rebuild_jobs(Lifecycle(store, EventBus(), time.time), _instances(), jobs_root) == []
+    )
     await store.close()
 
 
 async def test_a_missing_jobs_root_rebuilds_from_instances_only(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "store.sqlite3")
     await store.open()
-    rebuilt = await rebuild_jobs(store, _instances()[:1], tmp_path / "no-jobs-here")
+    rebuilt = await rebuild_jobs(
+        Lifecycle(store, EventBus(), time.time), _instances()[:1], tmp_path / "no-jobs-here"
+    )
     assert rebuilt == [RUNNING_ID]
     job = await store.get_job(RUNNING_ID)
     assert job.billing is Billing.UNKNOWN
@@ -131,7 +139,7 @@ async def test_a_missing_jobs_root_rebuilds_from_instances_only(tmp_path: Path) 
 
 async def test_the_job_id_comes_from_the_tag_then_the_name() -> None:
     assert job_id_of(_instance(name=f"lambda-gui-{RUNNING_ID}", tags=[])) == RUNNING_ID
-    tagged = _instance(name="x", tags=[{"key": "lambda-gui-job", "value": TAGGED_ID}])
+    tagged = _instance(name="x", tags=[{"key": JOB_TAG_KEY, "value": TAGGED_ID}])
     assert job_id_of(tagged) == TAGGED_ID
     assert job_id_of(_instance(name="lambda-gui-demo", tags=[])) is None
     assert job_id_of(_instance(name=None, tags=[])) is None

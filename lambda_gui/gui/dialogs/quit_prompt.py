@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget
 
 from lambda_gui.gui.dialogs.prompts import choice_box, choose
 from lambda_gui.gui.error_report import ErrorReporter
-from lambda_gui.services.connector import LambdaLabsConnector
+from lambda_gui.services.ports import QuitControl
 from lambda_gui.services.store import JobRecord
 
 PROGRESS_POLL_S = 0.3
@@ -50,7 +50,7 @@ class QuitPrompt:
     def __init__(
         self,
         parent: QWidget,
-        connector: LambdaLabsConnector,
+        connector: QuitControl,
         reporter: ErrorReporter,
         running: Sequence[JobRecord],
     ) -> None:

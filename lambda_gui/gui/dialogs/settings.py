@@ -28,8 +28,8 @@ from lambda_gui.core.errors import NotConnectedError
 from lambda_gui.gui.async_slots import reported_slot, run_modal
 from lambda_gui.gui.error_report import ErrorReporter, describe_error
 from lambda_gui.gui.style import ERROR_STYLE, WARNING_STYLE
-from lambda_gui.services.connector import LambdaLabsConnector
 from lambda_gui.services.credentials import CredentialStore
+from lambda_gui.services.ports import SettingsSource
 
 ORPHANS_CAVEAT = (
     "An orphan is an instance named lambda-gui-* that no job of this app owns (left by a "
@@ -46,7 +46,7 @@ class SettingsDialog(QDialog):
 
     def __init__(
         self,
-        connector: LambdaLabsConnector,
+        connector: SettingsSource,
         credentials: CredentialStore,
         reconnect: Reconnect,
         reporter: ErrorReporter,

@@ -23,7 +23,7 @@ from lambda_gui.core.models import Resource
 from lambda_gui.gui.async_slots import reported_slot
 from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.models.catalog_table import PRICE, CatalogFilterProxy, CatalogTableModel
-from lambda_gui.services.connector import LambdaLabsConnector
+from lambda_gui.services.ports import CatalogSource
 
 # Lambda allows about one request a second; a refresh button held down must not spend that.
 REFRESH_COOLDOWN_MS = 5000
@@ -35,7 +35,7 @@ class CatalogPanel(QWidget):
     resources_loaded = Signal(object)  # list[Resource]
 
     def __init__(
-        self, connector: LambdaLabsConnector, reporter: ErrorReporter, parent: QWidget | None = None
+        self, connector: CatalogSource, reporter: ErrorReporter, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.connector = connector

@@ -1,4 +1,5 @@
-"""The live view of one job: phase, step, ETA, dollars, cancel, download, loss curves, log."""
+"""The live view of one job: phase, step, ETA, dollars, cancel, download, loss curves, log;
+and, when the adapter download failed with the instance kept, Retry download or Terminate."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -24,7 +26,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lambda_gui.core.job_state import Billing
 from lambda_gui.core.logparse import LogEvent, MetricEvent
 from lambda_gui.core.models import JobPhase
 from lambda_gui.gui.async_slots import reported_slot, run_modal, spawn
@@ -34,15 +35,17 @@ from lambda_gui.gui.models.job_row import format_duration
 from lambda_gui.gui.models.jobs_table import PHASE_COLOURS, PHASE_LABELS
 from lambda_gui.gui.panels.job_progress import (
     LiveProgress,
+    download_kept,
     job_row,
     projected_cost,
     status_message,
 )
+from lambda_gui.gui.style import BANNER_FRAME_STYLE
 from lambda_gui.gui.widgets.log_view import LogView
 from lambda_gui.gui.widgets.loss_plot import SERIES, LossPlotWidget
 from lambda_gui.remote.archive import safe_extract
-from lambda_gui.services.connector import LambdaLabsConnector
 from lambda_gui.services.events import DownloadProgress, JobLogEvents, JobLogLines
+from lambda_gui.services.ports import JobControl
 from lambda_gui.services.store import JobRecord
 
 # A running job's log is read from the start until it reaches the first live lines that
@@ -82,7 +85,7 @@ class JobDetail(QWidget):
     history_read = Signal(str)
 
     def __init__(
-        self, connector: LambdaLabsConnector, reporter: ErrorReporter, parent: QWidget | None = None
+        self, connector: JobControl, reporter: ErrorReporter, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.connector = connector
@@ -93,6 +96,10 @@ class JobDetail(QWidget):
         self.confirm_box: QMessageBox | None = None
         self.saved_path: Path | None = None
         self.saved_folder: Path | None = None
+        # The job whose download retry is asked for, until its record changes (the button
+        # stays disabled meanwhile), and the job being terminated from the failed download.
+        self.retrying: str | None = None
+        self.terminating: str | None = None
         self._pos = 0
         self._synced = False
         self._backfilling = False
@@ -130,6 +137,32 @@ class JobDetail(QWidget):
         self.download_bar.hide()
         self.saved_label = QLabel(self)
         self.saved_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        # The adapter download failed and the instance is kept: say so, and offer both ways out.
+        self.kept_box = QFrame(self)
+        self.kept_box.setObjectName("kept_box")
+        self.kept_box.setStyleSheet(BANNER_FRAME_STYLE.replace("#banner", "#kept_box"))
+        self.kept_label = QLabel(self.kept_box)
+        self.kept_label.setWordWrap(True)
+        self.kept_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.retry_download_button = QPushButton("Retry download", self.kept_box)
+        self.retry_download_button.setToolTip(
+            "Download the adapter from the instance again (the partial download resumes), "
+            "verify it, then go on as the job would have"
+        )
+        self.terminate_button = QPushButton("Terminate instance…", self.kept_box)
+        self.terminate_button.setToolTip(
+            "Terminate the instance without the adapter (it is lost with the instance)"
+        )
+        kept_buttons = QVBoxLayout()
+        kept_buttons.addWidget(self.retry_download_button)
+        kept_buttons.addWidget(self.terminate_button)
+        kept_buttons.addStretch(1)
+        kept_layout = QHBoxLayout(self.kept_box)
+        kept_layout.setContentsMargins(10, 6, 10, 6)
+        kept_layout.addWidget(self.kept_label, 1)
+        kept_layout.addLayout(kept_buttons)
+        self.kept_box.hide()
 
         self.plot = LossPlotWidget(self)
         self.log_view = LogView(self)
@@ -173,6 +206,7 @@ class JobDetail(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(head)
         layout.addWidget(self.message_label)
+        layout.addWidget(self.kept_box)
         layout.addLayout(grid)
         layout.addLayout(buttons)
         layout.addWidget(split, 1)
@@ -180,6 +214,8 @@ class JobDetail(QWidget):
         self.cancel_button.clicked.connect(self.cancel_job)
         self.download_button.clicked.connect(self.download_adapter)
         self.open_button.clicked.connect(self.open_folder)
+        self.retry_download_button.clicked.connect(self.retry_download)
+        self.terminate_button.clicked.connect(self.terminate_kept)
         self._update_buttons()
 
     # -- which job --------------------------------------------------------------------
@@ -224,6 +260,8 @@ class JobDetail(QWidget):
         """The store's record of the job on show changed."""
         if record.id != self.job_id:
             return
+        if self.retrying == record.id and not _kept_since_retry(self.record, record):
+            self.retrying = None  # the retry moved the job on: its record is the truth again
         self.record = record
         if message:
             self.message = message
@@ -235,6 +273,10 @@ class JobDetail(QWidget):
             "font-weight: 600;" + (f" color: {colour.name()};" if colour is not None else "")
         )
         self.message_label.setText(status_message(record, self.message))
+        kept = download_kept(record)
+        self.kept_label.setText(record.error or "")
+        self.kept_box.setVisible(kept)
+        self.message_label.setVisible(not kept)  # the box says it, prominently
         region = f" in {record.region}" if record.region else ""
         rate = f" · ${record.price_cents_per_hour / 100:,.2f}/h"
         ident = f" · instance {record.instance_id}" if record.instance_id else ""
@@ -387,8 +429,11 @@ class JobDetail(QWidget):
             else "$0.00 (no instance yet)"
         )
         projected = projected_cost(row, self.progress, now)
-        self.projected_value.setText(f"${projected:,.2f}" if projected is not None else "—")
-        self.billing_value.setText(_billing_text(record))
+        if download_kept(record):
+            self.projected_value.setText("open: billing until you retry or terminate")
+        else:
+            self.projected_value.setText(f"${projected:,.2f}" if projected is not None else "—")
+        self.billing_value.setText(record.billing.label)
 
     # -- actions --------------------------------------------------------------------------
 
@@ -399,6 +444,13 @@ class JobDetail(QWidget):
         )
         self.download_button.setEnabled(
             record is not None and record.phase is JobPhase.COMPLETED and bool(record.adapter_path)
+        )
+        kept = record is not None and download_kept(record)
+        busy = record is not None and record.id in (self.retrying, self.terminating)
+        self.retry_download_button.setEnabled(kept and not busy)
+        self.terminate_button.setEnabled(kept and not busy)
+        self.retry_download_button.setText(
+            "Retrying…" if record is not None and record.id == self.retrying else "Retry download"
         )
 
     @reported_slot("Could not cancel the job")
@@ -421,6 +473,9 @@ class JobDetail(QWidget):
             return
         self.cancel_button.setEnabled(False)
         self.message_label.setText("Cancelling: stopping training and terminating the instance…")
+        await self._cancel_and_check(record)
+
+    async def _cancel_and_check(self, record: JobRecord) -> None:
         confirmed = await self.connector.cancel_job(record.id)
         if not confirmed:
             self.reporter.report(
@@ -428,6 +483,59 @@ class JobDetail(QWidget):
                 f"Lambda did not confirm that the instance of job {record.id} is terminating.",
                 "Check the Lambda dashboard and terminate it there if it is still running.",
             )
+
+    @reported_slot("Could not retry the download")
+    async def retry_download(self) -> None:
+        """Download the adapter of a job whose download failed again (its instance was kept);
+        the button stays disabled until the job's record moves on."""
+        record = self.record
+        if record is None or not download_kept(record) or self.retrying == record.id:
+            return
+        self.retrying = record.id
+        self._update_buttons()
+        started = False
+        try:
+            started = await self.connector.retry_download(record.id)
+        finally:
+            if not started and self.retrying == record.id:
+                self.retrying = None
+            self._update_buttons()
+        if not started:
+            self.reporter.report(
+                "The download was not retried",
+                f"Job {record.id} is not waiting for a download retry, or this app or another "
+                "one is driving it already.",
+                "Wait for its next update; if it still says the download failed, retry again.",
+            )
+
+    @reported_slot("Could not terminate the instance")
+    async def terminate_kept(self) -> None:
+        """Ask (naming what it costs per hour), then terminate the instance a failed download
+        kept, adapter and all."""
+        record = self.record
+        if record is None or not download_kept(record):
+            return
+        rate = f"${record.price_cents_per_hour / 100:,.2f}/h"
+        box = question_box(
+            self,
+            "Terminate the instance?",
+            f"Terminate instance {record.instance_name} of job {record.config.project_name} "
+            f"({record.id})? It is billing {rate} until it is terminated. The trained adapter "
+            "is only on that instance: it is lost with it. Retry download keeps it instead.",
+            "Terminate instance",
+            "Keep it",
+        )
+        self.confirm_box = box
+        if not await ask(box):
+            return
+        self.terminating = record.id
+        self._update_buttons()
+        self.kept_label.setText("Terminating the instance…")
+        try:
+            await self._cancel_and_check(record)
+        finally:
+            self.terminating = None
+            self._update_buttons()
 
     @reported_slot("Could not save the adapter")
     async def download_adapter(self) -> None:
@@ -478,7 +586,11 @@ class JobDetail(QWidget):
         return QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.saved_folder)))
 
 
-def _billing_text(record: JobRecord) -> str:
-    if record.billing is Billing.NONE:
-        return "No instance: nothing billed"
-    return "Instance " + record.billing.label
+def _kept_since_retry(before: JobRecord | None, after: JobRecord) -> bool:
+    """True when `after` is the very failure a retry was asked for (nothing moved yet)."""
+    return (
+        before is not None
+        and download_kept(after)
+        and after.error == before.error
+        and after.updated_at == before.updated_at
+    )

@@ -114,6 +114,13 @@ def status_message(job: JobRecord, message: str = "") -> str:
     return job.error or message
 
 
+def download_kept(job: JobRecord) -> bool:
+    """True when the job's adapter download failed and its instance is kept (still billing,
+    the adapter on it) until the user retries the download or terminates it: no task drives
+    such a job, and its `error` says what went wrong."""
+    return job.phase is JobPhase.DOWNLOADING and bool(job.error)
+
+
 def projected_cost(row: JobRow, progress: LiveProgress | None, now: float) -> float | None:
     """Dollars the job will have cost when its instance is gone (None: not yet knowable)."""
     if not row.billing:

@@ -21,8 +21,8 @@ from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.models.jobs_table import JobsTableModel
 from lambda_gui.gui.panels.job_detail import JobDetail
 from lambda_gui.gui.panels.job_progress import LiveProgress, job_row
-from lambda_gui.services.connector import LambdaLabsConnector
-from lambda_gui.services.events import JobLogEvents, JobPhaseChanged
+from lambda_gui.services.events import BillingChanged, JobLogEvents, JobPhaseChanged
+from lambda_gui.services.ports import JobControl
 from lambda_gui.services.store import JobRecord
 
 TICK_MS = 1000
@@ -33,7 +33,7 @@ class JobsPanel(QWidget):
 
     def __init__(
         self,
-        connector: LambdaLabsConnector,
+        connector: JobControl,
         reporter: ErrorReporter,
         bridge: EventBridge,
         parent: QWidget | None = None,
@@ -84,6 +84,7 @@ class JobsPanel(QWidget):
         self.table.selectionModel().currentRowChanged.connect(self._on_current)
         self.refresh_button.clicked.connect(self.reload)
         bridge.phase_changed.connect(self.on_phase)
+        bridge.billing_changed.connect(self.on_billing)
         bridge.log_events.connect(self._on_log_events)
         bridge.log_lines.connect(self.detail.on_log_lines)
         bridge.download_progress.connect(self.detail.on_remote_download)
@@ -145,10 +146,20 @@ class JobsPanel(QWidget):
         if event.job_id not in self.records:
             await self.reload()
             return
-        record = await self.connector.get_job(event.job_id)
+        await self._reread(event.job_id, event.message)
+
+    @reported_slot("Could not update a job", object)
+    async def on_billing(self, event: BillingChanged) -> None:
+        """A job's billing state moved without a new phase (a terminate confirmed later):
+        re-read its record so the billing line is current."""
+        if event.job_id in self.records:
+            await self._reread(event.job_id, self.messages.get(event.job_id, ""))
+
+    async def _reread(self, job_id: str, message: str) -> None:
+        record = await self.connector.get_job(job_id)
         self.records[record.id] = record
-        self.model.upsert(job_row(record, self._progress(record.id), event.message))
-        self.detail.update_record(record, event.message)
+        self.model.upsert(job_row(record, self._progress(record.id), message))
+        self.detail.update_record(record, message)
 
     def _on_log_events(self, event: JobLogEvents) -> None:
         progress = self._progress(event.job_id)

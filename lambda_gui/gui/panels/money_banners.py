@@ -25,8 +25,8 @@ from lambda_gui.gui.async_slots import reported_slot, spawn
 from lambda_gui.gui.dialogs.prompts import ask, question_box
 from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.style import BANNER_FRAME_STYLE
-from lambda_gui.services.connector import LambdaLabsConnector
 from lambda_gui.services.events import BillingWarning, JobPhaseChanged, Orphan
+from lambda_gui.services.ports import MoneyWatch
 from lambda_gui.services.store import JobRecord
 
 DASHBOARD_URL = "https://cloud.lambda.ai/instances"
@@ -97,7 +97,7 @@ class BillingBanner(QFrame):
     changed = Signal()
 
     def __init__(
-        self, connector: LambdaLabsConnector, reporter: ErrorReporter, parent: QWidget | None = None
+        self, connector: MoneyWatch, reporter: ErrorReporter, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.connector = connector
@@ -192,7 +192,7 @@ class OrphanBanner(QFrame):
     button, and Terminate all…"""
 
     def __init__(
-        self, connector: LambdaLabsConnector, reporter: ErrorReporter, parent: QWidget | None = None
+        self, connector: MoneyWatch, reporter: ErrorReporter, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.connector = connector

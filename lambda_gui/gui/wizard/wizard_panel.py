@@ -35,7 +35,7 @@ from lambda_gui.gui.wizard.method_page import MethodPage
 from lambda_gui.gui.wizard.model_page import ModelPage
 from lambda_gui.gui.wizard.review_page import ReviewPage
 from lambda_gui.gui.wizard.step_page import StepPage
-from lambda_gui.services.connector import LambdaLabsConnector
+from lambda_gui.services.ports import JobSubmitter
 
 CONFIG_FILTER = "Job configs (*.json);;All files (*)"
 
@@ -47,7 +47,7 @@ class WizardPanel(QWidget):
 
     def __init__(
         self,
-        connector: LambdaLabsConnector,
+        connector: JobSubmitter,
         reporter: ErrorReporter,
         parent: QWidget | None = None,
         draft: Mapping[str, Any] | None = None,

@@ -1,0 +1,146 @@
+"""What each part of the window needs from the services, as small Protocols.
+
+The GUI's panels, dialogs and widgets depend on these, not on LambdaLabsConnector: only the
+main window (which composes them) knows the concrete connector, and it satisfies every
+Protocol here structurally (tests/gui/test_ports.py checks it, and mypy checks each place the
+window hands its connector to a panel). A test can hand a panel a small fake instead.
+
+Signatures match LambdaLabsConnector's methods exactly (names, defaults, keyword-only-ness).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from lambda_gui.core.models import PricingInfo, Resource, TrainingConfig
+from lambda_gui.services.events import Orphan
+from lambda_gui.services.settings import AppSettings
+from lambda_gui.services.store import JobRecord
+
+
+class CatalogSource(Protocol):
+    """The instance types Lambda offers and their prices (Catalog tab)."""
+
+    async def list_resources(self, *, refresh: bool = False) -> list[Resource]:
+        """Every instance type with its specs, price and regions with capacity now."""
+        ...
+
+    async def get_pricing(self, resource_id: str) -> PricingInfo:
+        """Price per hour and billing terms of one instance type."""
+        ...
+
+    @property
+    def catalog_fetched_at(self) -> float:
+        """Wall-clock time of the last catalog fetch (0 before the first)."""
+        ...
+
+
+class JobSubmitter(Protocol):
+    """Launching a job (New job tab)."""
+
+    async def submit_job(self, config: TrainingConfig) -> str:
+        """Validate, record and launch a job; its id."""
+        ...
+
+
+class JobLister(Protocol):
+    """The jobs the store knows."""
+
+    async def get_job(self, job_id: str) -> JobRecord:
+        """Everything the store knows of a job."""
+        ...
+
+    async def list_jobs(self) -> list[JobRecord]:
+        """Every job, newest first."""
+        ...
+
+
+class JobReader(JobLister, Protocol):
+    """A job's record, log and metrics."""
+
+    async def read_metrics(self, job_id: str) -> list[dict[str, Any]]:
+        """The metrics logged so far."""
+        ...
+
+    def stream_logs(self, job_id: str, offset: int = 0) -> AsyncIterator[str]:
+        """The job's log lines from byte `offset`, following until the job ends (an async
+        generator: call it without await)."""
+        ...
+
+
+class JobControl(JobSubmitter, JobReader, Protocol):
+    """Everything the Jobs tab does to a job: read it, cancel it, retry its download, save its
+    adapter."""
+
+    async def cancel_job(self, job_id: str) -> bool:
+        """Stop training and terminate the instance; True once Lambda confirms it going."""
+        ...
+
+    async def retry_download(self, job_id: str) -> bool:
+        """Drive again a job whose adapter download failed (its instance kept); False when it
+        is not in that state or already driven."""
+        ...
+
+    async def download_artifact(
+        self,
+        job_id: str,
+        dest: Path | str,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Path:
+        """Save a completed job's verified adapter to `dest`."""
+        ...
+
+
+class MoneyWatch(Protocol):
+    """Instances that may be billing: the banners and the quit prompt."""
+
+    async def billing_jobs(self) -> list[JobRecord]:
+        """Jobs whose instance may be billing right now."""
+        ...
+
+    async def find_orphans(self) -> list[Orphan]:
+        """Billing instances of ours no job here owns."""
+        ...
+
+    async def terminate_instance(self, instance_id: str) -> bool:
+        """Terminate one instance (an orphan) until Lambda confirms it is going."""
+        ...
+
+    async def retry_terminations(self) -> None:
+        """Terminate again every finished job's instance Lambda has not confirmed gone."""
+        ...
+
+    async def stop_all_jobs(self) -> dict[str, bool]:
+        """Cancel every unfinished job and terminate its instance."""
+        ...
+
+    async def auto_terminate(self) -> bool:
+        """Whether a finished job's instance is terminated once its adapter is saved."""
+        ...
+
+
+class QuitControl(JobLister, MoneyWatch, Protocol):
+    """Quitting while jobs run: stop them all and follow their phases."""
+
+
+class SettingsStore(Protocol):
+    """The app's typed settings."""
+
+    async def load(self) -> AppSettings:
+        """Every setting (defaults for those never saved)."""
+        ...
+
+    async def update(self, **changes: object) -> AppSettings:
+        """Change some settings, keep the rest; the result."""
+        ...
+
+
+class SettingsSource(Protocol):
+    """Where the settings dialog reads and writes the settings."""
+
+    @property
+    def settings(self) -> SettingsStore:
+        """The settings of this connection (NotConnectedError when not connected)."""
+        ...
