@@ -45,7 +45,10 @@ def edges(
     """The table's moves as (from, to, reasons), in the enums' order."""
     rank = {member: i for i, member in enumerate(order)}
     reason_rank = {reason: i for i, reason in enumerate(Reason)}
-    found = [(old, new, sorted(reasons, key=reason_rank.__getitem__)) for (old, new), reasons in table.items()]
+    found = [
+        (old, new, sorted(reasons, key=reason_rank.__getitem__))
+        for (old, new), reasons in table.items()
+    ]
     return sorted(found, key=lambda edge: (rank[edge[0]], rank[edge[1]]))
 
 
@@ -72,7 +75,9 @@ def reasons_table() -> str:
     in_billing = set().union(*BILLING_MOVES.values())
     rows = ["| Reason | What happened | Moves |", "|---|---|---|"]
     for reason in Reason:
-        tables = [name for name, used in (("phase", in_phase), ("billing", in_billing)) if reason in used]
+        tables = [
+            name for name, used in (("phase", in_phase), ("billing", in_billing)) if reason in used
+        ]
         moves = ", ".join(tables) or "none (said while the state stays)"
         words = reason.value.replace("|", r"\|")
         rows.append(f"| `{reason.name}` | {words} | {moves} |")

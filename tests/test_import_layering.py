@@ -1,4 +1,4 @@
-"""Imports flow one way: gui -> services -> cloud, remote -> core (design.md §2), the simulator
+"""Imports flow one way: gui -> services -> cloud, remote -> core (docs/architecture.md#layers), the simulator
 is a peer, and Qt is imported only in gui/, app.py and __main__.py. Read with ast, so a lazy
 import inside a function counts too."""
 

@@ -18,7 +18,7 @@ from lambda_gui.core.models import Region
 
 T = TypeVar("T")
 
-# Statuses in which Lambda bills the instance (design.md §5).
+# Statuses in which Lambda bills the instance (docs/architecture.md#lambda-cloud-facts).
 BILLING_STATUSES = frozenset({"booting", "active", "unhealthy"})
 GONE_STATUSES = frozenset({"terminated", "preempted"})
 

@@ -1,6 +1,6 @@
 """Reading a training log line by line into typed events: metrics, progress, status, errors.
 
-Understood (design.md §7, and what train.py / bootstrap.sh print):
+Understood (docs/architecture.md#library-facts, and what train.py / bootstrap.sh print):
 
 - ``LGUI_METRIC {json}`` and ``LGUI_STATUS {json}`` lines from our own scripts, wherever on the
   line they start (tqdm leaves its bar in front of them);

@@ -19,7 +19,7 @@ class JobStatus(Enum):
 
 
 class JobPhase(Enum):
-    """The finer phases of a job's life (design.md §4), shown in the GUI."""
+    """The finer phases of a job's life (docs/architecture.md#phases), shown in the GUI."""
 
     QUEUED = "queued"
     PENDING = "pending"
@@ -123,7 +123,7 @@ class TrainingConfig:
     """Everything a fine-tuning job needs. The seed's fields come first; defaults are sane.
 
     Every user-entered value travels to the instance inside config.json, never on a command
-    line (design.md §4).
+    line (docs/architecture.md#on-the-instance).
     """
 
     base_model: str

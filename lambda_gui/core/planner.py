@@ -37,8 +37,8 @@ runs land within a factor of two or so. Tokens per step take the full sequence l
 an average row length is given, so time is an upper bound there.
 
 Overhead time (billed, since Lambda bills from launch): boot 5 min on one GPU and 15 min on
-several (design.md §5: 3-5 and 10-15 min), 3 min of environment set-up, the model download at
-150 MiB/s, and 1 min to pack and fetch the adapter.
+several (docs/architecture.md#lambda-cloud-facts: 3-5 and 10-15 min), 3 min of environment
+set-up, the model download at 150 MiB/s, and 1 min to pack and fetch the adapter.
 """
 
 from __future__ import annotations

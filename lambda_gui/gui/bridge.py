@@ -1,4 +1,5 @@
-"""The one bridge from the services' typed events to Qt signals (design.md §3 rule 3).
+"""The one bridge from the services' typed events to Qt signals (docs/architecture.md#conventions,
+rule 3).
 
 Listeners on the EventBus may be called from an executor thread (download progress comes
 from a copy thread); emitting a signal from there is safe, because Qt queues it to the

@@ -1,5 +1,6 @@
 """The one error path: every failure the user should know of ends here, as a status bar line
-and a dialog, with Lambda's suggestion where there is one (design.md §3 rule 4)."""
+and a dialog, with Lambda's suggestion where there is one (docs/architecture.md#conventions,
+rule 4)."""
 
 from __future__ import annotations
 

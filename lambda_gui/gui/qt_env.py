@@ -1,4 +1,5 @@
-"""Pins the Qt binding for qasync and pyqtgraph; import this before either (design.md §7).
+"""Pins the Qt binding for qasync and pyqtgraph; import this before either
+(docs/architecture.md#library-facts).
 
 Both libraries pick a binding on import (QT_API, PYQTGRAPH_QT_LIB) and could otherwise load
 PyQt5/PyQt6 if installed beside PySide6. The app ships PySide6 only.

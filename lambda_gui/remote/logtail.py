@@ -3,7 +3,8 @@
 The remote side is `tail -c +N -F`, started as `exec sh -c 'echo $$; exec tail --pid=$PPID ...'`
 so we learn its pid (closing a channel does not kill a remote tail: we kill it by pid) and it
 also exits on its own once the SSH session that started it is gone. Lines are split here, from
-chunks, which is ~3x faster than reading a file object line by line (design.md §7).
+chunks, which is ~3x faster than reading a file object line by line
+(docs/architecture.md#library-facts).
 """
 
 from __future__ import annotations

@@ -41,7 +41,8 @@ def _dial(target: SSHTarget, timeouts: SSHTimeouts) -> socket.socket:
             f"Could not reach {target.describe()}: {exc}.",
             suggestion="Check that the instance is running and that your network allows SSH.",
         ) from None
-    # paramiko leaves Nagle on, which stalls 32 KiB reads by ~40 ms (design.md §7).
+    # paramiko leaves Nagle on, which stalls 32 KiB reads by ~40 ms
+    # (docs/architecture.md#library-facts).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     return sock

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-# Transport tuning measured in design.md §7: a large window and packet size matter 4-7x on a
-# link with 50 ms round trips, and aes128-gcm is the fastest cipher both ends share.
+# Transport tuning measured in docs/architecture.md#library-facts: a large window and packet
+# size matter 4-7x on a link with 50 ms round trips, and aes128-gcm is the fastest cipher both
+# ends share.
 WINDOW_SIZE = 64 * 1024 * 1024
 MAX_PACKET_SIZE = 256 * 1024
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")

@@ -23,9 +23,9 @@ class KexSafeTransport(paramiko.Transport):
     When paramiko starts a re-key while the server, not yet aware of it, closes a channel (or
     sends a global request), paramiko's transport thread must reply, and waits for the re-key
     to end first. The re-key can only progress on that same thread, so the connection stalls
-    for 30 s and dies with "Key-exchange timed out waiting for key negotiation" (design.md
-    §7). Here such replies are queued and sent as soon as the new keys are in use, which is
-    what the protocol asks for.
+    for 30 s and dies with "Key-exchange timed out waiting for key negotiation"
+    (docs/architecture.md#library-facts). Here such replies are queued and sent as soon as the
+    new keys are in use, which is what the protocol asks for.
     """
 
     def __init__(self, sock: socket.socket, **kwargs: Any) -> None:

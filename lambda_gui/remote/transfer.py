@@ -2,7 +2,8 @@
 
 The bytes come over an exec channel (`tail -c +N`, i.e. `cat` from byte N) on the tuned
 transport: as fast as the `scp` package on loopback and 4-7x faster than SFTP or OpenSSH scp on
-a link with real round trips (design.md §7), and resuming is just a different N.
+a link with real round trips (docs/architecture.md#library-facts), and resuming is just a
+different N.
 """
 
 from __future__ import annotations

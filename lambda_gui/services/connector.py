@@ -1,4 +1,5 @@
-"""LambdaLabsConnector: the seed's public API (design.md §6) over the services."""
+"""LambdaLabsConnector: the seed's public API (docs/architecture.md#the-connector-api) over the
+services."""
 
 from __future__ import annotations
 

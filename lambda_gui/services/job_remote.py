@@ -324,7 +324,7 @@ def _size_or_zero(path: Path) -> int:
 
 class _LogBatcher:
     """Coalesces streamed lines: the local log, the store's offset and the events are
-    updated a few times a second, never per line (design rule 7)."""
+    updated a few times a second, never per line (docs/architecture.md#conventions, rule 7)."""
 
     def __init__(self, remote: RemoteJob) -> None:
         self.remote = remote

@@ -1,4 +1,5 @@
-"""Named, tracked, cancellable background tasks whose failures reach the user (design rule 4)."""
+"""Named, tracked, cancellable background tasks whose failures reach the user
+(docs/architecture.md#conventions, rule 4)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from lambda_gui.core.logparse import (
     parse_line,
 )
 
-# Lines as train.py + transformers 5 / TRL 1.16 wrote them into train.log (design.md §7).
+# Lines as train.py + transformers 5 / TRL 1.16 wrote them into train.log (docs/architecture.md#library-facts).
 TRAINER_DICT = (
     "\r                                              \r{'loss': '6.668', 'grad_norm': '0.483', "
     "'learning_rate': '0.0025', 'entropy': '6.67', 'mean_token_accuracy': '0.01183', "

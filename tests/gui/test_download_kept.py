@@ -19,6 +19,7 @@ import pytest
 
 from lambda_gui.core.job_state import Billing
 from lambda_gui.core.models import JobPhase, TrainingConfig
+from lambda_gui.gui.async_slots import cancel_slot_tasks
 from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.main_window import MainWindow
 from lambda_gui.gui.panels.job_detail import JobDetail
@@ -75,8 +76,8 @@ async def test_a_failed_download_keeps_the_instance_until_retry_download_complet
     unsubscribe = connector.events.subscribe(block_the_part_file)
     job_id = await connector.submit_job(demo_config(tiny_model, max_steps=10))
     jobs, detail = app.jobs, app.jobs.detail
-    await wait_until(lambda: jobs.model.row_of(job_id) is not None, 10, "the job's row")
-    jobs.select_job(job_id)
+    app.show_job(job_id)  # the Jobs tab, this job selected (as Launch does)
+    await wait_until(lambda: detail.job_id == job_id, 10, "the job on show")
     await wait_until(
         lambda: job_id in jobs.records and download_kept(jobs.records[job_id]),
         90,
@@ -90,6 +91,7 @@ async def test_a_failed_download_keeps_the_instance_until_retry_download_complet
     assert job.instance_id and sim.instance_status(job.instance_id) == "active"
     rate = f"${job.price_cents_per_hour / 100:.2f}/h"
     assert job.error and job.error.startswith("Download failed:") and rate in job.error
+    assert "adapter.tar.gz.part" in job.error  # it failed on the obstacle, for real
 
     # The tab shows the message prominently with both ways out; the job waits for the user.
     await wait_until(detail.kept_box.isVisible, 5, "the download-failed box")
@@ -202,13 +204,23 @@ def _kept_record() -> JobRecord:
 
 
 @pytest.fixture
-def kept() -> tuple[JobDetail, FakeJobs]:
+async def kept() -> AsyncIterator[tuple[JobDetail, FakeJobs]]:
+    """The detail of a job whose download failed, over a fake JobControl."""
     fake = FakeJobs(_kept_record())
-    control: JobControl = fake
-    detail = JobDetail(control, ErrorReporter(None, dialogs=False))
+    control: JobControl = fake  # mypy: the fake satisfies the Protocol
+    reporter = ErrorReporter(None, dialogs=False)
+    detail = JobDetail(control, reporter)
     detail.show()
     detail.show_job(fake.record, LiveProgress())
-    return detail, fake
+    await wait_until(lambda: not detail.backfilling, 5, "the backfill")
+    try:
+        yield detail, fake
+    finally:
+        fake.release.set()
+        await cancel_slot_tasks()
+        assert not reporter.history, [r.text.full() for r in reporter.history]
+        detail.close()
+        detail.deleteLater()
 
 
 async def test_terminate_asks_naming_the_hourly_cost_and_keep_it_does_nothing(

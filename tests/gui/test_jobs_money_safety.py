@@ -84,7 +84,7 @@ async def test_a_refused_terminate_keeps_the_billing_banner_until_retry_succeeds
         "the job to end",
     )
     job = await app.connector.get_job(job_id)
-    assert job.phase is JobPhase.COMPLETED and job.billing is Billing.BILLING
+    assert job.phase is JobPhase.COMPLETED and job.billing is Billing.TERMINATING
     assert job.instance_id and sim.instance_status(job.instance_id) == "active"
     rate = f"${job.price_cents_per_hour / 100:,.2f}/h"
     await wait_until(banner.isVisible, 5, "the billing banner")

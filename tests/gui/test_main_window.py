@@ -84,6 +84,8 @@ async def _running_job(window: MainWindow, job_id: str, cents: int, billing: Bil
         instance_type="gpu_1x_a10",
         price_cents_per_hour=cents,
         billing=billing,
+        instance_id=f"i-{job_id}",
+        launch_sent_at=1.0,
     )
     await window.connector.store.insert_job(job)
     return job.id

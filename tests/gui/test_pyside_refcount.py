@@ -1,4 +1,4 @@
-"""Guards design.md §7: PySide6 6.12.0 on CPython 3.11 drops a reference to None per void call."""
+"""Guards docs/architecture.md#library-facts: PySide6 6.12.0 on CPython 3.11 drops a reference to None per void call."""
 
 from __future__ import annotations
 

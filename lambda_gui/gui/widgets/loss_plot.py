@@ -1,9 +1,9 @@
 """Live training curves: train and eval loss above, learning rate below, against the step.
 
 Points go into growable numpy buffers and only mark the plot dirty; a timer redraws at most
-~15 times a second, and only when something arrived (design.md §3 rule 7, §7: one setData per
-point costs ~5 ms, so per-point redraws would freeze the GUI). Peak downsampling and
-clip-to-view keep a redraw of a million points near 20 ms.
+~15 times a second, and only when something arrived (docs/architecture.md#conventions, rule 7,
+and #library-facts: one setData per point costs ~5 ms, so per-point redraws would freeze the
+GUI). Peak downsampling and clip-to-view keep a redraw of a million points near 20 ms.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def test_ten_thousand_points_cost_a_few_redraws(qtbot: Any) -> None:
     assert 1 <= plot.redraw_count <= 3, plot.redraw_count
     x, y = plot._curves["loss"].getOriginalDataset()
     assert len(x) == 10_000 and y[-1] == pytest.approx(1e-4)
-    # 10k setData calls would take ~50 s (design.md §7); appending takes well under a second.
+    # 10k setData calls would take ~50 s (docs/architecture.md#library-facts); appending takes well under a second.
     assert feeding < 2.0, feeding
 
 
