@@ -66,11 +66,6 @@ async def cancel_slot_tasks() -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def running_slot_tasks() -> int:
-    """How many slot tasks are running."""
-    return sum(1 for t in _RUNNING if not t.done())
-
-
 async def run_modal(call: Callable[[], T]) -> T:
     """Run a blocking Qt call (a static file dialog) from the Qt loop, not inside a task."""
     result: T = await qasync.asyncWrap(call)
