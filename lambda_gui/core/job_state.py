@@ -54,7 +54,6 @@ _BILLING_LABELS = {
 class Reason(Enum):
     """Why a job moves; every move in the tables names the reasons that justify it."""
 
-    QUEUED_OFFLINE = "Lambda could not be reached at submit: the job waits for it"
     CONNECTION_BACK = "Lambda answers again: the queued job launches"
     LAUNCH_RECORDED = "the launch intent was recorded before the request left"
     LAUNCH_ACCEPTED = "Lambda accepted the launch and returned the instance id"
@@ -73,13 +72,11 @@ class Reason(Enum):
     TRAINING_FINISHED = "training exited with status 0"
     TRAINING_FAILED = "training exited with an error or disappeared"
     DOWNLOAD_FAILED = "the adapter download failed: the instance is kept"
-    DOWNLOAD_RETRY = "the user retries the adapter download"
     DOWNLOAD_VERIFIED = "the adapter is here and matches the instance's sha256"
     USER_CANCELLED = "the user cancelled the job"
     LIMIT_REACHED = "a run-time, budget or divergence limit stopped the job"
     TERMINATE_REQUESTED = "the app asked Lambda to terminate the instance"
     TERMINATE_CONFIRMED = "Lambda confirmed the instance terminating or gone"
-    TERMINATE_UNCONFIRMED = "Lambda did not confirm the terminate (yet)"
     RECOVERED = "the job was rebuilt from Lambda's instances after the store was lost"
 
 

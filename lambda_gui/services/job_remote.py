@@ -11,7 +11,7 @@ from enum import Enum
 from pathlib import Path
 
 from lambda_gui.core.dataset_format import is_hub_path
-from lambda_gui.core.errors import LambdaGUIError, SSHError
+from lambda_gui.core.errors import ArtifactMissingError, LambdaGUIError, SSHError
 from lambda_gui.core.job_state import Phase, Reason
 from lambda_gui.core.limits import LossGuard
 from lambda_gui.core.logparse import LogEvent, LogParser, MetricEvent
@@ -113,6 +113,10 @@ class RemoteJob:
         try:
             path = await self._download(B.ARTIFACT_FILE, "adapter.tar.gz")
             await self._copy_small(B.METRICS_FILE)
+        except ArtifactMissingError as exc:
+            # Training said it succeeded but left no adapter: nothing to keep the instance for.
+            await lc.fail(self.job.id, Reason.JOB_ERROR, f"Job failed: {exc}")
+            return Outcome.FAILED
         except (LambdaGUIError, OSError) as exc:
             await self._keep_for_retry(exc)
             return Outcome.KEPT
