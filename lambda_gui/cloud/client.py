@@ -9,6 +9,13 @@ connections. A launch whose outcome is unknown is never resent: the instance lis
 for the launch's name instead. A reply of the wrong shape, or a 404 that does not come from
 Lambda, is UnexpectedResponseError and never resent: it will not change by asking again.
 
+Hostile or broken servers. Every call has a total deadline (connect + twice the read timeout by
+default) over connecting, sending and reading the whole body, so a reply dripped a byte at a
+time cannot hold a call past it; a deadline hit counts as a lost reply (resent for reads, the
+launch's outcome unknown). A body is read in chunks and cut off past MAX_BODY_BYTES
+(ResponseTooLargeError, never resent). A body that cannot be decoded (not UTF-8, not JSON,
+nested too deeply for the parser) is a typed error, never a raw decoder exception.
+
 List calls return every item they could read; one that could not (another tool's odd
 instance) is logged and reported in the result's `skipped` instead of failing the list.
 """
@@ -57,6 +64,7 @@ from lambda_gui.core.errors import (
     InvalidParametersError,
     LambdaAPIError,
     LaunchOutcomeUnknownError,
+    ResponseTooLargeError,
     UnexpectedResponseError,
 )
 
@@ -70,6 +78,10 @@ _MAX_RATE_LIMIT_RETRIES = 6
 _BACKOFF_CAP = 30.0
 # Errors raised before any byte of the request left this machine: safe to resend anything.
 _NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+# Lambda's largest replies (an account's instance list) are a few hundred KiB; a body past this
+# is a wrong address or a broken server, and reading it on would only fill memory.
+MAX_BODY_BYTES = 16 * 2**20
+_CHUNK_BYTES = 64 * 1024
 
 
 class _Policy(Enum):
@@ -89,6 +101,20 @@ class _Reply:
     body: bytes
     content_type: str | None
     retry_after: str | None
+
+
+class _DeadlineExceeded(TimeoutError):
+    """The call's total deadline passed (a TimeoutError, so it counts as a lost reply)."""
+
+
+class _TooLarge(Exception):
+    """The reply body grew past the cap; the connection was closed."""
+
+    def __init__(self, status: int, size: int, declared: bool) -> None:
+        super().__init__(f"HTTP {status} body over {size} bytes")
+        self.status = status
+        self.size = size
+        self.declared = declared
 
 
 class _OutcomeUnknown(Exception):
@@ -111,6 +137,8 @@ class LambdaCloudClient:
         pacer: Pacer | None = None,
         connect_timeout: float = 10,
         read_timeout: float = 30,
+        total_timeout: float | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
         max_get_retries: int = 4,
         backoff_base: float = 0.5,
         max_rate_limit_retries: int = _MAX_RATE_LIMIT_RETRIES,
@@ -137,6 +165,12 @@ class LambdaCloudClient:
             sock_read=read_timeout,
         )
         self._read_timeout = read_timeout
+        # sock_read restarts on every byte, so only a deadline over the whole call stops a
+        # server that drips its reply; the default leaves a full read timeout for the body.
+        self._deadline = (
+            total_timeout if total_timeout is not None else connect_timeout + 2 * read_timeout
+        )
+        self._max_body = max(1, max_body_bytes)
         self._max_retries = max(0, max_get_retries)
         self._max_rate_limit_retries = max(0, max_rate_limit_retries)
         self._backoff_base = backoff_base
@@ -182,10 +216,10 @@ class LambdaCloudClient:
     async def launch(self, req: LaunchRequest) -> list[str]:
         """POST /instance-operations/launch, sent at most once; returns the new instance ids.
 
-        If the reply is lost (timeout, 5xx, provider error, not JSON, dropped connection, a
-        success of the wrong shape), the instance list is searched for `req.name` and a match
-        is adopted; if none is found, LaunchOutcomeUnknownError says so and the caller must
-        look again later.
+        If the reply is lost (timeout, the call's deadline, 5xx, provider error, not JSON, too
+        large or too deeply nested, dropped connection, a success of the wrong shape), the
+        instance list is searched for `req.name` and a match is adopted; if none is found,
+        LaunchOutcomeUnknownError says so and the caller must look again later.
         """
         if not req.name:
             raise InvalidParametersError(
@@ -298,6 +332,18 @@ class LambdaCloudClient:
     # --- transport ---------------------------------------------------------------------------
 
     async def _send(self, method: str, path: str, body: dict[str, Any] | None) -> _Reply:
+        """One request and its whole reply, within the call's deadline and the body cap."""
+        deadline = asyncio.timeout(self._deadline)
+        try:
+            async with deadline:
+                return await self._exchange(method, path, body)
+        except TimeoutError as exc:
+            # aiohttp's own timeouts are TimeoutErrors too: only ours is the deadline.
+            if deadline.expired():
+                raise _DeadlineExceeded() from exc
+            raise
+
+    async def _exchange(self, method: str, path: str, body: dict[str, Any] | None) -> _Reply:
         async with self._session.request(
             method,
             self._base_url + path,
@@ -305,13 +351,27 @@ class LambdaCloudClient:
             headers=self._headers,
             timeout=self._timeout,
         ) as resp:
-            data = await resp.read()
+            data = await self._read_capped(resp)
             return _Reply(
                 status=resp.status,
                 body=data,
                 content_type=resp.headers.get("Content-Type"),
                 retry_after=resp.headers.get("Retry-After"),
             )
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
+        """The body, read chunk by chunk; past the cap the connection is closed, not drained."""
+        declared = resp.content_length
+        if declared is not None and declared > self._max_body:
+            resp.close()
+            raise _TooLarge(resp.status, declared, declared=True)
+        data = bytearray()
+        async for chunk in resp.content.iter_chunked(_CHUNK_BYTES):
+            data += chunk
+            if len(data) > self._max_body:
+                resp.close()
+                raise _TooLarge(resp.status, len(data), declared=False)
+        return bytes(data)
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter: half fixed, half random, so clients spread out."""
@@ -328,12 +388,46 @@ class LambdaCloudClient:
         )
 
     def _lost(self, exc: BaseException, method: str, path: str) -> APIUnavailableError:
-        if isinstance(exc, TimeoutError):
+        if isinstance(exc, _DeadlineExceeded):
+            what = (
+                f"Lambda Cloud did not finish its reply to {method} {path} within "
+                f"{self._deadline:g} s"
+            )
+        elif isinstance(exc, TimeoutError):
             what = f"Lambda Cloud did not answer {method} {path} within {self._read_timeout:g} s"
         else:
             detail = sanitize(str(exc), 160) or type(exc).__name__
             what = f"The connection to Lambda Cloud broke during {method} {path} ({detail})"
         return APIUnavailableError(f"{what}.", suggestion="Try again in a minute.")
+
+    def _too_large(self, method: str, path: str, big: _TooLarge) -> ResponseTooLargeError:
+        cap = _size(self._max_body)
+        if big.declared:
+            detail = (
+                f"the reply (HTTP {big.status}) announced {_size(big.size)}, more than the "
+                f"{cap} this app reads"
+            )
+        else:
+            detail = f"the reply (HTTP {big.status}) went past the {cap} this app reads"
+        return ResponseTooLargeError(
+            f"The reply of {self._base_url} to {method} {path} was too large: {detail}; it "
+            "was cut off unread.",
+            detail=detail,
+            suggestion="Check the API address in Settings; Lambda's is "
+            "https://cloud.lambda.ai/api/v1. If it is, try again later.",
+            status=big.status,
+        )
+
+    def _too_deep(self, method: str, path: str, status: int) -> UnexpectedResponseError:
+        detail = f"the reply (HTTP {status}) is JSON nested too deeply to read"
+        return UnexpectedResponseError(
+            f"The reply of {self._base_url} to {method} {path} is not what the Lambda Cloud "
+            f"API sends: {detail}.",
+            detail=detail,
+            suggestion="Check the API address in Settings; if it is Lambda's, a newer "
+            "version of this app may be needed.",
+            status=status,
+        )
 
     def _error(self, reply: _Reply) -> LambdaAPIError:
         return error_from_reply(
@@ -368,6 +462,12 @@ class LambdaCloudClient:
                 error: LambdaAPIError = self._not_reached(exc)
                 cause: BaseException | None = exc
                 sent = False
+            except _TooLarge as big:
+                # Asking again brings the same flood; a launch may still have happened.
+                too_large = self._too_large(method, path, big)
+                if policy is _Policy.LAUNCH:
+                    raise _OutcomeUnknown(too_large) from None
+                raise too_large from None
             except (aiohttp.ClientError, TimeoutError) as exc:
                 error = self._lost(exc, method, path)
                 cause = exc
@@ -385,7 +485,13 @@ class LambdaCloudClient:
                     try:
                         payload = json.loads(reply.body.decode("utf-8"))
                     except (UnicodeDecodeError, ValueError):
-                        pass
+                        pass  # not JSON: mapped below like any unreadable reply
+                    except RecursionError:
+                        # Valid JSON deeper than the parser goes: asking again will not help.
+                        too_deep = self._too_deep(method, path, reply.status)
+                        if policy is _Policy.LAUNCH:
+                            raise _OutcomeUnknown(too_deep) from None
+                        raise too_deep from None
                     else:
                         return self._unwrap(method, path, policy, payload)
                 error = self._error(reply)
@@ -413,6 +519,15 @@ class LambdaCloudClient:
             if sent and policy is _Policy.LAUNCH:
                 raise _OutcomeUnknown(error) from cause
             raise error from cause
+
+
+def _size(n: int) -> str:
+    """A byte count in words: 16 MiB, 1.5 KiB, 900 bytes."""
+    if n >= 2**20:
+        return f"{n / 2**20:.3g} MiB"
+    if n >= 2**10:
+        return f"{n / 2**10:.3g} KiB"
+    return f"{n} bytes"
 
 
 def _live(instance: Instance) -> bool:

@@ -5,6 +5,9 @@ a code we do not know falls back to the HTTP status. `provider/*` codes (failure
 Lambda) are transient whatever the status. Only Lambda's envelope with a not-found code means
 "it is gone": a bare 404 confirms nothing (a wrong base URL, a proxy), and callers act on
 not-found as if billing had stopped.
+
+Never raises: whatever the body (not UTF-8, not JSON, JSON nested too deeply for the parser),
+the answer is a typed error.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from lambda_gui.core.errors import (
 
 _MAX_TEXT = 400
 _MAX_SNIPPET = 80
+# A message lists this many field errors at most: a reply could hold thousands.
+_MAX_FIELD_ERRORS = 8
 
 _BY_CODE: dict[str, type[LambdaAPIError]] = {
     "global/invalid-api-key": InvalidAPIKeyError,
@@ -96,7 +101,9 @@ def class_for_code(code: str | None, status: int) -> type[LambdaAPIError]:
 
 def sanitize(text: str, limit: int = _MAX_TEXT) -> str:
     """Printable, single-line, length-capped text fit for an error message."""
-    text = re.sub(r"[^\x20-\x7e\u00a0-\uffff]+", " ", text)
+    # Lone surrogates (JSON's "\ud800") are left out too: they cannot be encoded to UTF-8, so a
+    # log or a dialog showing them would fail.
+    text = re.sub(r"[^\x20-\x7e\u00a0-\ud7ff\ue000-\uffff]+", " ", text)
     text = re.sub(r"\s+", " ", text).strip()
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
@@ -119,8 +126,10 @@ def _html_title(body: bytes) -> str:
 
 
 def _retry_after_hint(retry_after: str | None) -> str:
-    if retry_after and retry_after.strip().isdigit():
-        return f" Lambda asked to wait {int(retry_after.strip())} s."
+    wait = (retry_after or "").strip()
+    # ASCII digits only: str.isdigit() also accepts '²', which int() refuses.
+    if wait.isascii() and wait.isdigit() and len(wait) <= 9:
+        return f" Lambda asked to wait {int(wait)} s."
     return ""
 
 
@@ -166,7 +175,7 @@ def _fold_field_errors(field_errors: object) -> str:
     if not isinstance(field_errors, Mapping) or not field_errors:
         return ""
     parts = []
-    for name, detail in field_errors.items():
+    for name, detail in list(field_errors.items())[:_MAX_FIELD_ERRORS]:
         if isinstance(detail, Mapping):
             text = detail.get("message") or detail.get("code") or ""
         elif isinstance(detail, list):
@@ -176,6 +185,9 @@ def _fold_field_errors(field_errors: object) -> str:
         else:
             text = str(detail)
         parts.append(f"{sanitize(str(name), 60)}: {sanitize(str(text), 160).rstrip('.')}")
+    more = len(field_errors) - len(parts)
+    if more > 0:
+        parts.append(f"and {more} more")
     return " (" + "; ".join(parts) + ")"
 
 
@@ -197,7 +209,31 @@ def error_from_reply(
         payload: Any = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         return _non_json_error(status, body, content_type, retry_after, server)
+    except RecursionError:
+        return _too_deep_error(status, retry_after, server)
+    try:
+        return _envelope_error(status, payload, retry_after, server)
+    except RecursionError:
+        # A field (field_errors' details) nested deeper than str() can follow.
+        return _too_deep_error(status, retry_after, server)
 
+
+def _too_deep_error(status: int, retry_after: str | None, server: str) -> LambdaAPIError:
+    """A reply whose JSON is nested too deeply to read: typed by its status alone."""
+    what = "JSON nested too deeply to read"
+    if status == 404:
+        return _not_lambda(server, what)
+    cls = UnexpectedResponseError if 200 <= status < 300 else class_for_status(status)
+    text = f"Lambda Cloud answered HTTP {status} with {what}."
+    if cls is RateLimitedError:
+        text += _retry_after_hint(retry_after)
+    return cls(text, suggestion=_DEFAULT_SUGGESTION.get(cls), status=status)
+
+
+def _envelope_error(
+    status: int, payload: Any, retry_after: str | None, server: str
+) -> LambdaAPIError:
+    """The typed error for a reply whose body is JSON."""
     envelope = payload.get("error") if isinstance(payload, Mapping) else None
     if not isinstance(envelope, Mapping):
         if status == 404:

@@ -14,6 +14,10 @@ Decisions recorded here:
   folder exists is the services' check, not this pure one.
 - ``tracker_env`` holds secrets for the tracker and the Hub; only names with the prefixes in
   TRACKER_ENV_PREFIXES are accepted, so it cannot set PATH, LD_PRELOAD or the like.
+- Every number has an upper bound (the MAX_* constants), far above any real run but low enough
+  that no later arithmetic (the planner's floats, the trainer's seed) overflows: a value typed
+  or loaded with hundreds of digits is a field error naming the allowed range. The seed's upper
+  bound is numpy's (seeds are 32-bit).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import reprlib
 from typing import Any
 
 from lambda_gui.core.dataset_format import (
@@ -53,6 +58,17 @@ REQUIRED_TRACKER_ENV = {"wandb": ("WANDB_API_KEY",), "mlflow": ("MLFLOW_TRACKING
 MAX_RANK = 1024
 MAX_SEQ_LENGTH = 131072
 MIN_SEQ_LENGTH = 16
+MAX_ALPHA = 16 * MAX_RANK
+MAX_STEPS = 10_000_000
+MAX_EPOCHS = 1000
+MAX_BATCH_SIZE = 4096
+MAX_GRADIENT_ACCUMULATION = 1024
+MAX_SEED = 2**32 - 1
+MAX_WEIGHT_DECAY = 1.0
+MAX_RUNTIME_MINUTES = 365 * 24 * 60
+MAX_BUDGET_USD = 1_000_000
+MAX_DIVERGENCE_RATIO = 1000
+MAX_GRACE_MINUTES = 7 * 24 * 60
 
 _HUB_MODEL_ID = re.compile(
     r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}$"
@@ -60,6 +76,10 @@ _HUB_MODEL_ID = re.compile(
 _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*$")
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _FIELD_NAME = re.compile(r"^[^\x00-\x1f]{1,200}$")
+# Values shown in messages: a 400-digit number or a deeply nested list is cut short, never
+# printed whole (repr() of deep nesting would itself overflow the recursion limit).
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxlong, _SHORT.maxother = 2, 40, 24, 40
 
 
 def effective_quantization(cfg: TrainingConfig) -> str:
@@ -123,8 +143,11 @@ def _check_method(cfg: TrainingConfig) -> None:
     if not 1 <= rank <= MAX_RANK:
         raise ConfigError("rank", f"must be between 1 and {MAX_RANK}; 8–64 is usual.")
     alpha = _number(cfg.alpha, "alpha")
-    if alpha <= 0:
-        raise ConfigError("alpha", "must be greater than 0; twice the rank is a common choice.")
+    if not 0 < alpha <= MAX_ALPHA:
+        raise ConfigError(
+            "alpha",
+            f"must be greater than 0 and at most {MAX_ALPHA:,}; twice the rank is a common choice.",
+        )
     dropout = _number(cfg.dropout, "dropout")
     if not 0 <= dropout < 1:
         raise ConfigError("dropout", "must be at least 0 and below 1; 0.05 is usual.")
@@ -137,7 +160,7 @@ def _check_method(cfg: TrainingConfig) -> None:
         if not isinstance(name, str) or not (name == "all-linear" or _MODULE_NAME.fullmatch(name)):
             raise ConfigError(
                 "target_modules",
-                f"{name!r} is not a module name. Use names such as q_proj, v_proj, "
+                f"{_shown(name)} is not a module name. Use names such as q_proj, v_proj, "
                 "self_attn.o_proj, or all-linear.",
             )
     if "all-linear" in modules and len(modules) > 1:
@@ -196,25 +219,45 @@ def _check_schedule(cfg: TrainingConfig) -> None:
         )
     epochs = _number(cfg.num_epochs, "num_epochs")
     steps = _integer(cfg.max_steps, "max_steps")
-    if steps == 0 or steps < -1:
-        raise ConfigError("max_steps", "must be a positive number of steps, or -1 to use epochs.")
-    if steps == -1 and not 0 < epochs <= 1000:
+    if steps != -1 and not 1 <= steps <= MAX_STEPS:
         raise ConfigError(
-            "num_epochs", "must be above 0 (at most 1000) when max_steps is -1; 1–3 is usual."
+            "max_steps",
+            f"must be a number of steps from 1 to {MAX_STEPS:,}, or -1 to use epochs; got "
+            f"{_shown(steps)}.",
+        )
+    if steps == -1 and not 0 < epochs <= MAX_EPOCHS:
+        raise ConfigError(
+            "num_epochs",
+            f"must be above 0 (at most {MAX_EPOCHS}) when max_steps is -1; 1–3 is usual.",
         )
     if epochs < 0:
         raise ConfigError("num_epochs", "cannot be negative.")
-    for name in ("batch_size", "gradient_accumulation_steps", "logging_steps"):
-        if _integer(getattr(cfg, name), name) < 1:
-            raise ConfigError(name, "must be 1 or more.")
-    for name in ("save_steps", "eval_steps", "seed"):
-        if _integer(getattr(cfg, name), name) < 0:
+    if epochs > MAX_EPOCHS:
+        raise ConfigError("num_epochs", f"must be at most {MAX_EPOCHS}; 1–3 is usual.")
+    for name, high in (
+        ("batch_size", MAX_BATCH_SIZE),
+        ("gradient_accumulation_steps", MAX_GRADIENT_ACCUMULATION),
+        ("logging_steps", MAX_STEPS),
+    ):
+        value = _integer(getattr(cfg, name), name)
+        if not 1 <= value <= high:
+            raise ConfigError(name, f"must be from 1 to {high:,}; got {_shown(value)}.")
+    for name, high in (("save_steps", MAX_STEPS), ("eval_steps", MAX_STEPS), ("seed", MAX_SEED)):
+        value = _integer(getattr(cfg, name), name)
+        if value < 0:
             raise ConfigError(name, "cannot be negative (0 turns it off / uses the default).")
+        if value > high:
+            raise ConfigError(name, f"must be from 0 to {high:,}; got {_shown(value)}.")
     warmup = _number(cfg.warmup_ratio, "warmup_ratio")
     if not 0 <= warmup < 1:
         raise ConfigError("warmup_ratio", "must be a fraction of the steps, at least 0, below 1.")
-    if _number(cfg.weight_decay, "weight_decay") < 0:
+    decay = _number(cfg.weight_decay, "weight_decay")
+    if decay < 0:
         raise ConfigError("weight_decay", "cannot be negative; 0 or 0.01 is usual.")
+    if decay > MAX_WEIGHT_DECAY:
+        raise ConfigError(
+            "weight_decay", f"must be at most {MAX_WEIGHT_DECAY:g}; 0 or 0.01 is usual."
+        )
     _choice(cfg.lr_scheduler, "lr_scheduler", LR_SCHEDULERS)
 
 
@@ -226,7 +269,7 @@ def _check_tracking(cfg: TrainingConfig) -> None:
     for key, value in env.items():
         if not isinstance(key, str) or not _ENV_NAME.fullmatch(key):
             raise ConfigError(
-                "tracker_env", f"{key!r} is not a variable name (capitals, digits and '_')."
+                "tracker_env", f"{_shown(key)} is not a variable name (capitals, digits and '_')."
             )
         if not key.startswith(TRACKER_ENV_PREFIXES):
             raise ConfigError(
@@ -254,27 +297,36 @@ def _check_misc(cfg: TrainingConfig) -> None:
     _text(cfg.output_dir, "output_dir", "Enter an output folder name.")
     _text(cfg.resource_id, "resource_id", "Choose an instance type.")
     if cfg.provider != "lambda_labs":
-        raise ConfigError("provider", f"{cfg.provider!r} is not supported; use lambda_labs.")
+        raise ConfigError("provider", f"{_shown(cfg.provider)} is not supported; use lambda_labs.")
     if cfg.bf16 is not None and not isinstance(cfg.bf16, bool):
         raise ConfigError("bf16", "must be on, off, or automatic.")
     for name in ("gradient_checkpointing", "use_chat_template"):
         if not isinstance(getattr(cfg, name), bool):
             raise ConfigError(name, "must be on or off.")
-    for name in ("max_runtime_minutes", "budget_usd"):
+    for name, high, unit in (
+        ("max_runtime_minutes", MAX_RUNTIME_MINUTES, " minutes (a year)"),
+        ("budget_usd", MAX_BUDGET_USD, " dollars"),
+    ):
         value = getattr(cfg, name)
-        if value is not None and _number(value, name) <= 0:
-            raise ConfigError(name, "must be more than 0, or left empty for no limit.")
+        if value is not None and not 0 < _number(value, name) <= high:
+            raise ConfigError(
+                name, f"must be more than 0 and at most {high:,}{unit}, or left empty for no limit."
+            )
     for name in ("stop_on_divergence", "self_terminate"):
         if not isinstance(getattr(cfg, name), bool):
             raise ConfigError(name, "must be on or off.")
-    if _number(cfg.divergence_ratio, "divergence_ratio") <= 1.0:
+    if not 1.0 < _number(cfg.divergence_ratio, "divergence_ratio") <= MAX_DIVERGENCE_RATIO:
         raise ConfigError(
-            "divergence_ratio", "must be above 1 (e.g. 2 = stop when the loss doubles its best)."
+            "divergence_ratio",
+            f"must be above 1 and at most {MAX_DIVERGENCE_RATIO:,} (e.g. 2 = stop when the loss "
+            "doubles its best).",
         )
-    if _number(cfg.self_terminate_grace_minutes, "self_terminate_grace_minutes") <= 0:
+    grace = _number(cfg.self_terminate_grace_minutes, "self_terminate_grace_minutes")
+    if not 0 < grace <= MAX_GRACE_MINUTES:
         raise ConfigError(
             "self_terminate_grace_minutes",
-            "must be more than 0 (15 is a good value: a sleeping laptop stays silent a while).",
+            f"must be more than 0 and at most {MAX_GRACE_MINUTES:,} minutes (a week); 15 is a "
+            "good value: a sleeping laptop stays silent a while.",
         )
     if not isinstance(cfg.extra, dict):
         raise ConfigError("extra", "must be a mapping of names to JSON values.")
@@ -282,14 +334,23 @@ def _check_misc(cfg: TrainingConfig) -> None:
         json.dumps(cfg.extra, allow_nan=False)
     except (TypeError, ValueError):
         raise ConfigError("extra", "must hold only JSON values (text, numbers, lists).") from None
+    except RecursionError:
+        raise ConfigError(
+            "extra", "is nested too deeply; keep it to a few levels of lists and mappings."
+        ) from None
 
 
 # --- value helpers ---------------------------------------------------------------------------
 
 
+def _shown(value: Any) -> str:
+    """`value` as a short repr for a message."""
+    return _SHORT.repr(value)
+
+
 def _choice(value: Any, name: str, options: tuple[str, ...]) -> None:
-    if value not in options:
-        raise ConfigError(name, f"{value!r} is not one of: {', '.join(options)}.")
+    if not isinstance(value, str) or value not in options:
+        raise ConfigError(name, f"{_shown(value)} is not one of: {', '.join(options)}.")
 
 
 def _text(value: Any, name: str, fix: str) -> str:
@@ -300,13 +361,18 @@ def _text(value: Any, name: str, fix: str) -> str:
 
 def _integer(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(name, f"must be a whole number, got {value!r}.")
+        raise ConfigError(name, f"must be a whole number, got {_shown(value)}.")
     return value
 
 
 def _number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(name, f"must be a number, got {value!r}.")
-    if not math.isfinite(value):
+        raise ConfigError(name, f"must be a number, got {_shown(value)}.")
+    try:
+        number = float(value)
+    except OverflowError:
+        # An int of hundreds of digits: no bound below could hold it.
+        raise ConfigError(name, f"is far too large ({_shown(value)}).") from None
+    if not math.isfinite(number):
         raise ConfigError(name, "must be a finite number.")
-    return float(value)
+    return number

@@ -92,6 +92,11 @@ class UnexpectedResponseError(LambdaAPIError, RuntimeError):
         self.detail = detail or message
 
 
+class ResponseTooLargeError(UnexpectedResponseError):
+    """A reply body grew past the client's size cap; it was cut off unread and the connection
+    closed. Lambda's replies are far smaller, so the address is wrong or the server is broken."""
+
+
 class LaunchOutcomeUnknownError(LambdaAPIError, RuntimeError):
     """A launch was sent, its reply was lost, and no instance with its name could be found."""
 
@@ -155,3 +160,12 @@ class NotConnectedError(LambdaGUIError, RuntimeError):
 
 class SSHKeyError(LambdaGUIError, ValueError):
     """The SSH private key could not be read, or matches no usable key."""
+
+
+class KeyIndexCorruptError(SSHKeyError):
+    """The app's record of the SSH keys it generated could not be read; it was moved aside."""
+
+
+class CredentialStoreError(LambdaGUIError, RuntimeError):
+    """The keyring did not keep a value (it failed, or accepted it and stored nothing); the
+    value is kept in memory for this session only."""

@@ -10,7 +10,9 @@ Understood (docs/architecture.md#library-facts, and what train.py / bootstrap.sh
   line when separated by carriage returns, with ANSI cursor codes removed;
 - tracebacks, exception lines, ``Error:``/``ERROR:`` lines, CUDA out-of-memory and "Killed".
 
-`parse_line` never raises, whatever text it is given.
+`parse_line` never raises, whatever text it is given, and its time grows linearly with the
+line: it runs on the GUI thread, where one hostile line must not freeze the window. A line
+longer than `MAX_LINE_CHARS` is read by its first and last `EDGE_CHARS` only.
 """
 
 from __future__ import annotations
@@ -25,20 +27,36 @@ from typing import Any
 
 METRIC_MARKER = "LGUI_METRIC "
 STATUS_MARKER = "LGUI_STATUS "
+# The remote splitter already cuts lines to 64 KiB (remote/logtail.py); the parser caps what it
+# reads itself too, since whole local logs are parsed again (services/connector.py). The slack
+# lets a line the splitter cut, marker included, be read whole.
+EDGE_CHARS = 32 * 1024
+MAX_LINE_CHARS = 2 * EDGE_CHARS + 1024
 _MAX_DICT_CHARS = 20_000
 _TRAINER_KEYS = frozenset(
     {"loss", "eval_loss", "learning_rate", "grad_norm", "train_loss", "train_runtime"}
 )
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
-_NUMBER = r"\d+(?:\.\d+)?(?:[eE][-+]?\d+)?[kMGTPEZY]?"
+_ANSI = re.compile(r"\x1b\[[0-9;?]*+[ -/]*+[@-~]|\x1b[@-Z\\-_]")
+# Possessive quantifiers and atomic groups: the pieces are delimited by what follows them, so
+# giving characters back could never make a match, and without them a failing match can
+# backtrack for a long time.
+_NUMBER = r"(?>\d++(?:\.\d++)?(?:[eE][-+]?\d++)?[kMGTPEZY]?)"
+_CLOCK = r"\d++(?::\d\d){1,2}+"
+# A tqdm bar from its percentage on. The description is the text between the previous bar and
+# this one, taken by slicing: matching it (a lazy `.*?` tried at every position) was quadratic.
 _TQDM = re.compile(
-    r"(?P<desc>[^\r]*?)\s*(?P<pct>\d{1,3})%\|[^|]*\|\s*"
-    rf"(?P<n>{_NUMBER})/(?P<total>{_NUMBER}|\?)\s*"
-    r"\[(?P<elapsed>\d+(?::\d\d){1,2})<(?P<remaining>\d+(?::\d\d){1,2}|\?)"
-    rf"(?:,\s*(?P<rate>{_NUMBER}|\?)\s*(?P<rate_unit>s/[^,\]]+|[^,\]/]*/s))?"
+    r"(?P<pct>\d{1,3})%\|[^|]*+\|\s*+"
+    rf"(?P<n>{_NUMBER})/(?P<total>{_NUMBER}|\?)\s*+"
+    rf"\[(?P<elapsed>{_CLOCK})<(?P<remaining>{_CLOCK}|\?)"
+    rf"(?:,\s*+(?P<rate>{_NUMBER}|\?)\s*+(?P<rate_unit>s/[^,\]]++|[^,\]/]*+/s))?"
 )
+# A flat dict of plain strings and numbers, the trainer's usual print (see _dict_literal).
+_PLAIN_STR = r"'[^'\\\"\x00-\x1f\ud800-\udfff]*+'"
+_PLAIN_NUM = r"-?[0-9]++(?:\.[0-9]++)?+(?:[eE][-+]?[0-9]++)?+"
+_PLAIN_ITEM = rf"{_PLAIN_STR}: (?:{_PLAIN_STR}|{_PLAIN_NUM})"
+_FLAT_DICT = re.compile(rf"\{{{_PLAIN_ITEM}(?:, {_PLAIN_ITEM})*+\}}")
 _EXCEPTION = re.compile(
-    r"^(?:[A-Za-z_][\w]*\.)*(?:[A-Z]\w*(?:Error|Exception)|KeyboardInterrupt|SystemExit)"
+    r"^(?:[A-Za-z_]\w*+\.)*+(?:[A-Z]\w*(?:Error|Exception)|KeyboardInterrupt|SystemExit)"
     r"(?::\s*(?P<msg>.*))?$"
 )
 _ERROR_PREFIX = re.compile(r"^(?:\[?(?:ERROR|Error|error)\]?:|ERROR\b|FATAL\b|Fatal error\b)")
@@ -180,23 +198,33 @@ class LogParser:
 def _parse_events(line: str) -> list[LogEvent]:
     if not isinstance(line, str):
         return []
-    clean = _ANSI.sub("", line).rstrip("\n")
+    if len(line) <= MAX_LINE_CHARS:
+        return _parse_text(line, starts_line=True)
+    # The head is where a line's error text starts; the tail holds the last progress and the
+    # LGUI_METRIC a tqdm-laden line ends with.
+    return _parse_text(line[:EDGE_CHARS], starts_line=True) + _parse_text(
+        line[-EDGE_CHARS:], starts_line=False
+    )
+
+
+def _parse_text(text: str, *, starts_line: bool) -> list[LogEvent]:
+    clean = _ANSI.sub("", text).rstrip("\n")
     events: list[LogEvent] = []
-    for segment in clean.split("\r"):
+    for index, segment in enumerate(clean.split("\r")):
         if segment.strip():
-            events.extend(_parse_segment(segment))
+            # A tail's first segment begins mid-text: its start says nothing about errors.
+            events.extend(_parse_segment(segment, whole=starts_line or index > 0))
     return events
 
 
-def _parse_segment(segment: str) -> list[LogEvent]:
+def _parse_segment(segment: str, *, whole: bool = True) -> list[LogEvent]:
     for marker, parse in ((METRIC_MARKER, _lgui_metric), (STATUS_MARKER, _lgui_status)):
         at = segment.find(marker)
         if at >= 0:
             before = _progress_events(segment[:at])
             event = parse(segment[at + len(marker) :])
             return before + ([event] if event is not None else [])
-    text = segment.strip()
-    error = _error(text)
+    error = _error(segment.strip()) if whole else None
     if error is not None:
         return [error]
     events: list[LogEvent] = list(_progress_events(segment))
@@ -209,7 +237,7 @@ def _parse_segment(segment: str) -> list[LogEvent]:
 def _json_object(text: str) -> dict[str, Any] | None:
     try:
         value, _ = json.JSONDecoder().raw_decode(text.lstrip())
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting is refused by a recursion limit
         return None
     return value if isinstance(value, dict) else None
 
@@ -249,7 +277,7 @@ def _trainer_dict(segment: str) -> MetricEvent | None:
     if start < 0 or end <= start or end - start > _MAX_DICT_CHARS:
         return None
     try:
-        data = ast.literal_eval(segment[start : end + 1])
+        data = _dict_literal(segment[start : end + 1])
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return None
     if not isinstance(data, dict) or not _TRAINER_KEYS.intersection(data):
@@ -264,16 +292,33 @@ def _trainer_dict(segment: str) -> MetricEvent | None:
     return MetricEvent(values=values, source="trainer", epoch=_number(data.get("epoch")))
 
 
+def _dict_literal(text: str) -> Any:
+    # The trainer's usual print, a flat dict of plain strings and numbers, reads the same as
+    # JSON once its quotes are swapped, at a fifth of ast.literal_eval's cost: that cost is
+    # what a line flooded with such dicts spends its time on.
+    if _FLAT_DICT.fullmatch(text):
+        try:
+            return json.loads(text.replace("'", '"'))
+        except ValueError:
+            pass
+    return ast.literal_eval(text)
+
+
 def _progress_events(segment: str) -> list[LogEvent]:
+    # A failed try at a "%|" stops at the next "|" and one at any other position at once, so
+    # finditer's scan is linear; the earliest start that matches is the one the old lazy
+    # description found, and the description is what lies between it and the previous bar.
     events: list[LogEvent] = []
+    start = 0
     for match in _TQDM.finditer(segment):
-        event = _progress(match)
+        event = _progress(match, segment[start : match.start()])
         if event is not None:
             events.append(event)
+        start = match.end()
     return events
 
 
-def _progress(match: re.Match[str]) -> ProgressEvent | None:
+def _progress(match: re.Match[str], desc_text: str) -> ProgressEvent | None:
     step = _scaled(match["n"])
     if step is None:
         return None
@@ -288,7 +333,7 @@ def _progress(match: re.Match[str]) -> ProgressEvent | None:
     elif unit_text.endswith("/s"):
         unit = unit_text[:-2].strip() or "it"
         rate = _scaled(rate_text) if rate_text and rate_text != "?" else None
-    desc = match["desc"].strip().rstrip(":").strip()
+    desc = desc_text.strip().rstrip(":").strip()
     return ProgressEvent(
         step=step,
         total=total,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+
+from lambda_gui.core.errors import ConfigError
 
 
 class JobStatus(Enum):
@@ -177,7 +180,48 @@ class TrainingConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
-        """Build from a dict, ignoring unknown keys (older or newer config files)."""
+    def from_dict(cls, data: Mapping[str, Any], *, source: str | None = None) -> TrainingConfig:
+        """Build from a dict, ignoring unknown keys; ConfigError naming `source` if unreadable."""
+        # Older or newer config files carry keys this version does not know: ignored. Values
+        # are checked by validate_config, except what would break before it could run: a
+        # missing base model, and nesting deep enough to overflow asdict() or json.dumps().
+        where = f" in {source}" if source else ""
+        if not isinstance(data, Mapping):
+            raise ConfigError(
+                "config", f"The config{where} is {type(data).__name__}, not an object of fields."
+            )
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        values = {k: v for k, v in data.items() if k in names}
+        if "base_model" not in values:
+            raise ConfigError("base_model", f"The config{where} names no base model.")
+        for name, value in values.items():
+            if _nested_deeper_than(value, MAX_CONFIG_NESTING):
+                raise ConfigError(
+                    name,
+                    f"is nested more than {MAX_CONFIG_NESTING} levels deep{where}; a config "
+                    "holds text, numbers and short lists. Fix or remove this field in the file.",
+                )
+        try:
+            return cls(**values)
+        except (TypeError, ValueError, RecursionError, OverflowError) as exc:
+            raise ConfigError("config", f"The config{where} cannot be read ({exc}).") from None
+
+
+# Config values nest a level or two (extra's JSON values); anything deeper is a broken or
+# hostile file, and past about a thousand levels asdict() and json.dumps() overflow the stack.
+MAX_CONFIG_NESTING = 32
+
+
+def _nested_deeper_than(value: object, limit: int) -> bool:
+    """True when lists/dicts nest more than `limit` levels in `value`; walked without
+    recursion, so any depth is safe to check (a list holding itself counts as too deep)."""
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, (dict, list, tuple)):
+            continue
+        if depth >= limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children)
+    return False

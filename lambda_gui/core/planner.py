@@ -43,9 +43,11 @@ set-up, the model download at 150 MiB/s, and 1 min to pack and fetch the adapter
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from lambda_gui.core.billing import BillingTerms, pricing_info
 from lambda_gui.core.gpu_names import resource_gpu_name
@@ -295,8 +297,49 @@ def _eval_seconds(job: JobSize, steps: int, train_tokens_per_s: float) -> float:
     return evals * val_rows * tokens_per_row(job) * forward_share / train_tokens_per_s
 
 
+# A draft is planned before validation has had its say: a step count typed or loaded with
+# hundreds of digits, inf, NaN or no number at all would overflow the float arithmetic below.
+# Such values are brought within these bounds (name: low, high, stand-in when not a number):
+# the estimate means little, but it stays finite while the field's error tells the user.
+_PLAN_MAX_COUNT = 10**12
+_PLAN_BOUNDS: dict[str, tuple[float, float, Any]] = {
+    "params_b": (1e-6, 1e6, 1.0),
+    "rank": (-_PLAN_MAX_COUNT, _PLAN_MAX_COUNT, 16),
+    "batch_size": (-_PLAN_MAX_COUNT, _PLAN_MAX_COUNT, 4),
+    "seq_len": (-_PLAN_MAX_COUNT, _PLAN_MAX_COUNT, 512),
+    "dataset_rows": (-_PLAN_MAX_COUNT, _PLAN_MAX_COUNT, 1000),
+    "epochs": (-1e12, 1e12, 1.0),
+    "max_steps": (-_PLAN_MAX_COUNT, _PLAN_MAX_COUNT, -1),
+    "grad_accum": (-_PLAN_MAX_COUNT, _PLAN_MAX_COUNT, 1),
+    "validation_split": (0.0, 1.0, 0.0),
+    "eval_steps": (-_PLAN_MAX_COUNT, _PLAN_MAX_COUNT, 0),
+    "avg_tokens_per_row": (0.0, 1e12, None),
+    "download_gib": (0.0, 1e12, None),
+}
+
+
+def _bounded(value: object, low: float, high: float, stand_in: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return stand_in  # not a number, or NaN
+    if isinstance(value, int):
+        return max(int(low), min(int(high), value))
+    return max(low, min(high, value))
+
+
+def _plannable(job: JobSize) -> JobSize:
+    """`job` with every number within what the planner's arithmetic can hold."""
+    changes = {}
+    for name, (low, high, stand_in) in _PLAN_BOUNDS.items():
+        value = getattr(job, name)
+        bounded = _bounded(value, low, high, stand_in)
+        if bounded is not value and bounded != value:
+            changes[name] = bounded
+    return dataclasses.replace(job, **changes) if changes else job
+
+
 def plan_job(job: JobSize, resource: Resource, pricing: PricingInfo) -> Plan:
     """The plan for `job` on `resource` at `pricing`."""
+    job = _plannable(job)
     notes: list[str] = []
     gpu_name = resource_gpu_name(resource)
     spec = GPU_SPECS.get(gpu_name or "")

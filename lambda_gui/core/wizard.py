@@ -460,27 +460,136 @@ def config_to_json(cfg: TrainingConfig, wizard: Mapping[str, Any] | None = None)
     return json.dumps(doc, indent=2, sort_keys=True, allow_nan=False)
 
 
-def draft_from_json(text: str) -> dict[str, Any]:
-    """A draft from saved JSON: our wrapper, or a bare TrainingConfig dict (a job's config.json)."""
+def draft_from_json(text: str, *, source: str | None = None) -> dict[str, Any]:
+    """A draft from saved JSON: our wrapper, or a bare TrainingConfig dict (a job's config.json).
+
+    ConfigError (naming `source`, the file, when given) for anything the wizard cannot hold:
+    not JSON, nested too deeply, a field of the wrong type or an unknown choice. Values out of
+    range load, and the steps mark them, so a half-finished config can be fixed.
+    """
+    the_file = f"The file {source}" if source else "The file"
     try:
         doc = json.loads(text)
+    except RecursionError:
+        raise ConfigError("config", f"{the_file} is JSON nested too deeply to read.") from None
     except ValueError as exc:
-        raise ConfigError("config", f"The file is not valid JSON ({exc}).") from None
+        # Also a number of thousands of digits (Python refuses to convert those).
+        detail = str(exc)[:160]
+        raise ConfigError("config", f"{the_file} is not valid JSON ({detail}).") from None
     if not isinstance(doc, dict):
-        raise ConfigError("config", "The file does not hold a config object.")
+        raise ConfigError("config", f"{the_file} does not hold a config object.")
     if "schema" in doc:
         if doc["schema"] != CONFIG_SCHEMA:
-            raise ConfigError("config", f"Unknown config format '{doc['schema']}'.")
+            shown = str(doc["schema"])[:60] if isinstance(doc["schema"], str) else "?"
+            raise ConfigError("config", f"{the_file} has an unknown config format '{shown}'.")
         body, wizard = doc.get("config"), doc.get("wizard", {})
     else:
         body, wizard = doc, {}
     if not isinstance(body, dict) or not isinstance(wizard, dict):
-        raise ConfigError("config", "The file's config section is not an object.")
+        raise ConfigError("config", f"{the_file}'s config section is not an object.")
     if not isinstance(body.get("base_model"), str):
-        raise ConfigError("base_model", "The saved config names no base model.")
-    draft = TrainingConfig.from_dict(body).to_dict()
+        raise ConfigError("base_model", f"{the_file} names no base model.")
+    cfg = TrainingConfig.from_dict(body, source=source)
+    _check_loaded(cfg, the_file)
+    try:
+        draft = cfg.to_dict()
+    except (RecursionError, TypeError, ValueError) as exc:
+        raise ConfigError("config", f"{the_file} cannot be read ({exc}).") from None
+    for key in WIZARD_KEYS:
+        value = wizard.get(key)
+        if value is not None and not _is_number(value):
+            raise ConfigError(key, f"{the_file} holds a {key} that is not a number.")
     draft.update({k: v for k, v in wizard.items() if k in WIZARD_KEYS})
     return draft
+
+
+# The draft's choice fields, shown as drop-down lists: a loaded value must be one of them.
+_LOADED_CHOICES: dict[str, tuple[str | None, ...]] = {
+    "model_source": MODEL_SOURCES,
+    "algorithm": ALGORITHMS,
+    "quantization": QUANTIZATIONS,
+    "lr_scheduler": LR_SCHEDULERS,
+    "report_to": REPORT_TO,
+    "dataset_format": (None, *fmt.FORMATS),
+}
+# TrainingConfig's field types as written in models.py (annotations are strings there).
+LOADED_KINDS = frozenset(
+    {"int", "float", "str", "bool", "list[str]", "dict[str, str]", "dict[str, Any]"}
+)
+
+
+_KIND_WORDS = {
+    "int": "a whole number",
+    "float": "a number",
+    "str": "text",
+    "bool": "true or false",
+    "list[str]": "a list of texts",
+    "dict[str, str]": "an object of texts",
+    "dict[str, Any]": "an object",
+}
+
+
+def _json_kind(value: object) -> str:
+    """What a loaded JSON value is, in words."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list" if all(isinstance(v, str) for v in value) else "a list holding non-text"
+    return "an object" if isinstance(value, dict) else type(value).__name__
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _kind_ok(value: object, kind: str) -> bool:
+    """Whether `value` can sit in a field of type `kind` (any number in a number field: the
+    steps mark a fraction in a whole-number field, as when typed)."""
+    if kind.endswith(" | None"):
+        return value is None or _kind_ok(value, kind.removesuffix(" | None"))
+    if kind in ("int", "float"):
+        return _is_number(value)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "list[str]":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind == "dict[str, str]":
+        return isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        )
+    if kind == "dict[str, Any]":
+        return isinstance(value, dict)
+    return True  # a type this check does not know: left to validate_config
+
+
+def _check_loaded(cfg: TrainingConfig, the_file: str) -> None:
+    """ConfigError for a field the wizard's widgets and planner cannot hold."""
+    for f in dataclasses.fields(TrainingConfig):
+        value = getattr(cfg, f.name)
+        kind = str(f.type)
+        if not _kind_ok(value, kind):
+            wanted = _KIND_WORDS.get(kind.removesuffix(" | None"), kind)
+            if kind.endswith(" | None"):
+                wanted += " or null"
+            raise ConfigError(
+                f.name,
+                f"{the_file} holds {_json_kind(value)} where {wanted} belongs; fix or remove "
+                "this field in the file.",
+            )
+        choices = _LOADED_CHOICES.get(f.name)
+        if choices is not None and value not in choices:
+            offered = ", ".join(c for c in choices if c is not None)
+            raise ConfigError(
+                f.name, f"{the_file} holds {str(value)[:40]!r}, which is not one of: {offered}."
+            )
 
 
 # --- the wizard ------------------------------------------------------------------------------
@@ -650,6 +759,7 @@ class Wizard:
         *,
         resources: Sequence[Resource] = (),
         pricing_of: PricingOf | None = None,
+        source: str | None = None,
     ) -> Wizard:
-        """A wizard on a saved config."""
-        return cls(draft_from_json(text), resources=resources, pricing_of=pricing_of)
+        """A wizard on a saved config; `source` (the file) is named in its errors."""
+        return cls(draft_from_json(text, source=source), resources=resources, pricing_of=pricing_of)

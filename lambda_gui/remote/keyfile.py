@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,12 +71,41 @@ def load_identity(path: Path) -> KeyIdentity:
     )
 
 
+# The stem of a key file: letters, digits, '-' and '_' from the key's name (no '/', '.', NUL or
+# control character can pass), capped, then a hash of the whole name so that two names with
+# the same slug never share a file.
+_UNSAFE_IN_STEM = re.compile(r"[^A-Za-z0-9_-]+")
+_MAX_SLUG = 48
+_MAX_TRIES = 100
+
+
+def key_file_name(name: str) -> str:
+    """The file name for a key Lambda named `name`: a safe slug and a hash, never the raw name."""
+    slug = _UNSAFE_IN_STEM.sub("-", name).strip("-")[:_MAX_SLUG].strip("-") or "key"
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{slug}-{digest}.pem"
+
+
 def save_private_key(directory: Path, name: str, private_key: str) -> Path:
-    """Write a private key Lambda generated, readable by the owner only; blocking."""
+    """Write a private key Lambda generated, readable by the owner only; blocking.
+
+    The key's name comes from the API, so the file is named by key_file_name(), inside
+    `directory` whatever the name holds.
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{name}.pem"
-    # O_EXCL: never overwrite a key that may still be the only copy of another.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(private_key if private_key.endswith("\n") else private_key + "\n")
-    return path
+    stem = key_file_name(name).removesuffix(".pem")
+    for attempt in range(_MAX_TRIES):
+        path = directory / (f"{stem}.pem" if attempt == 0 else f"{stem}-{attempt + 1}.pem")
+        try:
+            # O_EXCL: never overwrite a key that may still be the only copy of another.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(private_key if private_key.endswith("\n") else private_key + "\n")
+        return path
+    raise SSHKeyError(
+        f"Could not save SSH key {name[:64]!r}: {directory} already holds {_MAX_TRIES} key "
+        f"files named {stem}*.pem.",
+        suggestion="Delete the key files you no longer use from that folder, then connect again.",
+    )

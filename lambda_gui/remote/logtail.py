@@ -42,29 +42,116 @@ def remote_file_exists(rel_path: str) -> StopCondition[RemoteShell]:
     return exists
 
 
-class LineSplitter:
-    """Cuts a byte stream into complete lines, tracking the offset after the last one."""
+# Longest line passed on whole. A longer one keeps its first and last LINE_LIMIT/2 bytes (the
+# start of an error message, the progress and LGUI_METRIC a tqdm-laden line ends with) around
+# a marker, and its middle is dropped as it arrives: a stream without newlines cannot fill
+# memory, and the log parser on the GUI thread never sees more than this.
+LINE_LIMIT = 64 * 1024
 
-    def __init__(self, offset: int) -> None:
+
+def cut_marker(dropped: int) -> bytes:
+    """What stands in a cut line where its middle `dropped` bytes were."""
+    return b" \xe2\x80\xa6 [line cut: %d bytes dropped] \xe2\x80\xa6 " % dropped
+
+
+def cut_line(line: bytes, limit: int = LINE_LIMIT) -> bytes:
+    """`line` if it is within `limit` bytes, else its head and tail around a cut marker."""
+    if len(line) <= limit:
+        return line
+    head = limit // 2
+    tail = limit - head
+    return line[:head] + cut_marker(len(line) - limit) + line[len(line) - tail :]
+
+
+class LineSplitter:
+    """Cuts a byte stream into complete lines, tracking the offset after the last one.
+
+    Lines over `limit` bytes come out cut (see `cut_line`); offsets count every byte read,
+    dropped ones included, so they stay valid places to resume from.
+    """
+
+    def __init__(self, offset: int, limit: int = LINE_LIMIT) -> None:
+        if limit < 2:
+            raise ValueError("a line limit below 2 bytes leaves no head and tail to keep")
         self.offset = offset
-        self.pending = b""
+        self.limit = limit
+        self._head_max = limit // 2
+        self._tail_max = limit - self._head_max
+        # The partial line: whole in `_head` while within the limit; once over it, its first
+        # bytes in `_head`, its last in `_tail` and the count of those between in `_dropped`.
+        self._head = b""
+        self._tail = b""
+        self._dropped = 0
+
+    @property
+    def pending(self) -> bytes:
+        """The bytes held of the partial line (all of it unless it is being cut)."""
+        return self._head + self._tail
+
+    @property
+    def pending_size(self) -> int:
+        """How many bytes of the stream the partial line spans, dropped ones included."""
+        return len(self._head) + len(self._tail) + self._dropped
 
     def feed(self, chunk: bytes) -> list[tuple[bytes, int]]:
-        """The complete lines (newline kept) in `pending + chunk`, each with its end offset."""
-        data = self.pending + chunk if self.pending else chunk
-        lines = data.split(b"\n")
-        self.pending = lines.pop()
+        """The complete lines (newline kept) that `chunk` ends, each with its end offset."""
+        pieces = chunk.split(b"\n")
+        rest = pieces.pop()
         offset = self.offset
         out: list[tuple[bytes, int]] = []
-        for line in lines:
-            offset += len(line) + 1
+        if pieces and (self._head or self._dropped):
+            self._hold(pieces[0])
+            line, size = self._release()
+            offset += size + 1
             out.append((line + b"\n", offset))
+            pieces = pieces[1:]
+        limit = self.limit
+        for piece in pieces:
+            offset += len(piece) + 1
+            out.append(((piece if len(piece) <= limit else cut_line(piece, limit)) + b"\n", offset))
         self.offset = offset
+        self._hold(rest)
         return out
+
+    def flush(self) -> tuple[bytes, int] | None:
+        """The unterminated last line (cut like any other) and the offset after it, if any."""
+        if not (self._head or self._dropped):
+            return None
+        line, size = self._release()
+        self.offset += size
+        return line, self.offset
 
     def drop_pending(self) -> None:
         """Forget the partial line (it will be read again from `offset`)."""
-        self.pending = b""
+        self._head, self._tail, self._dropped = b"", b"", 0
+
+    def _hold(self, data: bytes) -> None:
+        if not data:
+            return
+        if not self._dropped:
+            joined = self._head + data
+            if len(joined) <= self.limit:
+                self._head = joined
+                return
+            self._head = joined[: self._head_max]
+            self._tail = joined[len(joined) - self._tail_max :]
+            self._dropped = len(joined) - self.limit
+        elif len(data) >= self._tail_max:
+            self._dropped += len(self._tail) + len(data) - self._tail_max
+            self._tail = data[len(data) - self._tail_max :]
+        else:
+            keep = self._tail_max - len(data)
+            self._dropped += len(self._tail) - keep
+            self._tail = self._tail[len(self._tail) - keep :] + data
+
+    def _release(self) -> tuple[bytes, int]:
+        size = self.pending_size
+        if self._dropped:
+            line = self._head + cut_marker(self._dropped) + self._tail
+        else:
+            line = self._head
+        self.drop_pending()
+        return line, size
 
 
 class _RemoteTail:
@@ -169,7 +256,8 @@ async def follow(
     `stop` the stream runs until the caller stops iterating; with it, `stop(session)` is
     checked every `poll_interval` s and once it holds the rest of the file is read and its
     unterminated last line, if any, is yielded too, so the lines joined equal the file from
-    `offset`. A dropped connection raises SSHError; resume from the last offset yielded.
+    `offset`, but for lines over LINE_LIMIT bytes, which come cut (their offsets still count
+    every byte). A dropped connection raises SSHError; resume from the last offset yielded.
     """
     rel_path = check_rel_path(rel_path)
     splitter = LineSplitter(offset)
@@ -228,11 +316,9 @@ async def _read_rest(
             raise SSHError(f"Reading the end of remote file {rel_path} failed (exit {code}).")
     finally:
         await run_blocking(close_quietly, rest.channel)
-    if splitter.pending:
-        last = splitter.pending
-        splitter.drop_pending()
-        splitter.offset += len(last)
-        yield last, splitter.offset
+    last = splitter.flush()
+    if last is not None:
+        yield last
 
 
 class LogFollower(Generic[ShellT]):

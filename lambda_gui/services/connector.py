@@ -116,6 +116,8 @@ class LambdaLabsConnector:
                 await store.close()
                 raise
             await self._recover_store(client, store)
+            if self._login_key.notice:
+                self.events.publish(TaskFailed("ssh-key", self._login_key.notice))
         except BaseException:
             await self.disconnect()
             raise

@@ -3,18 +3,28 @@
 When the keyring cannot store anything (keyring.backends.fail, the null backend), values are
 kept for this session only and the caller is told so; plaintext backends store but are
 reported as not secure.
+
+Every save is read back: a backend that accepts a value and keeps nothing, or that fails with
+any exception at all (not only keyring's own errors), leaves the value kept for this session
+and a CredentialStoreError in `problem`, which info() then reports as its warning (the welcome
+and settings dialogs show it). No keyring failure ever escapes this module.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import keyring
 import keyring.backend
-import keyring.errors
+
+from lambda_gui.cloud.errors_map import sanitize
+from lambda_gui.core.errors import CredentialStoreError
+
+log = logging.getLogger(__name__)
 
 SERVICE = "lambda-gui"
 API_KEY_ENTRY = "api-key"
@@ -26,6 +36,11 @@ T = TypeVar("T")
 # user's file access can read.
 _CANNOT_STORE = ("keyring.backends.fail", "keyring.backends.null")
 _PLAINTEXT_MARKERS = ("plaintext", "keyrings.alt.file", "uncrypted", "unencrypted")
+_WHAT = {API_KEY_ENTRY: "API key", SSH_KEY_ENTRY: "SSH key path"}
+_SESSION_ONLY = (
+    "Install and unlock a system keyring (GNOME Keyring, KWallet, macOS Keychain, Windows "
+    "Credential Locker), then enter the key again in Settings to save it."
+)
 
 
 @dataclass(frozen=True)
@@ -89,10 +104,32 @@ class CredentialStore:
         self.service = service
         self._backend = backend
         self._session: dict[str, str] = {}
+        self._problem: CredentialStoreError | None = None
+
+    @property
+    def problem(self) -> CredentialStoreError | None:
+        """Why the keyring last failed to keep or give a value (None once a save sticks)."""
+        return self._problem
 
     async def info(self) -> KeyringInfo:
         """The backend in use, and whether values will be saved safely."""
-        return describe_backend(await self._run(self._keyring))
+        try:
+            backend = await self._run(self._keyring)
+        except Exception as exc:  # keyring's backend discovery can fail in any way
+            return KeyringInfo(
+                "unavailable",
+                can_store=False,
+                secure=False,
+                warning=f"The keyring could not be opened ({_reason(exc)}): the API key is "
+                f"kept for this session only. {_SESSION_ONLY}",
+            )
+        described = describe_backend(backend)
+        if self._problem is not None and described.can_store:
+            # The backend says it stores, but a save did not stick: believe the save.
+            return KeyringInfo(
+                described.name, can_store=False, secure=False, warning=str(self._problem)
+            )
+        return described
 
     async def api_key(self) -> str | None:
         """The stored API key, if any."""
@@ -129,26 +166,49 @@ class CredentialStore:
 
         def read() -> str | None:
             try:
-                return self._keyring().get_password(self.service, entry)
-            except keyring.errors.KeyringError:
+                value = self._keyring().get_password(self.service, entry)
+            except Exception as exc:  # a third-party backend may raise anything
+                self._problem = CredentialStoreError(
+                    f"The keyring could not be read ({_reason(exc)}), so the saved "
+                    f"{_WHAT[entry]} is not available.",
+                    suggestion="Unlock the keyring, or enter the key again in Settings.",
+                )
+                log.warning("%s", self._problem)
                 return None
+            return value if isinstance(value, str) else None
 
         return await self._run(read)
 
     async def _set(self, entry: str, value: str) -> bool:
-        def write() -> bool:
+        def write() -> CredentialStoreError | None:
+            what = _WHAT[entry]
             try:
-                self._keyring().set_password(self.service, entry, value)
-            except keyring.errors.KeyringError:
-                return False
-            return True
+                backend = self._keyring()
+                backend.set_password(self.service, entry, value)
+                # Read back: some backends accept a value and keep nothing.
+                kept = backend.get_password(self.service, entry) == value
+            except Exception as exc:  # a third-party backend may raise anything
+                return CredentialStoreError(
+                    f"The keyring could not save the {what} ({_reason(exc, value)}): it is kept "
+                    "for this session only.",
+                    suggestion=_SESSION_ONLY,
+                )
+            if kept:
+                return None
+            return CredentialStoreError(
+                f"The keyring ({describe_backend(backend).name}) accepted the {what} but did "
+                "not keep it: it is kept for this session only.",
+                suggestion=_SESSION_ONLY,
+            )
 
-        saved = await self._run(write)
-        if saved:
+        problem = await self._run(write)
+        self._problem = problem
+        if problem is None:
             self._session.pop(entry, None)
-        else:
-            self._session[entry] = value
-        return saved
+            return True
+        log.warning("%s", problem)
+        self._session[entry] = value
+        return False
 
     async def _delete(self, entry: str) -> None:
         self._session.pop(entry, None)
@@ -156,11 +216,19 @@ class CredentialStore:
         def delete() -> None:
             try:
                 self._keyring().delete_password(self.service, entry)
-            except keyring.errors.KeyringError:
-                pass
+            except Exception as exc:  # nothing there, or a backend that fails: nothing to undo
+                log.debug("keyring: deleting %s: %s", entry, _reason(exc))
 
         await self._run(delete)
 
     @staticmethod
     async def _run(fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(None, fn)
+
+
+def _reason(exc: BaseException, secret: str = "") -> str:
+    """An exception in words for a message, with `secret` blanked out should it appear."""
+    text = str(exc)
+    if secret:
+        text = text.replace(secret, "…")
+    return sanitize(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, 160)

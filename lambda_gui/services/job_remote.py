@@ -27,7 +27,6 @@ from lambda_gui.services.job_context import JobContext
 from lambda_gui.services.store import JobRecord
 
 _FLUSH_S = 0.25
-_OFFSET_SAVE_S = 1.0
 _RUNNING_STATES = ("starting", "running")
 _STOP_SSH_S = 20.0
 # train.py packages its latest checkpoint on SIGTERM; give it this long.
@@ -158,8 +157,7 @@ class RemoteJob:
     # -- the log --------------------------------------------------------------------------
 
     async def _follow_log(self) -> None:
-        logs = self.ctx.logs
-        offset = await logs.size(self.job.id)
+        offset = await self._remote_offset()
         follower = LogFollower(
             self.ssh, f"{self.dir}/{B.LOG_FILE}", offset, stop=self._training_over
         )
@@ -304,15 +302,19 @@ class RemoteJob:
     async def _catch_up_log(self) -> None:
         """Read the rest of the remote log (the job has stopped) into the local copy."""
         session = await self.ssh.session()
-        offset = await self.ctx.logs.size(self.job.id)
+        offset = await self._remote_offset()
         code, out, _ = await session.run(
             ["tail", "-c", f"+{offset + 1}", "--", f"{self.dir}/{B.LOG_FILE}"]
         )
         if code == 0 and out:
             await self.ctx.logs.append(self.job.id, out)
-            await self.ctx.store.update_job(
-                self.job.id, log_offset=await self.ctx.logs.size(self.job.id)
-            )
+            await self.ctx.store.update_job(self.job.id, log_offset=offset + len(out))
+
+    async def _remote_offset(self) -> int:
+        """Where the remote log was read up to. The local copy can be shorter (an overlong
+        line is cut there with a marker), so the stored remote offset wins over its size."""
+        stored = (await self.ctx.store.get_job(self.job.id)).log_offset
+        return stored or await self.ctx.logs.size(self.job.id)
 
 
 def _local(path_text: str) -> Path:
@@ -337,7 +339,6 @@ class _LogBatcher:
         self.guard = LossGuard(cfg.divergence_ratio) if cfg.stop_on_divergence else None
         self.lines: list[bytes] = []
         self.offset = 0
-        self.saved_at = 0.0
         self.lock = asyncio.Lock()
 
     def add(self, line: bytes, offset: int) -> None:
@@ -375,7 +376,7 @@ class _LogBatcher:
                 if events:
                     ctx.bus.publish(JobLogEvents(job_id, tuple(events)))
                     self._watch_loss(events)
-            now = time.monotonic()
-            if (lines or save_offset) and (save_offset or now - self.saved_at >= _OFFSET_SAVE_S):
-                await ctx.store.update_job(job_id, log_offset=await ctx.logs.size(job_id))
-                self.saved_at = now
+            # Saved with every appended batch: a restart resumes right after the last line
+            # written locally (the remote offset, which counts the bytes of cut lines too).
+            if (lines or save_offset) and offset:
+                await ctx.store.update_job(job_id, log_offset=offset)

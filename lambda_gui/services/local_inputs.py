@@ -3,28 +3,55 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 from lambda_gui.core.dataset_format import (
     DatasetFormat,
     DatasetFormatError,
-    detect_format,
+    Progress,
     is_hub_path,
-    parse_rows,
+    validate_file,
 )
 from lambda_gui.core.errors import ConfigError
 from lambda_gui.core.models import TrainingConfig
 
-# Enough rows to catch a wrong layout without reading a huge file twice.
-_PREVIEW_BYTES = 8 * 1024 * 1024
+# Progress is passed on when it moved by this fraction of the file (or the file is done), so
+# a big file wakes the event loop a few hundred times, not once per piece read.
+_PROGRESS_STEP = 1 / 200
 
 
-async def check_local_inputs(cfg: TrainingConfig) -> DatasetFormat | None:
-    """Raise ConfigError naming the field when the dataset or local model cannot be used."""
-    return await asyncio.to_thread(_check_sync, cfg)
+class _Abandoned(Exception):
+    """The check was cancelled: stops the worker thread at its next piece."""
 
 
-def _check_sync(cfg: TrainingConfig) -> DatasetFormat | None:
+async def check_local_inputs(
+    cfg: TrainingConfig, progress: Progress | None = None
+) -> DatasetFormat | None:
+    """Raise ConfigError naming the field when the dataset or local model cannot be used.
+
+    The dataset is read whole (streamed) in a worker thread; `progress(bytes read, file size)`
+    is called on the event loop as it goes. Cancelling stops the worker too."""
+    loop = asyncio.get_running_loop()
+    cancelled = threading.Event()
+    last = -1
+
+    def report(done: int, total: int) -> None:
+        nonlocal last
+        if cancelled.is_set():
+            raise _Abandoned
+        if progress is not None and (done >= total or done - last >= total * _PROGRESS_STEP):
+            last = done
+            loop.call_soon_threadsafe(progress, done, total)
+
+    try:
+        return await asyncio.to_thread(_check_sync, cfg, report)
+    except asyncio.CancelledError:
+        cancelled.set()
+        raise
+
+
+def _check_sync(cfg: TrainingConfig, progress: Progress | None = None) -> DatasetFormat | None:
     if cfg.model_source == "local":
         model = Path(cfg.base_model).expanduser()
         if not (model / "config.json").is_file():
@@ -41,15 +68,15 @@ def _check_sync(cfg: TrainingConfig) -> DatasetFormat | None:
         raise ConfigError(
             "dataset_path", f"{str(path)!r} does not exist. Choose a JSONL, JSON or CSV file."
         )
-    with path.open("rb") as fh:
-        head = fh.read(_PREVIEW_BYTES)
-    complete = len(head) < _PREVIEW_BYTES
-    text = head.decode("utf-8", errors="strict" if complete else "ignore")
-    if not complete:
-        # Only whole lines: the last one was probably cut by the read limit.
-        text = text[: text.rfind("\n") + 1]
     try:
-        rows = parse_rows(text, path.name, limit=None if complete else 2000)
-        return detect_format(rows, text_field=cfg.text_field, declared=cfg.dataset_format)
-    except (DatasetFormatError, UnicodeDecodeError) as exc:
+        return validate_file(
+            path, text_field=cfg.text_field, declared=cfg.dataset_format, progress=progress
+        )
+    except DatasetFormatError as exc:
         raise ConfigError("dataset_path", f"{path.name}: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(
+            "dataset_path",
+            f"{path.name} cannot be read ({exc.strerror or exc}). Check that the file is "
+            "readable, or choose another.",
+        ) from exc

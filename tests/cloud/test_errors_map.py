@@ -206,3 +206,60 @@ def test_404_with_an_unknown_code_is_not_taken_as_gone() -> None:
     err = error_from_reply(404, body, JSON, None)
     assert type(err) is UnexpectedResponseError
     assert "Nope." in str(err) and err.code == "instances/something-new"
+
+
+# --- hostile bodies: always a typed error, never a decoder's exception --------------------
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (500, APIUnavailableError),
+        (401, InvalidAPIKeyError),
+        (400, InvalidParametersError),
+        (429, RateLimitedError),
+        (404, UnexpectedResponseError),
+        (200, UnexpectedResponseError),
+    ],
+)
+def test_json_nested_too_deeply_is_typed_by_status_not_a_recursion_error(
+    status: int, cls: type[LambdaAPIError]
+) -> None:
+    err = error_from_reply(status, DEEP, JSON, "3")
+    assert type(err) is cls and err.status == status
+    assert "nested too deeply" in str(err)
+
+
+def test_field_errors_nested_deeper_than_str_can_follow_are_typed() -> None:
+    # Parses (under the parser's limit) but str() of the detail recurses past the limit.
+    depth = 900
+    body = (
+        b'{"error": {"code": "global/invalid-parameters"}, "field_errors": {"name": '
+        + b"[" * depth
+        + b"]" * depth
+        + b"}}"
+    )
+    err = error_from_reply(400, body, JSON, None)
+    assert isinstance(err, InvalidParametersError)
+
+
+def test_many_field_errors_are_capped_in_the_message() -> None:
+    fields = {f"f{i}": "bad" for i in range(5000)}
+    body = json.dumps(
+        {"error": {"code": "global/invalid-parameters", "message": "Bad."}, "field_errors": fields}
+    ).encode()
+    text = str(error_from_reply(400, body, JSON, None))
+    assert "f0: bad" in text and "and 4992 more" in text and len(text) < 1000
+
+
+def test_lone_surrogates_and_odd_retry_after_do_not_break_the_message() -> None:
+    body = b'{"error": {"code": "global/quota-exceeded", "message": "no \\ud800 more"}}'
+    err = error_from_reply(400, body, JSON, None)
+    str(err).encode("utf-8")  # no lone surrogate left to fail a log or a dialog
+    assert "no more" in str(err)
+    err = error_from_reply(429, b"slow down", "text/plain", "\u00b2")
+    assert type(err) is RateLimitedError and "asked to wait" not in str(err)
+    assert "asked to wait" not in str(error_from_reply(429, b"x", None, "9" * 5000))

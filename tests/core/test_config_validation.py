@@ -171,3 +171,74 @@ def test_messages_say_the_fix() -> None:
         validate_config(good(report_to="wandb"))
     with pytest.raises(ConfigError, match=r"hf://org/name"):
         validate_config(good(dataset_path="train.txt"))
+
+
+# --- upper bounds: no number is unbounded, and none overflows on its way ------------------
+
+HUGE = 10**400  # what a 401-digit value in a loaded config becomes
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "says"),
+    [
+        ({"max_steps": HUGE}, "max_steps", "from 1 to 10,000,000, or -1"),
+        ({"max_steps": 10_000_001}, "max_steps", "from 1 to 10,000,000, or -1"),
+        ({"seed": 2**32}, "seed", "from 0 to 4,294,967,295"),
+        ({"seed": HUGE}, "seed", "from 0 to 4,294,967,295"),
+        ({"logging_steps": HUGE}, "logging_steps", "from 1 to 10,000,000"),
+        ({"save_steps": 10**8}, "save_steps", "from 0 to 10,000,000"),
+        ({"eval_steps": 10**8}, "eval_steps", "from 0 to 10,000,000"),
+        ({"batch_size": 4097}, "batch_size", "from 1 to 4,096"),
+        ({"gradient_accumulation_steps": HUGE}, "gradient_accumulation_steps", "from 1 to 1,024"),
+        ({"rank": HUGE}, "rank", "between 1 and 1024"),
+        ({"max_seq_length": HUGE}, "max_seq_length", "between 16 and 131072"),
+        ({"alpha": 16385}, "alpha", "at most 16,384"),
+        ({"alpha": HUGE}, "alpha", "far too large"),
+        ({"learning_rate": HUGE}, "learning_rate", "far too large"),
+        ({"num_epochs": 1001.0, "max_steps": 100}, "num_epochs", "at most 1000"),
+        ({"num_epochs": 1e308}, "num_epochs", "at most 1000"),
+        ({"weight_decay": 2.0}, "weight_decay", "at most 1"),
+        ({"max_runtime_minutes": 1e9}, "max_runtime_minutes", "at most 525,600"),
+        ({"budget_usd": HUGE}, "budget_usd", "far too large"),
+        ({"budget_usd": 1e7}, "budget_usd", "at most 1,000,000"),
+        ({"divergence_ratio": 1e4}, "divergence_ratio", "at most 1,000"),
+        (
+            {"self_terminate_grace_minutes": 1e6},
+            "self_terminate_grace_minutes",
+            "at most 10,080",
+        ),
+    ],
+)
+def test_every_number_has_an_upper_bound_named_in_the_message(
+    changes: dict[str, Any], field: str, says: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        validate_config(good(**changes))
+    assert info.value.field == field and says in str(info.value)
+    assert len(str(info.value)) < 300  # a 400-digit value is cut short, not printed whole
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"max_steps": 10_000_000},
+        {"seed": 2**32 - 1},
+        {"logging_steps": 10_000_000},
+        {"batch_size": 4096, "gradient_accumulation_steps": 1024},
+        {"num_epochs": 1000.0},
+        {"max_runtime_minutes": 525_600, "budget_usd": 1_000_000},
+    ],
+)
+def test_the_bounds_themselves_are_allowed(changes: dict[str, Any]) -> None:
+    validate_config(good(**changes))
+
+
+def test_deep_values_are_config_errors_not_recursion_errors() -> None:
+    deep: list[Any] = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert field_of(good(extra={"x": deep})) == "extra"
+    assert field_of(good(provider=deep)) == "provider"  # type: ignore[arg-type]
+    assert field_of(good(target_modules=[deep])) == "target_modules"
+    assert field_of(good(rank=deep)) == "rank"  # type: ignore[arg-type]
+    assert field_of(good(report_to=deep)) == "report_to"  # type: ignore[arg-type]

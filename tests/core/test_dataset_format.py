@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import ast
+import io
 import json
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -10,15 +12,20 @@ from hypothesis import strategies as st
 
 import lambda_gui.core.dataset_format as dataset_format
 from lambda_gui.core.dataset_format import (
+    CHUNK_BYTES,
+    DatasetEncodingError,
     DatasetFormat,
     DatasetFormatError,
+    DatasetRowTooLongError,
     HubDataset,
     detect_format,
+    iter_rows,
     parse_hub_path,
     parse_rows,
     preview,
     render_plain,
     to_messages,
+    validate_file,
 )
 
 
@@ -207,3 +214,129 @@ def test_any_rows_detect_or_raise_the_typed_error(rows: list) -> None:
     for row in rows:
         assert isinstance(render_plain(row, fmt), str)
     json.dumps(rows)
+
+
+# --- streamed reading (the check before a launch reads the whole file) -----------------------
+
+
+class _Dribble(io.RawIOBase):
+    """A binary file that returns at most `step` bytes per read, as pipes and slow disks may."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self._data = io.BytesIO(data)
+        self._step = step
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        return self._data.read(min(size, self._step) if size >= 0 else self._step)
+
+
+STREAM_CASES = [
+    ('{"text": "a"}\r\n\n{"text": "b\\u00e9"}\r{"text": "c"}', "x.jsonl"),
+    ('[{"text": "a"}, {"text": "caf\u00e9"},\n {"n": -1.5e3}, {"x": null}]', "x.json"),
+    ('{"meta": {"v": 1}, "train": [{"text": "a"}], "n": 12345}', "x.json"),
+    ('instruction,input,output\r\n"Say,\r\nhi",,hello\r\n\r\nAdd,"1,2",3', "x.csv"),
+    ("\ufeff" + '{"text": "bom"}\n', "x.jsonl"),
+]
+
+
+@pytest.mark.parametrize(("text", "name"), STREAM_CASES)
+@pytest.mark.parametrize("step", [1, 3, 7, 4096])
+def test_a_file_read_in_any_pieces_gives_the_rows_of_its_text(
+    text: str, name: str, step: int
+) -> None:
+    streamed = list(iter_rows(_Dribble(text.encode("utf-8"), step), name))
+    assert streamed == parse_rows(text, name)
+    assert streamed and all(isinstance(r, dict) for r in streamed)
+
+
+def test_jsonl_lines_end_at_newlines_only() -> None:
+    # U+2028 and U+0085 are legal inside JSON strings; str.splitlines used to cut them.
+    text = '{"text": "a\u2028b\u0085c"}\n'
+    assert parse_rows(text, "x.jsonl") == [{"text": "a\u2028b\u0085c"}]
+
+
+def test_a_non_utf8_byte_is_a_typed_error_naming_where(tmp_path: Path) -> None:
+    path = tmp_path / "latin.jsonl"
+    path.write_bytes(b'{"text": "ok"}\n' * 3 + b'{"text": "caf\xe9"}\n')
+    with pytest.raises(DatasetEncodingError) as info:
+        validate_file(path)
+    assert (info.value.offset, info.value.line) == (45 + 13, 4)
+    message = str(info.value)
+    assert "byte 58 (line 4)" in message and "0xE9" in message and "as UTF-8" in message
+    assert isinstance(info.value, DatasetFormatError) and isinstance(info.value, ValueError)
+    # A character cut by the end of the file is named too.
+    path.write_bytes(b'{"text": "ok"}\n\xc3')
+    with pytest.raises(DatasetEncodingError, match="byte 15 \\(line 2\\)"):
+        validate_file(path)
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "error", "needle"),
+    [
+        (
+            b'{"text": "a"}\n' + b"x" * (3 * 1024 * 1024),
+            "x.jsonl",
+            DatasetRowTooLongError,
+            "Line 2",
+        ),
+        (b"text\n" + b'"' + b"x" * (3 * 1024 * 1024), "x.csv", DatasetRowTooLongError, "Line 2"),
+        (b'[{"text": "' + b"x" * (3 * 1024 * 1024), "x.json", DatasetRowTooLongError, "Row 1"),
+        (b"[" * 100_000, "x.json", DatasetFormatError, "too deeply"),
+        (b'{"a": ' + b"[" * 100_000 + b"\n", "x.jsonl", DatasetFormatError, "too deeply"),
+    ],
+)
+def test_rows_past_the_caps_are_typed_errors(
+    tmp_path: Path, data: bytes, name: str, error: type[Exception], needle: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    with path.open("rb") as fh, pytest.raises(error, match=needle):
+        list(iter_rows(fh, name, max_row=2 * 1024 * 1024))
+
+
+def test_a_big_wrapped_json_is_walked_and_its_keys_checked() -> None:
+    rows = ", ".join(['{"text": "%s"}' % ("x" * 1000)] * 2000)
+    text = '{"version": 2, "train": [' + rows + '], "note": "n"}'
+    assert len(parse_rows(text, "x.json")) == 2000
+    with pytest.raises(DatasetFormatError, match="names 'train' twice"):
+        parse_rows(text[:-1] + ', "train": 1}', "x.json")
+    with pytest.raises(DatasetFormatError, match="expected an array of rows"):
+        parse_rows(text[:-1] + ', "more": []}', "x.json")
+
+
+def test_validate_file_reads_every_row_with_progress(tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    good = '{"instruction": "Add", "output": "3"}\n'
+    path.write_text(good * 50_000 + '{"instruction": "Add"}\n')  # the last row lacks output
+    seen: list[tuple[int, int]] = []
+    with pytest.raises(DatasetFormatError, match="Row 50001 has no 'output'"):
+        validate_file(path, progress=lambda done, total: seen.append((done, total)))
+    size = path.stat().st_size
+    assert seen[-1] == (size, size) and len(seen) == -(-size // CHUNK_BYTES)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    path.write_text(good * 10)
+    assert validate_file(path) == DatasetFormat("alpaca", "instruction", 10)
+
+
+@pytest.mark.parametrize("name", ["big.jsonl", "big.json", "big.csv"])
+def test_validating_a_big_file_takes_flat_memory(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    rows = 40_000  # about 6 MiB
+    if name.endswith(".csv"):
+        path.write_text("text\n" + ('"' + "a, b " * 20 + '"\n') * rows)
+    else:
+        row = json.dumps({"text": "a, b " * 30})
+        path.write_text(
+            f"[{', '.join([row] * rows)}]" if name.endswith(".json") else (row + "\n") * rows
+        )
+    tracemalloc.start()
+    try:
+        fmt = validate_file(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert fmt.rows_checked == rows
+    assert peak < 3 * 1024 * 1024, peak

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import itertools
 import math
+import time
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lambda_gui.core import logparse
 from lambda_gui.core.logparse import (
     ErrorEvent,
     LogParser,
@@ -246,3 +250,100 @@ _PIECES = st.sampled_from(
 def test_never_raises_on_log_shaped_text(line: str) -> None:
     for event in parse_events(line):
         assert isinstance(event, (MetricEvent, ProgressEvent, StatusEvent, ErrorEvent))
+
+
+# --- hostile input: time linear in the line, long lines read by head and tail ----------------
+
+# A bar cut short before its counters: every "%|" starts a match that fails, which made the
+# old lazy description pattern rescan the rest of the line from every position.
+_BROKEN_BAR = "Map: 12%|\u2588\u258f        | 3/25 [00:0"
+_GOOD_BAR = " 99%|\u2588| 99/100 [00:10<00:01,  9.90it/s]"
+
+
+def _seconds(line: str) -> float:
+    # CPU time of this thread: a busy machine's other processes preempting the parse for a
+    # time slice would otherwise count against the longer lines.
+    started = time.thread_time()
+    parse_events(line)
+    return time.thread_time() - started
+
+
+def _assert_linear(make_line: Callable[[int], str], sizes: list[int], bound_s: float) -> None:
+    """Parse time at each doubling of the size grows < 3x, and each parse ends within bound_s.
+
+    The bound is loose: it fails a quadratic parser at the first, smallest size instead of
+    letting it run for minutes. Sizes are timed in turn, round after round, keeping each one's
+    best time, so a moment of load on a busy machine does not count against one size only.
+    """
+    lines = [make_line(size) for size in sizes]
+    best = [math.inf] * len(lines)
+    ratios: list[float] = []
+    for round_ in range(12):
+        for i, line in enumerate(lines):
+            seconds = _seconds(line)
+            assert seconds < bound_s, f"{len(line)} chars took {seconds:.2f} s"
+            best[i] = min(best[i], seconds)
+        ratios = [later / max(earlier, 1e-6) for earlier, later in itertools.pairwise(best)]
+        if round_ >= 2 and max(ratios) < 3.0:
+            return
+    raise AssertionError(f"parse time grows faster than the line: ratios {ratios}")
+
+
+def _after_a_bar(unit: str, size: int) -> str:
+    """A bar, then `unit` repeated up to `size` chars: what follows the last match is what a
+    quadratic search rescans from every position."""
+    return _GOOD_BAR + (unit * (size // len(unit) + 1))[: size - len(_GOOD_BAR)]
+
+
+@pytest.mark.parametrize(
+    "unit", [_BROKEN_BAR, "a", "1%|", "|", "9", "it/s", "{'loss': ", "\r", "a.", "\x1b[1;"]
+)
+def test_parse_time_grows_linearly_with_a_long_line(
+    monkeypatch: pytest.MonkeyPatch, unit: str
+) -> None:
+    # The cap off, so that the matching itself is measured, up to 128 KB.
+    monkeypatch.setattr(logparse, "MAX_LINE_CHARS", 1 << 30, raising=False)
+    _assert_linear(lambda size: _after_a_bar(unit, size), [8_000 << k for k in range(5)], 0.5)
+
+
+def test_a_100_kb_tqdm_like_line_keeps_its_bar(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logparse, "MAX_LINE_CHARS", 1 << 30, raising=False)
+    assert _seconds(_after_a_bar(_BROKEN_BAR, 12_500)) < 0.5  # fails a quadratic parser early
+    line = _after_a_bar(_BROKEN_BAR, 100_000)
+    assert min(_seconds(line) for _ in range(3)) < 0.5
+    events = parse_events(line)
+    assert len(events) == 1 and isinstance(events[0], ProgressEvent)
+    assert (events[0].step, events[0].total, events[0].desc) == (99, 100, "")
+
+
+def test_a_1_mib_line_is_read_by_its_head_and_tail() -> None:
+    # Doubling up to 1 MiB: past the cap the time stops growing.
+    _assert_linear(
+        lambda size: _after_a_bar(_BROKEN_BAR, size), [16_384 << k for k in range(7)], 0.5
+    )
+    bars = "\r".join(f" 50%|#| {i}/9000 [00:01<00:01, 2.00it/s]" for i in range(30_000))
+    line = bars + '\rLGUI_METRIC {"step": 9000, "loss": 0.25}'
+    assert len(line) > 1 << 20 > logparse.MAX_LINE_CHARS
+    events = parse_events(line)
+    progress = [e.step for e in events if isinstance(e, ProgressEvent)]
+    assert progress[0] == 0 and progress[-1] == 29_999 and len(progress) < 2000
+    assert parse_line(line) == MetricEvent({"loss": 0.25}, "lgui", step=9000)
+    # The head holds where an error message starts; the tail's cut first segment is no error.
+    error = parse_line("RuntimeError: " + "x" * (1 << 20))
+    assert isinstance(error, ErrorEvent) and error.kind == "exception"
+    assert len(error.message) <= logparse.EDGE_CHARS
+    assert parse_line("x" * (1 << 20) + " Killed") is None
+
+
+def test_a_line_the_splitter_cut_is_read_whole() -> None:
+    cut = (
+        "Traceback (most recent call last): "
+        + "y" * 32_700
+        + " \u2026 [line cut: 123456 bytes dropped] \u2026 "
+        + "z" * 32_700
+        + '\rLGUI_METRIC {"step": 1, "loss": 2.0}'
+    )
+    assert len(cut) < logparse.MAX_LINE_CHARS
+    events = parse_events(cut)
+    assert isinstance(events[0], ErrorEvent) and events[0].kind == "traceback"
+    assert events[-1] == MetricEvent({"loss": 2.0}, "lgui", step=1)

@@ -183,3 +183,32 @@ def test_plan_all_orders_fitting_available_types_by_cost() -> None:
     assert "cpu_4x_general" not in [p.resource_name for p in plans]
     costs = [p.cost for p in plans if p.fits and p.available]
     assert costs == sorted(costs)
+
+
+# --- a draft planned before validation: numbers the arithmetic cannot hold -----------------
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"max_steps": 10**400},
+        {"epochs": float("inf")},
+        {"epochs": float("nan")},
+        {"batch_size": 10**400, "seq_len": 10**400},
+        {"params_b": 1e308},
+        {"params_b": 0.0},
+        {"rank": 10**400, "grad_accum": 10**400},
+        {"dataset_rows": 10**400, "validation_split": float("nan"), "eval_steps": 1},
+        {"avg_tokens_per_row": float("inf"), "download_gib": float("inf")},
+    ],
+)
+def test_extreme_values_plan_finite_not_overflow(changes: dict[str, object]) -> None:
+    job = replace(JobSize(params_b=0.5), **changes)
+    result = plan_job(job, A10, pricing_of(A10))
+    assert result.total_seconds < float("inf") and result.cost < float("inf")
+    assert result.steps >= 1
+
+
+def test_ordinary_values_are_planned_unchanged() -> None:
+    job = JobSize(params_b=0.5, max_steps=200, batch_size=8)
+    assert plan_job(job, A10, pricing_of(A10)).steps == total_steps(job) == 200

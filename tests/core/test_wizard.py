@@ -272,3 +272,76 @@ def test_bad_json_is_a_config_error(text: str) -> None:
 def test_set_rejects_unknown_fields() -> None:
     with pytest.raises(KeyError):
         Wizard().set("no_such_field", 1)
+
+
+# --- loading hostile or broken files --------------------------------------------------------
+
+
+def saved(**changes: object) -> str:
+    """A saved config (as Save writes it) with some config fields changed."""
+    w = filled()
+    doc = json.loads(w.to_json())
+    doc["config"].update(changes)
+    return json.dumps(doc)
+
+
+def test_a_loaded_401_digit_max_steps_is_a_field_error_not_an_overflow() -> None:
+    text = saved(max_steps=10**400)
+    w = Wizard.from_json(text, resources=CATALOG, pricing_of=PRICING, source="big.json")
+    errors = [e for e in w.errors("hyperparameters") if e.field == "max_steps"]
+    assert errors and "from 1 to 10,000,000" in errors[0].message
+    # The compute and limits steps plan the draft as it is: finite numbers, no OverflowError.
+    for step in STEPS:
+        w.errors(step.key)
+    plans = w.plans()
+    assert plans and all(p.total_seconds < float("inf") and p.cost >= 0 for p in plans)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("num_epochs", float("inf")),
+        ("num_epochs", float("nan")),
+        ("num_epochs", 1e308),
+        ("batch_size", 10**300),
+        ("rank", 10**300),
+        ("dataset_rows", 10**300),
+        ("params_b", 1e308),
+        ("validation_split", float("nan")),
+    ],
+)
+def test_typed_extreme_numbers_never_break_the_plan(name: str, value: float) -> None:
+    w = filled()
+    w.set(name, value)
+    for step in STEPS:
+        w.errors(step.key)
+    assert w.plans()
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "says"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "config", "nested too deeply"),
+        ('{"base_model": "m", "rank": ' + "9" * 5000 + "}", "config", "not valid JSON"),
+        ('{"base_model": "m", "extra": ' + "[" * 50 + "]" * 50 + "}", "extra", "levels deep"),
+        ('{"base_model": "m", "max_steps": "many"}', "max_steps", "text where a whole number"),
+        ('{"base_model": "m", "target_modules": 5}', "target_modules", "a list of texts"),
+        ('{"base_model": "m", "target_modules": [1]}', "target_modules", "a list of texts"),
+        ('{"base_model": "m", "batch_size": null}', "batch_size", "null where"),
+        ('{"base_model": "m", "quantization": "int3"}', "quantization", "not one of"),
+        ('{"base_model": "m", "tracker_env": {"A": 1}}', "tracker_env", "an object of texts"),
+        (
+            '{"schema": "lambda-gui-config/1", "config": {"base_model": "m"}, '
+            '"wizard": {"params_b": "7B"}}',
+            "params_b",
+            "not a number",
+        ),
+    ],
+)
+def test_a_file_the_wizard_cannot_hold_is_a_config_error_naming_the_file(
+    text: str, field: str, says: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        Wizard.from_json(text, resources=CATALOG, pricing_of=PRICING, source="/tmp/draft.json")
+    assert info.value.field == field and says in str(info.value)
+    assert "/tmp/draft.json" in str(info.value) and len(str(info.value)) < 400

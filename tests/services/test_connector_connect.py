@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import stat
 import time
@@ -115,3 +117,53 @@ async def test_resources_and_pricing(sim: Any) -> None:
     with pytest.raises(ValueError, match="gpu_1x_a100"):
         await c.get_pricing("gpu_1x_nonexistent")
     await c.disconnect()
+
+
+# --- hostile input around the generated key -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"{not json", b"[1, 2]", b'{"name": ["not", "a", "path"]}', b"\xff\xfe\x00", b"[" * 100_000],
+    ids=["bad-json", "a-list", "odd-values", "not-utf8", "deep"],
+)
+async def test_a_corrupt_key_record_is_moved_aside_and_connect_goes_on(
+    sim: Any, content: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    keys = AppPaths.default().keys
+    keys.mkdir(parents=True, exist_ok=True)
+    (keys / "generated.json").write_bytes(content)
+    caplog.set_level(logging.WARNING)
+    c = _fast()
+    assert await c.connect({"api_key": sim.api_key, "base_url": sim.base_url})
+    (aside,) = keys.glob("generated.json.corrupt-*")
+    assert aside.read_bytes() == content  # kept for the user, not deleted
+    login = c.login_key
+    record = json.loads((keys / "generated.json").read_text(encoding="utf-8"))
+    assert record == {login.name: str(login.path)}  # a new key, recorded afresh
+    paramiko.PKey.from_path(str(login.path))
+    assert login.notice is not None and f"was moved to {aside.name}" in login.notice
+    assert "could not be read" in caplog.text and aside.name in caplog.text
+    await c.disconnect()
+
+
+async def test_a_generated_keys_name_from_the_api_never_becomes_a_path(sim: Any) -> None:
+    from tests.cloud.test_client_odd_replies import on, rewriting_proxy
+
+    hostile = "../../../escaped/evil\x00\n"
+
+    def rename(payload: Any) -> Any:
+        payload["data"]["name"] = hostile
+        return payload
+
+    async with rewriting_proxy(sim, on("POST", "/ssh-keys", rename)) as url:
+        c = _fast()
+        await c.connect({"api_key": sim.api_key, "base_url": url})
+        login = c.login_key
+        await c.disconnect()
+    keys = AppPaths.default().keys
+    assert login.name == hostile
+    assert login.path.parent == keys and login.path.resolve().parent == keys.resolve()
+    assert "/" not in login.path.name and "\x00" not in login.path.name
+    assert not list(Path(os.environ["XDG_DATA_HOME"]).rglob("escaped"))
+    paramiko.PKey.from_path(str(login.path))

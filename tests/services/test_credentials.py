@@ -7,7 +7,9 @@ import keyring.backend
 import keyring.backends.chainer
 import keyring.backends.fail
 import keyring.backends.null
+import pytest
 
+from lambda_gui.core.errors import CredentialStoreError
 from lambda_gui.services.credentials import (
     API_KEY_ENTRY,
     SERVICE,
@@ -75,3 +77,85 @@ def test_backends_are_classified() -> None:
 
     chained = describe_backend(Chain())
     assert chained.can_store and chained.secure
+
+
+# --- backends that lose or refuse the key: never silent, never raising -------------------
+
+
+class BlackHoleKeyring(DictKeyring):
+    """Accepts every value and keeps none: a null backend that does not say so by its name."""
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        pass
+
+
+class BrokenKeyring(DictKeyring):
+    """Raises what third-party backends raise, not keyring's own KeyringError."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    def get_password(self, service: str, username: str) -> str | None:
+        raise self.error
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise self.error
+
+    def delete_password(self, service: str, username: str) -> None:
+        raise self.error
+
+
+async def test_a_backend_that_keeps_nothing_is_caught_by_reading_back() -> None:
+    store = CredentialStore(backend=BlackHoleKeyring())
+    assert (await store.info()).can_store  # it claims to store
+    assert await store.save_api_key("secret_lost") is False
+    assert await store.api_key() == "secret_lost"  # usable for this session
+    problem = store.problem
+    assert isinstance(problem, CredentialStoreError) and isinstance(problem, RuntimeError)
+    assert "accepted the API key but did not keep it" in str(problem)
+    assert "this session only" in str(problem) and "Settings" in str(problem)
+    info = await store.info()
+    assert not info.can_store and info.warning == str(problem)  # what the dialogs show
+    assert "secret_lost" not in info.warning
+
+
+async def test_the_null_backend_loses_nothing_for_the_session() -> None:
+    store = CredentialStore(backend=keyring.backends.null.Keyring())
+    assert await store.save_api_key("secret_null") is False
+    assert await store.api_key() == "secret_null"
+    assert store.problem is not None
+    assert "this session only" in (await store.info()).warning
+
+
+@pytest.mark.parametrize(
+    "error",
+    [RuntimeError("dbus died holding secret_boom"), ValueError("bad"), OSError(5, "I/O error")],
+)
+async def test_any_backend_exception_becomes_a_typed_problem(error: Exception) -> None:
+    store = CredentialStore(backend=BrokenKeyring(error))
+    assert await store.api_key() is None  # a read failure is "nothing saved"
+    assert isinstance(store.problem, CredentialStoreError)
+    assert "could not be read" in str(store.problem)
+    assert await store.save_api_key("secret_boom") is False
+    assert await store.api_key() == "secret_boom"
+    text = str(store.problem)
+    assert "could not save the API key" in text and type(error).__name__ in text
+    assert "secret_boom" not in text  # blanked even when the backend's message echoes it
+    assert await store.save_ssh_key_path("/home/me/.ssh/id") is False
+    assert await store.ssh_key_path() == "/home/me/.ssh/id"
+    assert "could not save the SSH key path" in str(store.problem)
+    await store.forget()  # deleting through a broken backend is quiet too
+    assert await store.api_key() is None
+    info = await store.info()
+    assert not info.can_store and info.warning == str(store.problem)
+
+
+async def test_a_save_that_sticks_clears_the_problem() -> None:
+    backend = BlackHoleKeyring()
+    store = CredentialStore(backend=backend)
+    await store.save_api_key("secret_a")
+    assert store.problem is not None
+    store._backend = DictKeyring()  # the user unlocked a working keyring
+    assert await store.save_api_key("secret_b") is True
+    assert store.problem is None and (await store.info()).can_store

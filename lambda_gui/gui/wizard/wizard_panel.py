@@ -306,7 +306,10 @@ class WizardPanel(QWidget):
         """Read a config file into the wizard (ConfigError when it is not one)."""
         text = await asyncio.to_thread(path.read_text, "utf-8")
         wizard = Wizard.from_json(
-            text, resources=self.wizard.state.resources, pricing_of=self.pricing_of
+            text,
+            resources=self.wizard.state.resources,
+            pricing_of=self.pricing_of,
+            source=str(path),
         )
         self._bind(wizard)
         self.status.setText(f"Loaded {path}")
