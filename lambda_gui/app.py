@@ -60,7 +60,7 @@ async def run_app(options: AppOptions, credentials: CredentialStore | None = Non
     if options.headless and not options.demo:
         print("--headless runs the demo: use it with --demo.", file=sys.stderr)
         return 2
-    connector = LambdaLabsConnector()
+    connector = LambdaLabsConnector(secrets=credentials)
     demo_wanted = options.demo
     if not demo_wanted and not await credentials.api_key():
         choice = await welcome(connector, credentials, options.base_url)
@@ -74,7 +74,7 @@ async def run_app(options: AppOptions, credentials: CredentialStore | None = Non
         if demo_wanted:
             await connector.disconnect()
             demo = await start_demo_showing_progress(options.headless)
-            connector = demo.make_connector()
+            connector = demo.make_connector(secrets=credentials)
         window = MainWindow(
             connector,
             credentials,

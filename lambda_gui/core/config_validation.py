@@ -12,8 +12,10 @@ Decisions recorded here:
 - ``base_model`` is a Hub model id (``org/name``, or a bare legacy name such as ``gpt2``) when
   ``model_source="huggingface"``, or a folder path when ``model_source="local"``; whether that
   folder exists is the services' check, not this pure one.
-- ``tracker_env`` holds secrets for the tracker and the Hub; only names with the prefixes in
-  TRACKER_ENV_PREFIXES are accepted, so it cannot set PATH, LD_PRELOAD or the like.
+- ``tracker_env`` holds settings and secrets for the tracker and the Hub; only names with the
+  prefixes in TRACKER_ENV_PREFIXES are accepted, so it cannot set PATH, LD_PRELOAD or the like.
+  ``tracker_secrets`` names secrets kept in the keyring instead (core/tracker_secrets.py); a
+  tracker's required secret may be typed in ``tracker_env`` or named there.
 - Every number has an upper bound (the MAX_* constants), far above any real run but low enough
   that no later arithmetic (the planner's floats, the trainer's seed) overflows: a value typed
   or loaded with hundreds of digits is a field error naming the allowed range. The seed's upper
@@ -43,6 +45,7 @@ from lambda_gui.core.models import (
     REPORT_TO,
     TrainingConfig,
 )
+from lambda_gui.core.tracker_secrets import is_secret_name
 
 LR_SCHEDULERS = (
     "linear",
@@ -267,27 +270,40 @@ def _check_tracking(cfg: TrainingConfig) -> None:
     if not isinstance(env, dict):
         raise ConfigError("tracker_env", "must map variable names to values.")
     for key, value in env.items():
-        if not isinstance(key, str) or not _ENV_NAME.fullmatch(key):
-            raise ConfigError(
-                "tracker_env", f"{_shown(key)} is not a variable name (capitals, digits and '_')."
-            )
-        if not key.startswith(TRACKER_ENV_PREFIXES):
-            raise ConfigError(
-                "tracker_env",
-                f"{key} is not a tracker or Hub setting; names must start with "
-                f"{', '.join(TRACKER_ENV_PREFIXES)}.",
-            )
+        _tracker_name(key)
         if not isinstance(value, str) or any(c in value for c in "\x00\r\n"):
             raise ConfigError("tracker_env", f"{key}'s value must be one line of text.")
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
             raise ConfigError("tracker_env", f"{key}'s value is not valid text.") from None
+    kept = cfg.tracker_secrets
+    if not isinstance(kept, list):
+        raise ConfigError("tracker_env", "The names of saved secrets must be a list.")
+    for key in kept:
+        _tracker_name(key)
+        if not is_secret_name(key):
+            raise ConfigError(
+                "tracker_env", f"{key} is not a secret's name, so it is not kept in the keyring."
+            )
     for key in REQUIRED_TRACKER_ENV.get(cfg.report_to, ()):
-        if not env.get(key):
+        if not env.get(key) and key not in kept:
             raise ConfigError(
                 "tracker_env", f"Reporting to {cfg.report_to} needs {key}; enter it or choose none."
             )
+
+
+def _tracker_name(key: object) -> None:
+    if not isinstance(key, str) or not _ENV_NAME.fullmatch(key):
+        raise ConfigError(
+            "tracker_env", f"{_shown(key)} is not a variable name (capitals, digits and '_')."
+        )
+    if not key.startswith(TRACKER_ENV_PREFIXES):
+        raise ConfigError(
+            "tracker_env",
+            f"{key} is not a tracker or Hub setting; names must start with "
+            f"{', '.join(TRACKER_ENV_PREFIXES)}.",
+        )
 
 
 def _check_misc(cfg: TrainingConfig) -> None:

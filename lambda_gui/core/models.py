@@ -162,6 +162,9 @@ class TrainingConfig:
     dataset_format: str | None = None
     report_to: str = "none"
     tracker_env: dict[str, str] = field(default_factory=dict)
+    # Names of tracker secrets whose values are in the OS keyring, not in this config
+    # (core/tracker_secrets.py): what the job store and saved configs hold instead of values.
+    tracker_secrets: list[str] = field(default_factory=list)
     bf16: bool | None = None
     gradient_checkpointing: bool = False
     use_chat_template: bool = True

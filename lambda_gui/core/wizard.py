@@ -30,6 +30,7 @@ from lambda_gui.core.models import (
 )
 from lambda_gui.core.planner import JobSize, Plan, PricingOf, plan_all, plan_job, recommend
 from lambda_gui.core.presets import apply_preset
+from lambda_gui.core.tracker_secrets import without_secret_values
 
 CONFIG_SCHEMA = "lambda-gui-config/1"
 CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(TrainingConfig))
@@ -453,7 +454,8 @@ OPTIONAL_FIELDS = frozenset(spec.name for step in STEPS for spec in step.fields 
 
 def config_to_json(cfg: TrainingConfig, wizard: Mapping[str, Any] | None = None) -> str:
     """A saved config: the TrainingConfig's fields and the wizard's own keys."""
-    doc: dict[str, Any] = {"schema": CONFIG_SCHEMA, "config": cfg.to_dict()}
+    # Secret values never go to a file: only their names (core/tracker_secrets.py).
+    doc: dict[str, Any] = {"schema": CONFIG_SCHEMA, "config": without_secret_values(cfg).to_dict()}
     extra = {k: v for k, v in (wizard or {}).items() if k in WIZARD_KEYS and v is not None}
     if extra:
         doc["wizard"] = extra

@@ -7,15 +7,16 @@ JOB_DIR_TEMPLATE, relative to the login home. Uploaded separately by the service
   dataset is a Hub dataset (``hf://...``), which the instance downloads itself;
 - a local model folder's files to ``model/`` when ``model_source == "local"``.
 
-User-entered values travel only inside config.json (and the secrets in tracker.env, mode
-0600); every command here is a fixed string with only a validated job id filled in.
+User-entered values travel only inside config.json; tracker settings and secrets travel on
+START_COMMAND's stdin (`tracker_env_stdin`) straight into the training process's environment,
+so a secret is never written to the instance's disk. Every command here is a fixed string with
+only a validated job id filled in.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shlex
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -43,7 +44,6 @@ from lambda_gui.remote.bundle_files.protocol import (
     OUTPUT_DIR,
     PID_FILE,
     PROTOCOL_FILE,
-    TRACKER_ENV_FILE,
     TRAIN_FILE,
 )
 
@@ -74,7 +74,6 @@ __all__ = [
     "REMOVE_COMMAND",
     "START_COMMAND",
     "STATUS_COMMAND",
-    "TRACKER_ENV_FILE",
     "TRAIN_FILE",
     "Bundle",
     "BundleFile",
@@ -85,7 +84,7 @@ __all__ = [
     "job_dir",
     "parse_status_output",
     "remote_command",
-    "tracker_env_file",
+    "tracker_env_stdin",
 ]
 
 JOB_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -94,8 +93,11 @@ JOB_DIR_TEMPLATE = JOBS_ROOT + "/{job_id}"
 # Fixed remote commands, run from the login home; only {job_id} (validated) is filled in.
 _JOB = JOB_DIR_TEMPLATE
 MKDIR_COMMAND = f"mkdir -p {_JOB}/{DATA_DIR} {_JOB}/{MODEL_DIR}"
+# Reads NAME and value lines from stdin (tracker_env_stdin) and exports each without evaluating
+# it: the values reach bootstrap.sh's environment and no file, argument or shell parse.
 START_COMMAND = (
     f"cd {_JOB} && if (set -C; : > {P.STARTED_FILE}) 2> /dev/null; then "
+    'while IFS= read -r k && IFS= read -r v; do export "$k=$v"; done; '
     f"setsid nohup bash {BOOTSTRAP_FILE} >> {LOG_FILE} 2>&1 < /dev/null & "
     f"echo $! > {PID_FILE}; echo started; else echo already-started; fi"
 )
@@ -196,7 +198,7 @@ _PLAIN_STATES = (
 def build_bundle(
     cfg: TrainingConfig, job_id: str, *, gpu_count: int, dataset_name: str | None
 ) -> Bundle:
-    """config.json, bootstrap.sh, train.py, protocol.py, dataset_format.py and tracker.env."""
+    """config.json, bootstrap.sh, train.py, protocol.py and dataset_format.py."""
     check_job_id(job_id)
     validate_config(cfg)
     if isinstance(gpu_count, bool) or not isinstance(gpu_count, int) or gpu_count < 0:
@@ -218,8 +220,6 @@ def build_bundle(
         BundleFile(PROTOCOL_FILE, _bundled(PROTOCOL_FILE), 0o644),
         BundleFile(FORMAT_FILE, _format_module(), 0o644),
     ]
-    if cfg.tracker_env:
-        files.append(BundleFile(TRACKER_ENV_FILE, tracker_env_file(cfg.tracker_env), 0o600))
     return Bundle(job_id, tuple(files))
 
 
@@ -230,7 +230,9 @@ def config_json(
 
     Checked with the parser train.py reads it with, so a drift between the two fails here."""
     data: dict[str, Any] = cfg.to_dict()
-    data["tracker_env_keys"] = sorted(data.pop("tracker_env"))
+    data["tracker_env_keys"] = sorted(
+        set(data.pop("tracker_env")) | set(data.pop("tracker_secrets"))
+    )
     data.update(
         bundle_version=BUNDLE_VERSION,
         job_id=job_id,
@@ -243,15 +245,16 @@ def config_json(
     return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode()
 
 
-def tracker_env_file(env: dict[str, str]) -> bytes:
-    """tracker.env for bootstrap.sh to source: NAME='value' lines, each value shell-quoted."""
+def tracker_env_stdin(env: dict[str, str]) -> bytes:
+    """START_COMMAND's stdin: each variable as a NAME line and a value line (values are one
+    line of text, as validate_config requires; checked again here)."""
     lines = []
     for key in sorted(env):
         if not re.fullmatch(r"[A-Z][A-Z0-9_]*", key):
             raise ConfigError("tracker_env", f"{key!r} is not a variable name")
-        if "\x00" in env[key]:
-            raise ConfigError("tracker_env", f"{key}'s value contains a NUL character")
-        lines.append(f"{key}={shlex.quote(env[key])}\n")
+        if any(c in env[key] for c in "\x00\r\n"):
+            raise ConfigError("tracker_env", f"{key}'s value must be one line of text")
+        lines.append(f"{key}\n{env[key]}\n")
     return "".join(lines).encode("utf-8")
 
 

@@ -8,7 +8,7 @@ from pathlib import PurePosixPath
 
 # Paths we generate: job ids are [a-z0-9-], file names are ours. Anything else is refused so a
 # path can never smuggle shell syntax, even quoted.
-_SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9._+-]+$")
+SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9._+-]+$")
 
 
 def check_rel_path(rel_path: str) -> str:
@@ -18,7 +18,7 @@ def check_rel_path(rel_path: str) -> str:
         raise ValueError(f"remote path {rel_path!r} must be relative to the login home")
     parts = path.parts
     for part in parts:
-        if part in (".", "..") or not _SAFE_COMPONENT.match(part) or part.startswith("-"):
+        if part in (".", "..") or not SAFE_COMPONENT.match(part) or part.startswith("-"):
             raise ValueError(f"remote path {rel_path!r} has an unsafe component {part!r}")
     return "/".join(parts)
 

@@ -7,15 +7,15 @@ transfers).
 
 from __future__ import annotations
 
+import asyncio
 import io
-import os
 import shlex
 import socket
 import stat
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO
 
 import paramiko
@@ -23,6 +23,7 @@ import paramiko
 from lambda_gui.core.errors import HostKeyMismatchError, SSHError, SSHKeyError
 from lambda_gui.remote.keyfile import load_private_key
 from lambda_gui.remote.known_hosts import PinnedHostKeys, PinOnFirstUsePolicy, known_hosts_path
+from lambda_gui.remote.local_tree import TreeFile, walk_tree
 from lambda_gui.remote.logtail import StopCondition, follow
 from lambda_gui.remote.remote_path import check_rel_path
 from lambda_gui.remote.ssh_shell import CommandResult
@@ -178,7 +179,8 @@ class SSHSession:
             if stdin is not None:
                 channel.settimeout(max(0.001, deadline - time.monotonic()))
                 channel.sendall(stdin)
-                channel.shutdown_write()
+            # End of input either way: no command of ours waits for the keyboard.
+            channel.shutdown_write()
             stdout = _read_until_eof(channel, channel.recv, deadline)
             stderr = _read_until_eof(channel, channel.recv_stderr, deadline)
             while not channel.exit_status_ready():
@@ -215,9 +217,10 @@ class SSHSession:
         command: str | Sequence[str],
         *,
         timeout: float | None = None,  # noqa: ASYNC109
+        stdin: bytes | None = None,
     ) -> bytes:
         """Run a command that must exit 0 and return its stdout, else raise SSHError."""
-        code, out, err = await self.run(command, timeout=timeout)
+        code, out, err = await self.run(command, timeout=timeout, stdin=stdin)
         if code != 0:
             text = err.decode(errors="replace").strip()[-500:]
             raise SSHError(
@@ -300,22 +303,25 @@ class SSHSession:
         """Upload a local file (its mode kept unless `mode` is given), creating parent dirs."""
         await run_blocking(self._put_file_sync, Path(local_path), rel_path, mode)
 
-    def _put_tree_sync(self, local_dir: Path, rel_dir: str) -> None:
+    def _put_files_sync(self, files: Sequence[TreeFile], rel_dir: str) -> None:
         rel_dir = check_rel_path(rel_dir)
-        for root, dirs, files in os.walk(local_dir):
-            dirs.sort()
-            rel_root = Path(root).relative_to(local_dir).as_posix()
-            remote_root = rel_dir if rel_root == "." else f"{rel_dir}/{rel_root}"
-            self._makedirs_sync(self.sftp_sync(), remote_root)
-            for name in sorted(files):
-                local = Path(root) / name
-                if local.is_symlink() or not local.is_file():
-                    raise SSHError(f"{local} is not a regular file; only regular files upload.")
-                self._put_file_sync(local, f"{remote_root}/{name}", None)
+        self._makedirs_sync(self.sftp_sync(), rel_dir)
+        for item in files:
+            parent = PurePosixPath(item.rel).parent.as_posix()
+            if parent != ".":
+                self._makedirs_sync(self.sftp_sync(), f"{rel_dir}/{parent}")
+            with item.source.open("rb") as fileobj:
+                self._put_fileobj_sync(fileobj, f"{rel_dir}/{item.rel}", item.mode)
+
+    async def put_files(self, files: Sequence[TreeFile], rel_dir: str) -> None:
+        """Upload the files of a walked folder (local_tree.walk_tree) under `rel_dir`."""
+        await run_blocking(self._put_files_sync, list(files), rel_dir)
 
     async def put_tree(self, local_dir: Path | str, rel_dir: str) -> None:
-        """Upload a local directory tree of regular files under `rel_dir`."""
-        await run_blocking(self._put_tree_sync, Path(local_dir), rel_dir)
+        """Upload a local folder under `rel_dir` as local_tree.walk_tree walks it (symlinks
+        followed, hidden entries skipped); TreeError before anything is sent if it cannot."""
+        files = await asyncio.to_thread(walk_tree, Path(local_dir))
+        await self.put_files(files, rel_dir)
 
     # --- streams -------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import aiohttp
 from lambda_gui.cloud.client import LambdaCloudClient
 from lambda_gui.cloud.pacing import Pacer
 from lambda_gui.cloud.wire import Instance
+from lambda_gui.core.dataset_format import Progress
 from lambda_gui.core.errors import LambdaAPIError, NotConnectedError
 from lambda_gui.core.logparse import MetricEvent, parse_events
 from lambda_gui.core.models import JobStatus, PricingInfo, Resource, TrainingConfig
@@ -40,6 +41,7 @@ from lambda_gui.services.store import (
 )
 from lambda_gui.services.store_recovery import rebuild_jobs
 from lambda_gui.services.tasks import TaskGroup
+from lambda_gui.services.tracker_secrets import SecretKeeper, SessionSecrets, stash_secrets
 
 DEFAULT_BASE_URL = "https://cloud.lambda.ai/api/v1"
 
@@ -58,8 +60,12 @@ class LambdaLabsConnector:
         read_timeout: float = 30.0,
         timing: Timing | None = None,
         clock: Callable[[], float] = time.time,
+        secrets: SecretKeeper | None = None,
     ) -> None:
         self._paths_override = paths
+        # Tracker secrets: the app passes its keyring (CredentialStore); a library user who
+        # passes none keeps them for this process only.
+        self.secrets: SecretKeeper = secrets if secrets is not None else SessionSecrets()
         self.timing = timing or Timing()
         self.clock = clock
         self._api_key = ""
@@ -141,6 +147,7 @@ class LambdaLabsConnector:
                 timing=self.timing,
                 locks=self._locks,
                 user_data_for=self._user_data_for,
+                secrets=self.secrets,
                 clock=self.clock,
             )
         )
@@ -251,12 +258,18 @@ class LambdaLabsConnector:
 
     # -- jobs --------------------------------------------------------------------------
 
-    async def submit_job(self, config: TrainingConfig) -> str:
+    async def keep_tracker_secrets(self, config: TrainingConfig) -> TrainingConfig:
+        """Move the tracker secrets typed in `config` (HF_TOKEN, WANDB_API_KEY, ...) to the
+        keyring; returns `config` holding only their names, fit to be written to a file."""
+        return await stash_secrets(config, self.secrets)
+
+    async def submit_job(self, config: TrainingConfig, progress: Progress | None = None) -> str:
         """Validate, record and launch a job; returns its id once Lambda accepted the launch.
 
         The rest (boot, set-up, training, download, terminate) runs in the background.
-        Invalid config -> ValueError naming the field; no capacity -> RuntimeError."""
-        return await self.jobs.submit(config)
+        Invalid config -> ValueError naming the field; no capacity -> RuntimeError.
+        `progress(bytes read, file size)` follows the check of the whole dataset file."""
+        return await self.jobs.submit(config, progress)
 
     async def get_job(self, job_id: str) -> JobRecord:
         """Everything the store knows of a job."""

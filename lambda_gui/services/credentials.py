@@ -1,4 +1,5 @@
-"""The API key and SSH key path, kept in the OS keyring (every keyring call runs in an executor).
+"""The API key, SSH key path and tracker secrets, kept in the OS keyring (every keyring call
+runs in an executor).
 
 When the keyring cannot store anything (keyring.backends.fail, the null backend), values are
 kept for this session only and the caller is told so; plaintext backends store but are
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 SERVICE = "lambda-gui"
 API_KEY_ENTRY = "api-key"
 SSH_KEY_ENTRY = "ssh-key-path"
+# A tracker secret (HF_TOKEN, WANDB_API_KEY, ...) is kept under this prefix and its name.
+SECRET_ENTRY_PREFIX = "env:"
 
 T = TypeVar("T")
 
@@ -150,6 +153,18 @@ class CredentialStore:
             return True
         return await self._set(SSH_KEY_ENTRY, path)
 
+    async def secret(self, name: str) -> str | None:
+        """A tracker secret saved under its variable name (HF_TOKEN, WANDB_API_KEY), if any."""
+        return await self._get(SECRET_ENTRY_PREFIX + name)
+
+    async def save_secret(self, name: str, value: str) -> bool:
+        """Keep a tracker secret; False when it is kept for this session only."""
+        return await self._set(SECRET_ENTRY_PREFIX + name, value)
+
+    async def forget_secret(self, name: str) -> None:
+        """Remove a saved tracker secret."""
+        await self._delete(SECRET_ENTRY_PREFIX + name)
+
     async def forget(self) -> None:
         """Remove the API key and SSH key path."""
         for entry in (API_KEY_ENTRY, SSH_KEY_ENTRY):
@@ -170,7 +185,7 @@ class CredentialStore:
             except Exception as exc:  # a third-party backend may raise anything
                 self._problem = CredentialStoreError(
                     f"The keyring could not be read ({_reason(exc)}), so the saved "
-                    f"{_WHAT[entry]} is not available.",
+                    f"{_what(entry)} is not available.",
                     suggestion="Unlock the keyring, or enter the key again in Settings.",
                 )
                 log.warning("%s", self._problem)
@@ -181,7 +196,7 @@ class CredentialStore:
 
     async def _set(self, entry: str, value: str) -> bool:
         def write() -> CredentialStoreError | None:
-            what = _WHAT[entry]
+            what = _what(entry)
             try:
                 backend = self._keyring()
                 backend.set_password(self.service, entry, value)
@@ -224,6 +239,12 @@ class CredentialStore:
     @staticmethod
     async def _run(fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(None, fn)
+
+
+def _what(entry: str) -> str:
+    if entry.startswith(SECRET_ENTRY_PREFIX):
+        return entry.removeprefix(SECRET_ENTRY_PREFIX)
+    return _WHAT.get(entry, entry)
 
 
 def _reason(exc: BaseException, secret: str = "") -> str:

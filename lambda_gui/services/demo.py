@@ -21,6 +21,7 @@ from lambda_gui.core.models import TrainingConfig
 from lambda_gui.services.connector import LambdaLabsConnector
 from lambda_gui.services.instance_control import Timing
 from lambda_gui.services.paths import AppPaths
+from lambda_gui.services.tracker_secrets import SecretKeeper
 from lambda_gui.simulator.tiny_model import (
     DEMO_SETTINGS,
     HIDDEN_SIZE,
@@ -77,12 +78,15 @@ class DemoCloud:
         """The demo's own app data (store, job logs, adapters), removed when it stops."""
         return AppPaths(self.root / "app")
 
-    def make_connector(self, *, pacer: Pacer | None = None) -> LambdaLabsConnector:
+    def make_connector(
+        self, *, pacer: Pacer | None = None, secrets: SecretKeeper | None = None
+    ) -> LambdaLabsConnector:
         """A connector whose store and downloads live in this demo's own folder."""
         return LambdaLabsConnector(
             paths=self.paths,
             pacer=pacer or Pacer(min_interval=0.1, launch_interval=1.0),
             timing=DEMO_TIMING,
+            secrets=secrets,
         )
 
     def training_config(self, resource_id: str = DEMO_INSTANCE_TYPE) -> TrainingConfig:

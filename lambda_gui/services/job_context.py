@@ -22,6 +22,7 @@ from lambda_gui.services.settings import Settings
 from lambda_gui.services.ssh_keys import LoginKey
 from lambda_gui.services.store import JobRecord, JobStore
 from lambda_gui.services.tasks import TaskGroup
+from lambda_gui.services.tracker_secrets import SecretKeeper
 
 INSTANCE_PREFIX = "lambda-gui-"
 # Launch tags (spec v1.8.3: key ^[a-z][a-z0-9-:]+$, at most 55 characters).
@@ -77,6 +78,8 @@ class JobContext:
     locks: JobLocks
     # The opt-in self-termination's cloud-init for a launch (None: not opted in).
     user_data_for: Callable[[JobRecord], str | None]
+    # Tracker secrets by name (the stored config holds names only).
+    secrets: SecretKeeper
     clock: Callable[[], float] = time.time
 
     async def gpu_count(self, job: JobRecord) -> int:

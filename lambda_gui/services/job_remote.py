@@ -24,7 +24,9 @@ from lambda_gui.remote.ssh_target import SSHTarget
 from lambda_gui.remote.transfer import download, fetch_remote_sha256
 from lambda_gui.services.events import DownloadProgress, JobLogEvents, JobLogLines
 from lambda_gui.services.job_context import JobContext
+from lambda_gui.services.local_model import model_files
 from lambda_gui.services.store import JobRecord
+from lambda_gui.services.tracker_secrets import tracker_environment
 
 _FLUSH_S = 0.25
 _RUNNING_STATES = ("starting", "running")
@@ -139,6 +141,8 @@ class RemoteJob:
         cfg = self.job.config
         hub = is_hub_path(cfg.dataset_path)
         dataset_name = None if hub else B.dataset_remote_name(cfg.dataset_path)
+        # Read before any upload: a secret missing from the keyring fails the job here.
+        env = B.tracker_env_stdin(await tracker_environment(cfg, self.ctx.secrets))
         gpus = await self.ctx.gpu_count(self.job)
         bundle = B.build_bundle(cfg, self.job.id, gpu_count=gpus, dataset_name=dataset_name)
         await session.check(B.remote_command(B.MKDIR_COMMAND, self.job.id))
@@ -151,8 +155,10 @@ class RemoteJob:
                 mode=0o600,
             )
         if cfg.model_source == "local":
-            await session.put_tree(_local(cfg.base_model), f"{self.dir}/{B.MODEL_DIR}")
-        await session.check(B.remote_command(B.START_COMMAND, self.job.id))
+            # Walked again: the folder may have changed since the check before launch.
+            files = await asyncio.to_thread(model_files, cfg.base_model)
+            await session.put_files(files, f"{self.dir}/{B.MODEL_DIR}")
+        await session.check(B.remote_command(B.START_COMMAND, self.job.id), stdin=env)
 
     # -- the log --------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from lambda_gui.cloud.wire import Instance, LaunchRequest
 from lambda_gui.core.config_validation import validate_config
+from lambda_gui.core.dataset_format import Progress
 from lambda_gui.core.errors import (
     APIUnavailableError,
     InsufficientCapacityError,
@@ -32,6 +33,7 @@ from lambda_gui.services.job_context import INSTANCE_PREFIX, JobContext, job_id_
 from lambda_gui.services.job_remote import Outcome, RemoteJob
 from lambda_gui.services.local_inputs import check_local_inputs
 from lambda_gui.services.store import JobRecord
+from lambda_gui.services.tracker_secrets import stash_secrets, tracker_environment
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +83,18 @@ class JobRunner:
 
     # -- submit ---------------------------------------------------------------------------
 
-    async def submit(self, cfg: TrainingConfig) -> str:
+    async def submit(self, cfg: TrainingConfig, progress: Progress | None = None) -> str:
         """Validate, record, launch; returns the job id once the launch was sent.
 
         While Lambda cannot be reached (or limits launches) the job is recorded as queued
-        instead, and launched (once) when Lambda accepts it."""
+        instead, and launched (once) when Lambda accepts it. `progress(bytes read, size)` follows
+        the dataset check, which reads the whole file first."""
         validate_config(cfg)
-        await check_local_inputs(cfg)
+        await check_local_inputs(cfg, progress)
+        # Secret values go to the keyring; the job is stored with their names only, and every
+        # one must be readable back before anything is launched.
+        cfg = await stash_secrets(cfg, self.ctx.secrets)
+        await tracker_environment(cfg, self.ctx.secrets)
         try:
             resources = await self.ctx.catalog.resources(refresh=True)
         except APIUnavailableError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from lambda_gui.core.dataset_format import Progress
 from lambda_gui.core.errors import APIUnavailableError, LambdaAPIError
 from lambda_gui.core.job_state import Billing, Phase
 from lambda_gui.core.models import TrainingConfig
@@ -38,9 +39,9 @@ class JobService:
 
     # -- jobs ---------------------------------------------------------------------------
 
-    async def submit(self, config: TrainingConfig) -> str:
+    async def submit(self, config: TrainingConfig, progress: Progress | None = None) -> str:
         """Validate, record and launch a job (see JobRunner.submit)."""
-        return await self.runner.submit(config)
+        return await self.runner.submit(config, progress)
 
     async def cancel(self, job_id: str) -> bool:
         """Stop a job and terminate its instance; True once Lambda confirms it going."""

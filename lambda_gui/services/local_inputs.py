@@ -15,6 +15,7 @@ from lambda_gui.core.dataset_format import (
 )
 from lambda_gui.core.errors import ConfigError
 from lambda_gui.core.models import TrainingConfig
+from lambda_gui.services.local_model import model_files
 
 # Progress is passed on when it moved by this fraction of the file (or the file is done), so
 # a big file wakes the event loop a few hundred times, not once per piece read.
@@ -53,14 +54,8 @@ async def check_local_inputs(
 
 def _check_sync(cfg: TrainingConfig, progress: Progress | None = None) -> DatasetFormat | None:
     if cfg.model_source == "local":
-        model = Path(cfg.base_model).expanduser()
-        if not (model / "config.json").is_file():
-            raise ConfigError(
-                "base_model",
-                f"{str(model)!r} is not a model folder (no config.json in it). Choose the "
-                "folder save_pretrained wrote, or use a Hugging Face Hub id with model_source "
-                "'huggingface'.",
-            )
+        # The walk the upload will do: names, links, config.json and complete weights.
+        model_files(cfg.base_model)
     if is_hub_path(cfg.dataset_path):
         return None
     path = Path(cfg.dataset_path).expanduser()

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from lambda_gui.core.dataset_format import Progress
 from lambda_gui.core.models import PricingInfo, Resource, TrainingConfig
 from lambda_gui.services.events import Orphan
 from lambda_gui.services.settings import AppSettings
@@ -40,8 +41,12 @@ class CatalogSource(Protocol):
 class JobSubmitter(Protocol):
     """Launching a job (New job tab)."""
 
-    async def submit_job(self, config: TrainingConfig) -> str:
-        """Validate, record and launch a job; its id."""
+    async def submit_job(self, config: TrainingConfig, progress: Progress | None = None) -> str:
+        """Validate, record and launch a job; its id (`progress` follows the dataset check)."""
+        ...
+
+    async def keep_tracker_secrets(self, config: TrainingConfig) -> TrainingConfig:
+        """Move the secrets typed in `config` to the keyring; `config` with their names only."""
         ...
 
 

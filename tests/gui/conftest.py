@@ -9,6 +9,7 @@ import asyncio
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from lambda_gui.gui.async_slots import cancel_slot_tasks
 from lambda_gui.gui.main_window import MainWindow
 from lambda_gui.services.connector import LambdaLabsConnector
 from lambda_gui.services.credentials import CredentialStore
+from lambda_gui.services.demo import DemoCloud, start_demo
 from lambda_gui.services.instance_control import Timing
 
 
@@ -183,3 +185,31 @@ def no_file_dialogs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     for name in ("getSaveFileName", "getOpenFileName", "getExistingDirectory"):
         monkeypatch.setattr(QFileDialog, name, staticmethod(refuse))
     yield opened
+
+
+@dataclass
+class DemoApp:
+    """The app's main window on a running demo cloud (the simulator and the tiny model)."""
+
+    demo: DemoCloud
+    window: MainWindow
+
+
+@pytest.fixture
+async def demo_app(tiny_model: Path, credentials: CredentialStore) -> AsyncIterator[DemoApp]:
+    """The main window connected to a demo cloud whose instances boot in half a second; its
+    tracker secrets go to `credentials` (an in-memory keyring)."""
+    demo = await start_demo(model_dir=tiny_model, boot_seconds=0.5)
+    connector = demo.make_connector(
+        pacer=Pacer(min_interval=0.0, launch_interval=0.0), secrets=credentials
+    )
+    window = MainWindow(connector, credentials, demo=demo)
+    window.resize(1280, 820)
+    window.show()
+    try:
+        await window.connect_with(demo.credentials)
+        yield DemoApp(demo, window)
+    finally:
+        await close_window(window)
+        await connector.disconnect()
+        await demo.stop()

@@ -8,49 +8,22 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog
 
-from lambda_gui.cloud.pacing import Pacer
 from lambda_gui.core.job_state import Billing
 from lambda_gui.core.models import JobPhase
 from lambda_gui.gui.main_window import MainWindow
-from lambda_gui.services.credentials import CredentialStore
-from lambda_gui.services.demo import DemoCloud, start_demo
 from lambda_gui.services.events import Event, JobLogLines, JobPhaseChanged
-from tests.gui.conftest import close_window
+from tests.gui.conftest import DemoApp
 from tests.gui.helpers import wait_until
 
 pytestmark = pytest.mark.slow
 
 JOB_WAIT_S = 300.0
-
-
-@dataclass
-class DemoApp:
-    demo: DemoCloud
-    window: MainWindow
-
-
-@pytest.fixture
-async def demo_app(tiny_model: Path, credentials: CredentialStore) -> AsyncIterator[DemoApp]:
-    demo = await start_demo(model_dir=tiny_model, boot_seconds=0.5)
-    connector = demo.make_connector(pacer=Pacer(min_interval=0.0, launch_interval=0.0))
-    window = MainWindow(connector, credentials, demo=demo)
-    window.resize(1280, 820)
-    window.show()
-    try:
-        await window.connect_with(demo.credentials)
-        yield DemoApp(demo, window)
-    finally:
-        await close_window(window)
-        await connector.disconnect()
-        await demo.stop()
 
 
 def _no_errors(window: MainWindow) -> None:

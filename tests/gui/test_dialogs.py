@@ -75,6 +75,33 @@ async def test_welcome_warns_when_the_keyring_cannot_store(sim: Any) -> None:
     await connector.disconnect()
 
 
+class BlackHoleKeyring(MemoryKeyring):
+    """Claims to store (by its name and priority) and keeps nothing."""
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        pass
+
+
+async def test_welcome_says_when_the_keyring_did_not_keep_the_key(sim: Any) -> None:
+    credentials = CredentialStore(backend=BlackHoleKeyring())
+    connector = LambdaLabsConnector()
+    dialog = _welcome(credentials, connector, sim)
+    info = await dialog.prepare()
+    assert info.can_store and not dialog.keyring_warning.isVisibleTo(dialog)
+    dialog.key_edit.setText(sim.api_key)
+    await dialog.try_connect()
+    # Before: the dialog closed as if the key were saved, and the next start asked again.
+    assert dialog.choice is None and dialog.saved is False
+    assert "NOT saved" in dialog.keyring_label.text()
+    assert dialog.keyring_warning.isVisibleTo(dialog)
+    assert "did not keep it" in dialog.keyring_warning.text()
+    assert dialog.connect_button.text() == "Continue for this session"
+    await dialog.try_connect()
+    assert dialog.choice == "connect"
+    assert await credentials.api_key() == sim.api_key  # kept for this session
+    await connector.disconnect()
+
+
 async def test_welcome_offers_the_demo(sim: Any, credentials: CredentialStore) -> None:
     dialog = _welcome(credentials, LambdaLabsConnector(), sim)
     await dialog.prepare()

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from lambda_gui.core.dataset_format import Progress
 from lambda_gui.core.job_state import Billing
 from lambda_gui.core.models import JobPhase, TrainingConfig
 from lambda_gui.gui.async_slots import cancel_slot_tasks
@@ -154,8 +155,11 @@ class FakeJobs:
         self.retried: list[str] = []
         self.release = asyncio.Event()
 
-    async def submit_job(self, config: TrainingConfig) -> str:
+    async def submit_job(self, config: TrainingConfig, progress: Progress | None = None) -> str:
         raise AssertionError("not submitted here")
+
+    async def keep_tracker_secrets(self, config: TrainingConfig) -> TrainingConfig:
+        raise AssertionError("no secrets here")
 
     async def get_job(self, job_id: str) -> JobRecord:
         return self.record

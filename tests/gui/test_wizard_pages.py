@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QFileDialog, QLineEdit
 
 from lambda_gui.gui.async_slots import cancel_slot_tasks
 from lambda_gui.gui.error_report import ErrorReporter
+from lambda_gui.gui.wizard.tracker_editor import TrackerEnvWidget
 from lambda_gui.gui.wizard.wizard_panel import WizardPanel
 from lambda_gui.services.connector import LambdaLabsConnector
 from lambda_gui.simulator.tiny_model import demo_dataset_path
@@ -137,9 +138,10 @@ async def test_method_and_hyperparameter_pages(panel: WizardPanel) -> None:
     _type(panel, "learning_rate", "2e-4")
     assert panel.next_button.isEnabled()
     env = panel.page.editors["tracker_env"].widget
-    env.setPlainText("not an assignment")  # type: ignore[attr-defined]
+    assert isinstance(env, TrackerEnvWidget)
+    env.settings.setPlainText("not an assignment")
     assert "NAME=value" in _error(panel, "tracker_env") and not panel.next_button.isEnabled()
-    env.setPlainText("")  # type: ignore[attr-defined]
+    env.settings.setPlainText("")
     assert panel.next_button.isEnabled()
     panel.back_button.click()
     assert panel.wizard.current.key == "method"

@@ -25,7 +25,7 @@ from lambda_gui.remote.bundle import (
     job_dir,
     parse_status_output,
     remote_command,
-    tracker_env_file,
+    tracker_env_stdin,
 )
 
 COMMANDS = (MKDIR_COMMAND, START_COMMAND, CANCEL_COMMAND, STATUS_COMMAND, REMOVE_COMMAND)
@@ -63,15 +63,24 @@ def test_config_json_holds_every_value_and_the_job_facts() -> None:
     b = build_bundle(c, "j1", gpu_count=8, dataset_name="train.jsonl")
     data = json.loads(b.file("config.json").data)
     expected = c.to_dict()
-    del expected["tracker_env"]
+    del expected["tracker_env"], expected["tracker_secrets"]
     assert {k: data[k] for k in expected} == expected
     assert data["job_id"] == "j1" and data["gpu_count"] == 8
     assert data["dataset_file"] == "data/train.jsonl" and data["model_dir"] is None
     assert data["effective_quantization"] == "int4"
     assert data["tracker_env_keys"] == ["HF_TOKEN"]
-    assert b"s3cret" not in b.file("config.json").data  # secrets only in tracker.env
-    env = b.file("tracker.env")
-    assert env.mode == 0o600 and b"s3cret" in env.data
+    # Secrets are in no file of the bundle: they travel on START_COMMAND's stdin.
+    assert all(b"s3cret" not in f.data for f in b.files)
+    kept = build_bundle(
+        cfg(tracker_env={"WANDB_PROJECT": "p"}, tracker_secrets=["HF_TOKEN"]),
+        "j1",
+        gpu_count=1,
+        dataset_name="train.jsonl",
+    )
+    assert json.loads(kept.file("config.json").data)["tracker_env_keys"] == [
+        "HF_TOKEN",
+        "WANDB_PROJECT",
+    ]
 
 
 def test_hub_dataset_and_local_model() -> None:
@@ -136,7 +145,7 @@ def test_parse_status_output() -> None:
 
 
 # Shell metacharacters in every free-text field arrive verbatim in config.json and in the
-# environment bootstrap.sh builds from tracker.env, and never in a command or a script.
+# environment START_COMMAND exports from its stdin, and never in a command or a script.
 NASTY = st.lists(
     st.sampled_from(
         [
@@ -219,29 +228,31 @@ def test_user_text_arrives_verbatim_and_never_in_commands(
     assert b.file("train.py").data == (BUNDLE_FILES / "train.py").read_bytes()
     commands = [remote_command(t, "job-1") for t in COMMANDS]
     assert commands == [t.replace("{job_id}", "job-1") for t in COMMANDS]
-    # bootstrap.sh sources tracker.env with bash: the values must come out unchanged.
-    env_path = tmp_path_factory.mktemp("env") / "tracker.env"
-    env_path.write_bytes(b.file("tracker.env").data)
+    assert all(secret.encode() not in f.data for f in b.files)
+    # START_COMMAND's read loop exports the values from stdin unchanged, evaluating nothing.
     shown = subprocess.run(
-        [
-            "bash",
-            "-c",
-            'set -a; . "$1"; set +a; printf "%s\\0%s" "$WANDB_API_KEY" "$HF_TOKEN"',
-            "_",
-            str(env_path),
-        ],
+        ["bash", "-c", _export_loop() + '; printf "%s\\0%s" "$WANDB_API_KEY" "$HF_TOKEN"'],
+        input=tracker_env_stdin(c.tracker_env),
         capture_output=True,
         check=True,
         env={"PATH": "/usr/bin:/bin"},
+        cwd=tmp_path_factory.mktemp("run"),
     )
     assert shown.stdout.decode("utf-8").split("\0") == [secret, secret + "x"]
     assert shown.stderr == b""
 
 
-def test_tracker_env_file_refuses_bad_names() -> None:
+def _export_loop() -> str:
+    start = START_COMMAND.index("while ")
+    return START_COMMAND[start : START_COMMAND.index("done;", start) + len("done")]
+
+
+def test_tracker_env_stdin_refuses_bad_names_and_lines() -> None:
     with pytest.raises(ConfigError):
-        tracker_env_file({"A;B": "x"})
-    assert tracker_env_file({"B_X": "it's", "A_X": "1"}) == b"A_X=1\nB_X='it'\"'\"'s'\n"
+        tracker_env_stdin({"A;B": "x"})
+    with pytest.raises(ConfigError):
+        tracker_env_stdin({"A_X": "1\nB_X=2"})
+    assert tracker_env_stdin({"B_X": "it's", "A_X": "1"}) == b"A_X\n1\nB_X\nit's\n"
 
 
 def test_scripts_parse_for_the_instance() -> None:

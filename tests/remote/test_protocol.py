@@ -66,6 +66,7 @@ FULL = TrainingConfig(
     dataset_format="text",
     report_to="wandb",
     tracker_env={"WANDB_API_KEY": "secret-value", "HF_TOKEN": "hf"},
+    tracker_secrets=["DATABRICKS_TOKEN"],
     bf16=False,
     gradient_checkpointing=True,
     use_chat_template=False,
@@ -123,7 +124,7 @@ def test_config_json_round_trips_exactly_as_train_py_parses_it(full_job: Path) -
     assert parsed.job_id == "job-9" and parsed.gpu_count == 8
     assert parsed.dataset_file == f"{protocol.DATA_DIR}/train.csv" and parsed.model_dir is None
     assert parsed.effective_quantization == "int8"
-    assert parsed.tracker_env_keys == ["HF_TOKEN", "WANDB_API_KEY"]
+    assert parsed.tracker_env_keys == ["DATABRICKS_TOKEN", "HF_TOKEN", "WANDB_API_KEY"]
     assert parsed.bundle_version == protocol.BUNDLE_VERSION
 
 
@@ -249,7 +250,6 @@ def test_bootstrap_sh_speaks_the_protocol() -> None:
     assert f"echo $$ > {protocol.PID_FILE}" in code
     assert f"> {protocol.EXIT_CODE_FILE}.tmp && mv {protocol.EXIT_CODE_FILE}.tmp " in code
     assert f'"$PY" {protocol.TRAIN_FILE} "$JOB_DIR"' in code
-    assert f". ./{protocol.TRACKER_ENV_FILE}" in code
 
 
 def test_every_exit_code_has_a_meaning() -> None:
@@ -284,7 +284,6 @@ def test_bundle_names_are_protocols() -> None:
         "TRAIN_FILE",
         "PROTOCOL_FILE",
         "FORMAT_FILE",
-        "TRACKER_ENV_FILE",
         "LOG_FILE",
         "METRICS_FILE",
         "PID_FILE",

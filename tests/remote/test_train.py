@@ -43,12 +43,13 @@ class Job:
     dir: Path
     env: dict[str, str]
 
-    def command(self, template: str) -> str:
+    def command(self, template: str, stdin: str = "") -> str:
         """Run one of the bundle's fixed commands from the login home, as over SSH."""
         done = subprocess.run(
             ["bash", "-c", remote_command(template, self.job_id)],
             cwd=self.home,
             env=self.env,
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=60,

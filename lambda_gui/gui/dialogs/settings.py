@@ -273,12 +273,13 @@ class SettingsDialog(QDialog):
                 )
                 return
         reconnect = False
+        kept = True
         if not self.demo:
             if new_key:
-                await self.credentials.save_api_key(new_key)
+                kept = await self.credentials.save_api_key(new_key) and kept
                 reconnect = True
             if (key_path or None) != self._loaded_key_path:
-                await self.credentials.save_ssh_key_path(key_path or None)
+                kept = await self.credentials.save_ssh_key_path(key_path or None) and kept
                 reconnect = True
         if self.region.isEnabled():
             await self.connector.settings.update(
@@ -297,6 +298,15 @@ class SettingsDialog(QDialog):
                 self._show_error("Saved, but connecting failed: " + describe_error(exc).full())
                 return
         self.saved = True
+        if not kept:
+            # Stay open: the user must see that the keyring did not keep the key.
+            problem = self.credentials.problem
+            self._show_error(
+                "Settings saved, but NOT in your keyring: "
+                + (str(problem) if problem is not None else "the keyring did not keep it.")
+                + " Close this window to go on for this session."
+            )
+            return
         self.accept()
 
     def _show_error(self, text: str) -> None:

@@ -49,6 +49,10 @@ class WelcomeDialog(QDialog):
         self.reporter = reporter
         self.choice: str | None = None
         self.saved: bool | None = None
+        # Whether the user was told the key would be saved (prepare), and the key that
+        # connected when saving it then failed (the next click goes on without saving).
+        self._promised_saving = False
+        self._connected_key = ""
         self.setWindowTitle("Welcome to Lambda GUI")
         self.setMinimumWidth(560)
 
@@ -107,6 +111,7 @@ class WelcomeDialog(QDialog):
         """Find out which keyring is in use (in an executor) and say so."""
         info = await self.credentials.info()
         self.show_keyring(info)
+        self._promised_saving = info.can_store
         return info
 
     def show_keyring(self, info: KeyringInfo) -> None:
@@ -125,6 +130,10 @@ class WelcomeDialog(QDialog):
         key = self.key_edit.text().strip()
         if not key:
             return
+        if key == self._connected_key:  # connected, and told the key could not be saved
+            self.choice = "connect"
+            self.accept()
+            return
         self.error_label.hide()
         self._busy(True, "Connecting to Lambda Cloud…")
         try:
@@ -135,8 +144,21 @@ class WelcomeDialog(QDialog):
             self.error_label.show()
             return
         self.saved = await self.credentials.save_api_key(key)
-        self.choice = "connect"
         self._busy(False)
+        if not self.saved and self._promised_saving:
+            # The keyring said it would keep the key and did not: say so before going on.
+            self._connected_key = key
+            self._promised_saving = False
+            problem = self.credentials.problem
+            self.keyring_label.setText("The key was NOT saved in your keyring.")
+            self.keyring_warning.setText(
+                (str(problem) if problem is not None else "The keyring did not keep the key.")
+                + " You will be asked for it at the next start."
+            )
+            self.keyring_warning.show()
+            self.connect_button.setText("Continue for this session")
+            return
+        self.choice = "connect"
         self.accept()
 
     def _choose_demo(self) -> None:

@@ -6,12 +6,14 @@ Numbers are typed as text, so a half-typed or wrong value is shown as an error o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QPlainTextEdit, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QWidget
 
 from lambda_gui.core.wizard import WIZARD_KEYS, FieldSpec
+from lambda_gui.gui.wizard.tracker_editor import TrackerEnvWidget
 
 CHOICE_LABELS = {
     "huggingface": "Hugging Face Hub",
@@ -35,6 +37,7 @@ class FieldEditor(QObject):
     def __init__(self, spec: FieldSpec, parent: QWidget) -> None:
         super().__init__(parent)
         self.spec = spec
+        self._saved: tuple[str, ...] = ()
         self.widget: QWidget = self._make(parent)
         self.widget.setObjectName(f"field_{spec.name}")
         if spec.help:
@@ -57,11 +60,9 @@ class FieldEditor(QObject):
             combo.currentIndexChanged.connect(lambda _i: self.changed.emit())
             return combo
         if kind == "dict":
-            text = QPlainTextEdit(parent)
-            text.setPlaceholderText("One NAME=value per line, e.g. WANDB_PROJECT=my-project")
-            text.setMaximumHeight(70)
-            text.textChanged.connect(self.changed.emit)
-            return text
+            env = TrackerEnvWidget(parent)
+            env.changed.connect(self.changed.emit)
+            return env
         line = QLineEdit(parent)
         if self.spec.help:
             line.setPlaceholderText(self.spec.help)
@@ -89,8 +90,8 @@ class FieldEditor(QObject):
         if isinstance(w, QComboBox):
             data = w.currentData()
             return "" if data is None else data
-        if isinstance(w, QPlainTextEdit):
-            return _parse_env(w.toPlainText())
+        if isinstance(w, TrackerEnvWidget):
+            return w.value()
         assert isinstance(w, QLineEdit)
         text = w.text().strip()
         if kind == "list":
@@ -107,6 +108,11 @@ class FieldEditor(QObject):
                 raise ValueError(f"Enter {whole}.") from None
         return text
 
+    def set_context(self, draft: Mapping[str, Any]) -> None:
+        """What a field shows beside its own value: the secrets saved in the keyring."""
+        saved = draft.get("tracker_secrets")
+        self._saved = tuple(saved) if isinstance(saved, list) else ()
+
     def set_value(self, value: Any) -> None:
         """Show a draft value (no `changed` signal)."""
         w = self.widget
@@ -120,9 +126,8 @@ class FieldEditor(QObject):
                     w.addItem(str(value), value)
                     at = w.count() - 1
                 w.setCurrentIndex(max(0, at))
-            elif isinstance(w, QPlainTextEdit):
-                items = value.items() if isinstance(value, dict) else ()
-                w.setPlainText("\n".join(f"{k}={v}" for k, v in items))
+            elif isinstance(w, TrackerEnvWidget):
+                w.set_value(value if isinstance(value, dict) else {}, self._saved)
             elif isinstance(w, QLineEdit):
                 w.setText(_text(value))
         finally:
@@ -137,16 +142,3 @@ def _text(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
-
-
-def _parse_env(text: str) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line:
-            continue
-        name, sep, value = line.partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"Line {number} is not NAME=value.")
-        env[name.strip()] = value.strip()
-    return env

@@ -86,7 +86,9 @@ class StepPage(QWidget):
     def load(self) -> None:
         """Show the draft's values."""
         self.parse_errors.clear()
+        draft = self.wizard.draft
         for name, editor in self.editors.items():
+            editor.set_context(draft)
             editor.set_value(self.wizard.get(name))
 
     def enter(self) -> None:

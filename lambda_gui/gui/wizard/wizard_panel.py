@@ -251,6 +251,16 @@ class WizardPanel(QWidget):
 
     # -- launch, save, load -------------------------------------------------------------
 
+    def _show_check_progress(self, done: int, total: int) -> None:
+        """The whole dataset is read before a launch: say how far, for a big file."""
+        if total >= 8 * 1024 * 1024:
+            percent = 100 * done // max(1, total)
+            self.status.setText(
+                f"Checking the dataset: {percent}% of {total / 1024**2:,.0f} MiB read…"
+            )
+        if done >= total:
+            self.status.setText("Launching: asking Lambda for the instance…")
+
     @reported_slot("Could not launch the job")
     async def launch(self) -> str | None:
         """Submit the job; returns its id once Lambda accepted the launch."""
@@ -265,7 +275,7 @@ class WizardPanel(QWidget):
         self.status.setText("Launching: asking Lambda for the instance…")
         self.revalidate()
         try:
-            job_id = await self.connector.submit_job(config)
+            job_id = await self.connector.submit_job(config, self._show_check_progress)
         except ConfigError as exc:
             self._go_to_field(exc.field)
             raise
@@ -287,8 +297,12 @@ class WizardPanel(QWidget):
         )
         if not path:
             return
+        # Secrets typed in the wizard go to the keyring; the file names them only.
+        kept = await self.connector.keep_tracker_secrets(self.wizard.state.config())
+        self.wizard.set("tracker_secrets", kept.tracker_secrets)
         text = self.wizard.to_json()
         await asyncio.to_thread(Path(path).write_text, text + "\n", "utf-8")
+        self.page.load()
         self.status.setText(f"Saved to {path}")
 
     @reported_slot("Could not load the config")

@@ -6,8 +6,9 @@
 # Writes: pid (this script's pid = its process group, for cancelling), exit_code (last).
 # Exit codes (protocol.py's EXIT_CODES): those of train.py, 3 = the GPU is not usable,
 # 4 = Python set-up failed, 130/143 = interrupted / cancelled.
-# Nothing user-entered is interpolated here: user values live in config.json, secrets in
-# tracker.env (mode 0600, never echoed).
+# Nothing user-entered is interpolated here: user values live in config.json; tracker settings
+# and secrets arrive in the environment (exported by START_COMMAND from its stdin, never
+# written to disk or echoed).
 
 set -u
 cd "$(dirname "$0")" || exit 1
@@ -118,16 +119,6 @@ EOF
             fail 3 "CUDA check failed: the GPU is not usable from PyTorch. Terminate this instance and launch another." ;;
     esac
     echo "CUDA check passed on $NGPU GPU(s)."
-fi
-
-# --- secrets for the tracker and the Hub (never printed) --------------------------------------
-if [ -f tracker.env ]; then
-    chmod 600 tracker.env
-    set -a
-    # shellcheck disable=SC1091
-    . ./tracker.env
-    set +a
-    echo "Loaded tracker settings from tracker.env."
 fi
 
 # --- train -------------------------------------------------------------------------------------

@@ -25,7 +25,6 @@ BOOTSTRAP_FILE = "bootstrap.sh"
 TRAIN_FILE = "train.py"
 PROTOCOL_FILE = "protocol.py"
 FORMAT_FILE = "dataset_format.py"
-TRACKER_ENV_FILE = "tracker.env"
 DATA_DIR = "data"
 MODEL_DIR = "model"
 # Written on the instance.
@@ -108,7 +107,7 @@ class JobConfig:
     dataset_file: str | None  # relative to the job dir; None for a Hub dataset
     model_dir: str | None  # relative to the job dir; None for a Hub model
     effective_quantization: str  # "int4" for QLoRA left at "none", else `quantization`
-    tracker_env_keys: list[str]  # names in tracker.env (its values never enter config.json)
+    tracker_env_keys: list[str]  # names in the environment (values never enter config.json)
     # The user's settings.
     base_model: str
     algorithm: str

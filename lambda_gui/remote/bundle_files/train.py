@@ -247,6 +247,19 @@ def check_quantization(quant: str, cuda: bool) -> None:
         ) from None
 
 
+def check_tracker_env(config: JobConfig) -> None:
+    """Every tracker setting the app sent (by name in config.json) is in the environment;
+    the values came on the start command's stdin and are never printed."""
+    missing = [name for name in config.tracker_env_keys if not os.environ.get(name)]
+    if missing:
+        raise JobInputError(
+            f"The tracker settings {', '.join(missing)} did not reach the training process; "
+            "start the job again from the app."
+        )
+    if config.tracker_env_keys:
+        say(f"Tracker settings in the environment: {', '.join(config.tracker_env_keys)}.")
+
+
 def load_model_peft(config: JobConfig, source: str, quant: str, prec: str) -> Any:
     """The base model with a PEFT adapter (LoRA / DoRA / rsLoRA, quantized base for QLoRA)."""
     import torch
@@ -605,6 +618,7 @@ def train(job_dir: Path) -> None:
     config = load_config(job_dir)
     quant = config.effective_quantization
     status(protocol.PHASE_STARTING, job_id=config.job_id, algorithm=config.algorithm)
+    check_tracker_env(config)
     import torch
 
     cuda = torch.cuda.is_available()
