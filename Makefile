@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install test lint typecheck demo screenshots fuzz
+.PHONY: install test lint typecheck demo screenshots fuzz package package-test
 
 install:
 	bash scripts/install-deps.sh
@@ -28,3 +28,10 @@ demo: install
 		echo "No display: running the demo headless."; \
 		$(VENV)/bin/lambda-gui --demo --headless; \
 	fi
+
+# The desktop bundle (docs/packaging.md): build it, then check it as a user gets it.
+package: install
+	bash packaging/build.sh
+
+package-test:
+	bash packaging/test_package.sh

@@ -13,6 +13,10 @@ from lambda_gui.core.models import JobPhase, JobStatus, PricingInfo, Resource, T
 if TYPE_CHECKING:
     from lambda_gui.services.connector import LambdaLabsConnector
 
+# A constant, not importlib.metadata: a frozen app carries no dist-info. A test keeps it equal
+# to pyproject.toml's version.
+__version__ = "0.1.0"
+
 __all__ = [
     "JobPhase",
     "JobStatus",

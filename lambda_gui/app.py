@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import qasync
-from PySide6.QtWidgets import QApplication, QProgressDialog
+from PySide6.QtWidgets import QApplication, QMessageBox, QProgressDialog
 
+from lambda_gui.gui.app_identity import apply_identity
 from lambda_gui.gui.async_slots import cancel_slot_tasks, exec_dialog
 from lambda_gui.gui.dialogs.welcome import WelcomeDialog
 from lambda_gui.gui.error_report import ErrorReporter
@@ -24,6 +25,7 @@ from lambda_gui.gui.main_window import MainWindow
 from lambda_gui.services.connector import LambdaLabsConnector
 from lambda_gui.services.credentials import CredentialStore
 from lambda_gui.services.demo import DemoCloud, start_demo
+from lambda_gui.services.demo_python import DemoSetupError
 
 
 @dataclass
@@ -34,6 +36,9 @@ class AppOptions:
     headless: bool = False
     screenshot: Path | None = None
     base_url: str | None = None
+    # With --demo: the Python the simulated instances train with (None: found as the app
+    # finds it, services/demo.py training_python).
+    training_python: Path | None = None
 
 
 def run(options: AppOptions) -> int:
@@ -42,7 +47,7 @@ def run(options: AppOptions) -> int:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
-    app.setApplicationName("Lambda GUI")
+    apply_identity(app)  # name, icon, desktop file name (Wayland docks match it)
     app.setQuitOnLastWindowClosed(False)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
@@ -73,7 +78,18 @@ async def run_app(options: AppOptions, credentials: CredentialStore | None = Non
     try:
         if demo_wanted:
             await connector.disconnect()
-            demo = await start_demo_showing_progress(options.headless)
+            try:
+                demo = await start_demo_showing_progress(options.headless, options.training_python)
+            except DemoSetupError as exc:
+                print(f"The demo cannot start: {exc}", file=sys.stderr)
+                if not options.headless:
+                    box = QMessageBox(
+                        QMessageBox.Icon.Critical,
+                        "Lambda GUI demo",
+                        f"The demo cannot start: {exc}",
+                    )
+                    await exec_dialog(box)
+                return 1
             connector = demo.make_connector(secrets=credentials)
         window = MainWindow(
             connector,
@@ -90,19 +106,27 @@ async def run_app(options: AppOptions, credentials: CredentialStore | None = Non
         await shutdown(window, connector, demo)
 
 
-async def start_demo_showing_progress(headless: bool) -> DemoCloud:
-    """Start the demo cloud, saying so (it takes ~30 s the first time: the tiny model)."""
+async def start_demo_showing_progress(
+    headless: bool, training_python: Path | None = None
+) -> DemoCloud:
+    """Start the demo cloud, saying so (it takes ~30 s the first time: the tiny model; a
+    packaged app first prepares a Python to train with, which takes minutes once)."""
     text = "Starting the simulated cloud… The first start builds a tiny model (about 30 s)."
     print(text, flush=True)
     if headless:
-        return await start_demo()
+        return await start_demo(training_python=training_python, say=_print_line)
     progress = QProgressDialog(text, "", 0, 0)
     progress.setCancelButton(None)
     progress.setWindowTitle("Lambda GUI demo")
     progress.setMinimumDuration(0)
     progress.show()
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+        progress.setLabelText(f"{text}\n\n{line[:120]}")
+
     try:
-        return await start_demo()
+        return await start_demo(training_python=training_python, say=say)
     finally:
         progress.close()
         progress.deleteLater()
@@ -169,3 +193,7 @@ async def shutdown(
         await demo.stop()
     if window is not None:
         window.deleteLater()
+
+
+def _print_line(line: str) -> None:
+    print(line, flush=True)

@@ -9,6 +9,7 @@ need_apt=()
 command -v /usr/sbin/sshd >/dev/null 2>&1 || need_apt+=(openssh-server)
 command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)
 command -v Xvfb >/dev/null 2>&1 || need_apt+=(xvfb)
+{ command -v desktop-file-validate && command -v appstreamcli; } >/dev/null 2>&1 || need_apt+=(desktop-file-utils appstream)
 for lib in libEGL.so.1 libGL.so.1 libxkbcommon.so.0 libfontconfig.so.1 libdbus-1.so.3 libglib-2.0.so.0 libxkbcommon-x11.so.0 libxcb-cursor.so.0; do
   if ! ldconfig -p | grep -q "$lib"; then
     case "$lib" in

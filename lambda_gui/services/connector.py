@@ -15,6 +15,7 @@ import aiohttp
 
 from lambda_gui.cloud.client import LambdaCloudClient
 from lambda_gui.cloud.pacing import Pacer
+from lambda_gui.cloud.tls import tls_context
 from lambda_gui.cloud.wire import Instance
 from lambda_gui.core.dataset_format import Progress
 from lambda_gui.core.errors import LambdaAPIError, NotConnectedError
@@ -102,7 +103,8 @@ class LambdaLabsConnector:
         await self.disconnect()
         self.base_url = str(credentials.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
         key_path = credentials.get("ssh_key_path")
-        self._session = aiohttp.ClientSession()
+        # certifi's CA bundle: a frozen app's OpenSSL may not find the system's certificates.
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls_context()))
         try:
             client = LambdaCloudClient(
                 self._session,

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from lambda_gui.cloud.pacing import Pacer
 from lambda_gui.core.models import TrainingConfig
+from lambda_gui.services import demo_python
 from lambda_gui.services.connector import LambdaLabsConnector
+from lambda_gui.services.demo_python import Say
 from lambda_gui.services.instance_control import Timing
 from lambda_gui.services.paths import AppPaths
 from lambda_gui.services.tracker_secrets import SecretKeeper
@@ -99,6 +101,10 @@ class DemoCloud:
         await asyncio.to_thread(shutil.rmtree, self.root, True)
 
 
+def _quiet(_line: str) -> None:
+    pass
+
+
 def demo_draft(model_dir: Path, resource_id: str = DEMO_INSTANCE_TYPE) -> dict[str, Any]:
     """Wizard draft values for the demo job (a dict over TrainingConfig fields)."""
     values: dict[str, Any] = {
@@ -125,12 +131,27 @@ async def start_demo(
     *,
     model_dir: Path | None = None,
     boot_seconds: float = DEMO_BOOT_SECONDS,
+    training_python: Path | None = None,
+    say: Say | None = None,
 ) -> DemoCloud:
-    """Start the simulator, register a key pair, build (or reuse) the tiny model."""
+    """Start the simulator, register a key pair, build (or reuse) the tiny model.
+
+    The simulated instances train with this process's Python, unless `training_python` is
+    given or the app is packaged (no PyTorch inside): then with that Python, or python3 on
+    PATH, prepared once in a cached venv (services/demo_python.py); `say` hears the progress.
+    DemoSetupError says what to install when there is no usable Python."""
     from lambda_gui.simulator import Simulator, SimulatorConfig
 
     target = model_dir if model_dir is not None else demo_model_dir()
-    built = await asyncio.to_thread(build_tiny_model, target)
+    python: Path | None = None
+    shared_venv: Path | None = None
+    if training_python is not None or demo_python.is_frozen():
+        base = demo_python.find_python(training_python)
+        shared_venv = target.parent / "training-venv"
+        python = await demo_python.prepare(base, shared_venv, say or _quiet)
+        built = await demo_python.build_model(python, target, demo_dataset_path(), say or _quiet)
+    else:
+        built = await asyncio.to_thread(build_tiny_model, target)
     root = Path(await asyncio.to_thread(partial(tempfile.mkdtemp, prefix="lambda-gui-demo-")))
     simulator = Simulator(
         SimulatorConfig(
@@ -144,7 +165,11 @@ async def start_demo(
                 "TRANSFORMERS_OFFLINE": "1",
                 # Training shares this computer with the app: leave it a core.
                 "OMP_NUM_THREADS": str(training_threads()),
+                # A Python without PyTorch gets the CPU build (bootstrap.sh reads this).
+                "LGUI_TORCH_INDEX": demo_python.CPU_TORCH_INDEX,
             },
+            python=python,
+            shared_venv=shared_venv,
         )
     )
     try:

@@ -34,3 +34,9 @@ class SimulatorConfig:
     launch_interval_seconds: float = 12.0
     #: Extra environment for every command run on an instance (e.g. HF_HUB_OFFLINE=1 in tests).
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: The interpreter instances find as `python3`, standing in for Lambda Stack's (None: the
+    #: simulator's own). One without PyTorch makes bootstrap.sh install what is missing.
+    python: Path | None = None
+    #: A folder every instance uses as its ~/lambda-gui/venv, so what bootstrap.sh installs
+    #: once is reused by later instances (None: each instance makes its own, as on Lambda).
+    shared_venv: Path | None = None

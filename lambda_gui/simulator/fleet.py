@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import shlex
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -31,6 +32,18 @@ class Fleet:
         self.instances_dir = instances_dir
         self.machines: dict[str, Machine] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # The chosen interpreter as `python3` (and `python`) in a folder put first on PATH:
+        # small scripts that exec it, not symlinks, since a venv's python found through a
+        # symlink elsewhere does not find its pyvenv.cfg (and so not its packages).
+        self.python_dir: str | None = None
+        if config.python is not None:
+            folder = instances_dir.parent / "python-bin"
+            folder.mkdir(parents=True, exist_ok=True)
+            for name in ("python3", "python"):
+                launcher = folder / name
+                launcher.write_text(f'#!/bin/sh\nexec {shlex.quote(str(config.python))} "$@"\n')
+                launcher.chmod(0o755)
+            self.python_dir = str(folder)
 
     def machine(self, instance_id: str) -> Machine:
         """The machine of an instance ever launched (kept after it leaves the API's list)."""
@@ -70,7 +83,12 @@ class Fleet:
     def launch(self, record: InstanceRecord) -> None:
         """Create the machine and boot it."""
         self.machines[record.id] = Machine(
-            record.id, record.home, record.public_key, self.config.extra_env
+            record.id,
+            record.home,
+            record.public_key,
+            self.config.extra_env,
+            self.python_dir,
+            self.config.shared_venv,
         )
         self._drive(record, self._first_boot)
 

@@ -17,10 +17,12 @@ from lambda_gui.simulator.ssh_server import LOGIN_USER, InstanceSSHServer
 _SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def instance_environment(instance_id: str, home: Path, extra: Mapping[str, str]) -> dict[str, str]:
-    """The environment commands on the instance see. The app's interpreter comes first on PATH,
-    standing in for the Python that Lambda Stack preinstalls."""
-    python_dir = os.path.dirname(sys.executable)
+def instance_environment(
+    instance_id: str, home: Path, extra: Mapping[str, str], python_dir: str | None = None
+) -> dict[str, str]:
+    """The environment commands on the instance see. `python_dir` (default: the app's
+    interpreter's folder) comes first on PATH, standing in for Lambda Stack's Python."""
+    python_dir = python_dir or os.path.dirname(sys.executable)
     env = {
         "HOME": str(home),
         "PWD": str(home),
@@ -40,16 +42,28 @@ class Machine:
     """Power states of one instance's sandbox."""
 
     def __init__(
-        self, instance_id: str, home: Path, public_key: str, extra_env: Mapping[str, str]
+        self,
+        instance_id: str,
+        home: Path,
+        public_key: str,
+        extra_env: Mapping[str, str],
+        python_dir: str | None = None,
+        shared_venv: Path | None = None,
     ) -> None:
         self.instance_id = instance_id
         self.home = home
-        self.env = instance_environment(instance_id, home, extra_env)
+        self.env = instance_environment(instance_id, home, extra_env, python_dir)
         self.host_key = asyncssh.generate_private_key("ssh-ed25519")
         self.ssh = InstanceSSHServer(home, public_key, self.host_key, self.env)
         self._cloud_init: asyncio.subprocess.Process | None = None
         home.mkdir(parents=True, exist_ok=True)
         home.chmod(0o755)
+        if shared_venv is not None:
+            shared_venv.mkdir(parents=True, exist_ok=True)
+            (home / "lambda-gui").mkdir(exist_ok=True)
+            venv = home / "lambda-gui" / "venv"
+            if not venv.is_symlink():
+                venv.symlink_to(shared_venv, target_is_directory=True)
 
     @property
     def host_public_key(self) -> str:

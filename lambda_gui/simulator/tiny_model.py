@@ -3,6 +3,10 @@
 Two layers, hidden size 64, a byte-level BPE tokenizer trained on the bundled demo dataset,
 with pad/eos tokens and a simple chat template. Built deterministically from a fixed seed and
 cached: a second call with the same destination returns at once.
+
+Also a script (`python tiny_model.py DEST --dataset FILE`) that needs only torch, transformers
+and tokenizers: the packaged app, which ships no PyTorch, builds the model with the Python
+its simulated instances train with (services/demo_python.py).
 """
 
 from __future__ import annotations
@@ -46,8 +50,14 @@ DEMO_SETTINGS: dict[str, Any] = {
 }
 
 
+# Set when run as a script, where the package's resources are not importable.
+_dataset_override: Path | None = None
+
+
 def demo_dataset_path() -> Path:
     """Filesystem path of the bundled demo dataset (Alpaca layout, JSONL)."""
+    if _dataset_override is not None:
+        return _dataset_override
     return Path(str(resources.files("lambda_gui.assets").joinpath("demo", "demo_dataset.jsonl")))
 
 
@@ -180,3 +190,22 @@ def _pretrain(model: Any, tokenizer_dir: Path) -> None:
         optimizer.step()
         optimizer.zero_grad()
     model.eval()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Script entry: build the model into DEST from the demo dataset FILE."""
+    import argparse
+
+    global _dataset_override
+    parser = argparse.ArgumentParser(description="Build the demo's tiny Llama-style model.")
+    parser.add_argument("dest", type=Path)
+    parser.add_argument("--dataset", type=Path, required=True)
+    args = parser.parse_args(argv)
+    _dataset_override = args.dataset
+    build_tiny_model(args.dest)
+    print(f"Built the tiny model in {args.dest}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

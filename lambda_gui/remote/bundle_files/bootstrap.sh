@@ -73,8 +73,16 @@ else
     fi
     [ -x "$VENV/bin/python" ] || fail 4 "cannot create a Python venv: install python3-venv"
     VPY="$VENV/bin/python"
-    "$VPY" -c "import torch" \
-        || fail 4 "PyTorch is not installed: use an image with Lambda Stack"
+    if ! "$VPY" -c "import torch" 2> /dev/null; then
+        # Lambda Stack images have PyTorch. Only the demo's simulated instances may lack it:
+        # the app then names a wheel index (CPU builds) to install it from, once per venv.
+        [ -n "${LGUI_TORCH_INDEX:-}" ] \
+            || fail 4 "PyTorch is not installed: use an image with Lambda Stack"
+        status setting_up install
+        echo "Installing PyTorch from $LGUI_TORCH_INDEX into $VENV (once; reused afterwards)."
+        "$VPY" -m pip install --disable-pip-version-check --index-url "$LGUI_TORCH_INDEX" torch \
+            || fail 4 "PyTorch installation failed (see above)"
+    fi
     MISSING=$(missing_for "$VPY") || fail 4 "train.py cannot check its requirements"
     if [ -n "$MISSING" ]; then
         status setting_up install
