@@ -22,6 +22,7 @@ from lambda_gui.gui.dialogs.welcome import WelcomeDialog
 from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.headless import run_headless_demo
 from lambda_gui.gui.main_window import MainWindow
+from lambda_gui.gui.style import apply_accessible_palette
 from lambda_gui.services.connector import LambdaLabsConnector
 from lambda_gui.services.credentials import CredentialStore
 from lambda_gui.services.demo import DemoCloud, start_demo
@@ -48,6 +49,7 @@ def run(options: AppOptions) -> int:
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     apply_identity(app)  # name, icon, desktop file name (Wayland docks match it)
+    apply_accessible_palette(app)  # text at >= 4.5:1 whichever window opens first
     app.setQuitOnLastWindowClosed(False)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)

@@ -14,7 +14,7 @@ fi
 if [ ! -x "$ROOTFS/bin/bash" ]; then
   rm -rf "$ROOTFS"
   $SUDO debootstrap --variant=minbase \
-    --include=libgl1,libegl1,libxcb1,libfontconfig1,libglib2.0-0,libdbus-1-3,libxkbcommon0 \
+    --include=libgl1,libegl1,libxcb1,libfontconfig1 \
     bookworm "$ROOTFS" http://deb.debian.org/debian
 fi
 $SUDO rm -rf "$ROOTFS/opt/lambda-gui"

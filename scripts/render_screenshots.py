@@ -1,9 +1,15 @@
-"""Render each part of the app in demo mode, offscreen, into docs/screenshots/*.png.
+"""Render each part of the app in demo mode into docs/screenshots/*.png, at 1280x820 and 900x600.
 
-    .venv/bin/python scripts/render_screenshots.py [--out docs/screenshots]
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/render_screenshots.py
+    .venv/bin/python scripts/render_screenshots.py [--out docs/screenshots] [--sizes 1280x820]
 
-Starts the built-in simulator (the first run builds the tiny demo model, ~30 s), fills the
-window as a user would, runs one demo job, and grabs the window at each step.
+Under X (Xvfb) it renders with the xcb platform, as a person sees it; without a display,
+offscreen. Starts the built-in simulator (the first run builds the tiny demo model, ~30 s),
+fills the window as a user would, runs one demo job per size, and grabs the window at each step:
+NAME.png at 1280x820, NAME-900x600.png at 900x600. Every shot is checked for clipped text (a
+label or button narrower than its text, without wrapping) and nested scroll bars (a visible
+scroll bar inside a scroll area that shows one too); any found is listed and the exit status
+is 1.
 """
 
 from __future__ import annotations
@@ -16,7 +22,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-os.environ["QT_QPA_PLATFORM"] = "offscreen"
+if not os.environ.get("DISPLAY"):
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+# Screenshots never read or write the keyring of the machine that renders them.
+os.environ.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
 
 from lambda_gui.gui import qt_env  # noqa: E402,F401  (pins the Qt binding)
 
@@ -24,13 +33,23 @@ from lambda_gui.gui import qt_env  # noqa: E402,F401  (pins the Qt binding)
 
 import aiohttp  # noqa: E402
 import qasync  # noqa: E402
-from PySide6.QtWidgets import QApplication, QLineEdit, QWidget  # noqa: E402
+from PySide6.QtWidgets import (  # noqa: E402
+    QAbstractButton,
+    QAbstractScrollArea,
+    QApplication,
+    QLabel,
+    QLineEdit,
+    QScrollBar,
+    QWidget,
+)
 
 from lambda_gui.cloud.pacing import Pacer  # noqa: E402
 from lambda_gui.core.models import JobPhase  # noqa: E402
+from lambda_gui.gui.app_identity import apply_identity  # noqa: E402
 from lambda_gui.gui.dialogs.welcome import WelcomeDialog  # noqa: E402
 from lambda_gui.gui.error_report import ErrorReporter  # noqa: E402
 from lambda_gui.gui.main_window import MainWindow  # noqa: E402
+from lambda_gui.gui.style import apply_accessible_palette  # noqa: E402
 from lambda_gui.services.connector import LambdaLabsConnector  # noqa: E402
 from lambda_gui.services.credentials import CredentialStore  # noqa: E402
 from lambda_gui.services.demo import (  # noqa: E402
@@ -43,14 +62,15 @@ from lambda_gui.services.demo import (  # noqa: E402
 from lambda_gui.services.events import Event, JobPhaseChanged  # noqa: E402
 from lambda_gui.services.instance_control import Timing  # noqa: E402
 
-SIZE = (1280, 820)
+SIZES = ((1280, 820), (900, 600))
+PROBLEMS: list[str] = []
 TERMINATE = "/api/v1/instance-operations/terminate"
 
 
 async def settle(seconds: float = 0.4) -> None:
-    """Let timers (plot redraw, log flush) and layouts run."""
+    """Let timers (plot redraw, log flush) and layouts run: the qasync loop runs Qt's events
+    while it waits (QApplication.processEvents here would re-enter asyncio's tasks)."""
     await asyncio.sleep(seconds)
-    QApplication.processEvents()
 
 
 async def poll(predicate: Callable[[], bool], seconds: float = 600.0) -> None:
@@ -62,16 +82,45 @@ async def poll(predicate: Callable[[], bool], seconds: float = 600.0) -> None:
         await asyncio.sleep(0.1)
 
 
-def save(widget: QWidget, out: Path, name: str) -> None:
-    """Grab a widget into out/name.png."""
-    path = out / f"{name}.png"
+def save(widget: QWidget, out: Path, name: str, suffix: str = "") -> None:
+    """Grab a widget into out/name{suffix}.png, after checking what it shows."""
+    path = out / f"{name}{suffix}.png"
+    PROBLEMS.extend(f"{path.name}: {p}" for p in layout_problems(widget))
     if not widget.grab().save(str(path)):
         raise RuntimeError(f"could not write {path}")
     print(f"wrote {path}")
 
 
-async def render(out: Path) -> None:
-    """Every screenshot, in the order a first-time user meets them."""
+def layout_problems(root: QWidget) -> list[str]:
+    """Clipped one-line texts and nested scroll bars among the visible children of `root`."""
+    found = []
+    for w in [root, *root.findChildren(QWidget)]:
+        if not w.isVisibleTo(root) or w.width() <= 0:
+            continue
+        name = w.objectName() or type(w).__name__
+        if isinstance(w, QLabel) and not w.wordWrap() and w.text():
+            if w.minimumSizeHint().width() > w.width() + 1:
+                found.append(f"clipped label {name}: {w.text()[:50]!r}")
+        elif isinstance(w, QAbstractButton) and w.text():
+            if w.sizeHint().width() > w.width() + 1:
+                found.append(f"clipped button {name}: {w.text()[:50]!r}")
+        elif isinstance(w, QScrollBar) and w.orientation().name == "Vertical":
+            areas = []
+            parent = w.parentWidget()
+            while parent is not None and parent is not root.parentWidget():
+                if isinstance(parent, QAbstractScrollArea):
+                    bar = parent.verticalScrollBar()
+                    if bar.isVisibleTo(root) and bar.maximum() > 0:
+                        areas.append(parent)
+                parent = parent.parentWidget()
+            if len(areas) > 1:
+                names = " inside ".join(a.objectName() or type(a).__name__ for a in areas)
+                found.append(f"nested scroll bars: {names}")
+    return sorted(set(found))
+
+
+async def render(out: Path, sizes: tuple[tuple[int, int], ...] = SIZES) -> None:
+    """Every screenshot, in the order a first-time user meets them, at each size."""
     credentials = CredentialStore()
 
     async def refuse(_key: str) -> None:
@@ -83,7 +132,15 @@ async def render(out: Path) -> None:
     await settle()
     save(welcome, out, "welcome")
     welcome.close()
+    for width, height in sizes:
+        suffix = "" if (width, height) == SIZES[0] else f"-{width}x{height}"
+        await render_window(out, credentials, (width, height), suffix)
 
+
+async def render_window(
+    out: Path, credentials: CredentialStore, size: tuple[int, int], suffix: str
+) -> None:
+    """The main window's screens at one size, with a demo job of its own."""
     demo = await start_demo(boot_seconds=2.0)
     # The demo's connector, giving up a refused terminate sooner (for the banners' shot).
     connector = LambdaLabsConnector(
@@ -92,12 +149,12 @@ async def render(out: Path) -> None:
         timing=Timing(**{**DEMO_TIMING.__dict__, "terminate_attempts": 2}),
     )
     window = MainWindow(connector, credentials, demo=demo, dialogs=False)
-    window.resize(*SIZE)
+    window.resize(*size)
     window.show()
     try:
         await window.connect_with(demo.credentials)
         await settle()
-        save(window, out, "catalog")
+        save(window, out, "catalog", suffix)
 
         window.tabs.setCurrentWidget(window.pricing)
         pricing = window.pricing
@@ -106,19 +163,23 @@ async def render(out: Path) -> None:
                 pricing.table.selectRow(row)
                 break
         await settle()
-        save(window, out, "pricing")
+        save(window, out, "pricing", suffix)
 
         wizard = window.wizard
         window.tabs.setCurrentWidget(wizard)
+        await settle()
+        save(window, out, "wizard-model", suffix)
         wizard.go_next()
         await wizard.dataset_page.read_preview()
+        await settle(1.0)
+        save(window, out, "wizard-dataset", suffix)
+        wizard.go_next()
+        wizard.go_next()
         await settle()
-        save(window, out, "wizard-dataset")
-        wizard.go_next()
-        wizard.go_next()
+        save(window, out, "wizard-hyperparameters", suffix)
         wizard.go_next()
         await settle()
-        save(window, out, "wizard-compute")
+        save(window, out, "wizard-compute", suffix)
         wizard.go_next()
         limits = wizard.limits_page
         plan = wizard.wizard.plan()
@@ -129,11 +190,11 @@ async def render(out: Path) -> None:
         if plan is not None:
             budget.setText(f"{plan.cost / 2:.2f}")  # below the estimate: the warning shows
         await settle()
-        save(window, out, "wizard-limits")
+        save(window, out, "wizard-limits", suffix)
         budget.setText("")
         wizard.go_next()
         await settle()
-        save(window, out, "wizard-review")
+        save(window, out, "wizard-review", suffix)
 
         # A longer run than the demo's default, so the shot catches it mid-training.
         wizard.wizard.set("num_epochs", 16.0)
@@ -147,22 +208,23 @@ async def render(out: Path) -> None:
 
         await poll(lambda: detail.plot.series_length("loss") >= 150 or phase().is_terminal)
         await settle(0.6)
-        save(window, out, "jobs-training")
+        save(window, out, "jobs-training", suffix)
         await poll(lambda: phase().is_terminal)
         await settle(0.6)
         if window.jobs.records[job_id].phase is not JobPhase.COMPLETED:
             raise RuntimeError(f"the demo job ended {window.jobs.records[job_id].phase.value}")
-        save(window, out, "jobs-completed")
+        save(window, out, "jobs-completed", suffix)
 
-        dialog = window.settings_dialog()
-        await dialog.prepare()
-        dialog.show()
-        await settle()
-        save(dialog, out, "settings")
-        dialog.close()
+        if not suffix:
+            dialog = window.settings_dialog()
+            await dialog.prepare()
+            dialog.show()
+            await settle()
+            save(dialog, out, "settings")
+            dialog.close()
 
         await render_banners(window, demo)
-        save(window, out, "money-banners")
+        save(window, out, "money-banners", suffix)
     finally:
         window.quitting = True
         window.close()
@@ -205,15 +267,25 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
+    parser.add_argument(
+        "--sizes",
+        default="1280x820,900x600",
+        help="window sizes, comma-separated (the first gives the unsuffixed names)",
+    )
     args = parser.parse_args(argv)
+    sizes = tuple((int(w), int(h)) for w, h in (part.split("x") for part in args.sizes.split(",")))
     args.out.mkdir(parents=True, exist_ok=True)
     app = QApplication(sys.argv[:1])
+    apply_identity(app)
+    apply_accessible_palette(app)
     app.setQuitOnLastWindowClosed(False)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     with loop:
-        loop.run_until_complete(render(args.out))
-    return 0
+        loop.run_until_complete(render(args.out, sizes))
+    for problem in PROBLEMS:
+        print(f"layout problem: {problem}", file=sys.stderr)
+    return 1 if PROBLEMS else 0
 
 
 if __name__ == "__main__":

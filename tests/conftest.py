@@ -9,6 +9,8 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # No test reads or writes the keyring of the machine it runs on (tests pass their own backend).
 os.environ.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+# No test reaches the Hugging Face Hub (model shapes fall back to the known-models table).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 

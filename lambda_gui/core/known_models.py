@@ -2,14 +2,18 @@
 
 Parameter counts, hidden sizes, layer counts and vocabulary sizes come from each model's
 config.json / model card on the Hugging Face Hub. Unknown ids fall back to the size written in
-the name ("7b", "1.5B", "500M", "8x7B").
+the name ("7b", "1.5B", "500M", "8x7B"). A config.json read from a folder or fetched from the
+Hub (services/model_shape.py) is turned into a shape here (shape_from_config), and every size
+the wizard shows says where it came from (SizeSource).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -149,3 +153,99 @@ def shape_for(model_id: str, params_b: float | None = None) -> ModelShape | None
         return shape
     size = params_b if params_b is not None else params_from_name(model_id)
     return guess_shape(size) if size is not None else None
+
+
+# --- sizes read from a model's config.json -------------------------------------------------
+
+SizeSource = Literal["config", "hub", "known", "name", "entered"]
+SIZE_SOURCE_TEXT: dict[str, str] = {
+    "config": "from config.json",
+    "hub": "from the Hub",
+    "known": "from the known-models table",
+    "name": "from its name",
+    "entered": "entered by you",
+}
+
+
+@dataclass(frozen=True)
+class InferredShape:
+    """A model's shape and where it was found, for one model (a Hub id or a local folder)."""
+
+    model: str
+    local: bool
+    shape: ModelShape
+    source: SizeSource
+
+    def is_for(self, model: str, local: bool) -> bool:
+        """True when this was inferred for `model` as named now (same id or folder, same kind)."""
+        return self.local == local and self.model == model.strip()
+
+
+def shape_of(model: str, local: bool) -> InferredShape | None:
+    """The shape the table (or the size in the name) gives a model, without reading anything."""
+    key = model.strip()
+    shape = known_shape(key)
+    if shape is not None:
+        return InferredShape(key, local, shape, "known")
+    size = params_from_name(key)
+    if size is None:
+        return None
+    return InferredShape(key, local, guess_shape(size), "name")
+
+
+# Architectures whose MLP has two matrices (up, down) rather than the gated three
+# (gate, up, down) of Llama, Mistral, Qwen, Gemma and Phi-3.
+_UNGATED_MLP = frozenset(
+    {"gpt2", "gpt_neox", "gptj", "gpt_bigcode", "opt", "phi", "bloom", "falcon", "starcoder2"}
+)
+_MAX_DIM = 10**7  # no real model has a dimension this large: such a value is not a size
+
+
+def _int_field(config: Mapping[str, Any], *names: str) -> int | None:
+    for name in names:
+        value = config.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value < _MAX_DIM:
+            return value
+    return None
+
+
+def shape_from_config(config: Mapping[str, Any]) -> ModelShape | None:
+    """The shape of a decoder-only transformer from its Hugging Face config.json, or None.
+
+    Parameters are counted from the config as transformers builds the model: the embedding
+    (and an untied output head), per layer the attention projections (query and output
+    hidden x hidden, key and value hidden x kv_heads * head_dim), the MLP (three hidden x
+    intermediate matrices when gated, two otherwise; times the experts of a mixture of
+    experts) and two norms. Biases are left out (under 0.1% of any model this sizes). A
+    multimodal config's text part ("text_config") is what is fine-tuned, so it is read instead.
+    """
+    text = config.get("text_config")
+    if isinstance(text, Mapping) and _int_field(text, "hidden_size") is not None:
+        merged = dict(text)
+        merged.setdefault("model_type", config.get("model_type"))
+        if "tie_word_embeddings" not in merged and "tie_word_embeddings" in config:
+            merged["tie_word_embeddings"] = config["tie_word_embeddings"]
+        config = merged
+    hidden = _int_field(config, "hidden_size", "n_embd", "d_model", "dim")
+    layers = _int_field(config, "num_hidden_layers", "n_layer", "num_layers", "n_layers")
+    vocab = _int_field(config, "vocab_size", "padded_vocab_size")
+    if hidden is None or layers is None or vocab is None:
+        return None
+    heads = _int_field(config, "num_attention_heads", "n_head", "num_heads") or 1
+    kv_heads = _int_field(config, "num_key_value_heads", "num_kv_heads", "multi_query_group_num")
+    kv_heads = kv_heads or heads
+    head_dim = _int_field(config, "head_dim") or max(1, hidden // heads)
+    model_type = str(config.get("model_type") or "").lower()
+    gated = model_type not in _UNGATED_MLP
+    intermediate = _int_field(config, "intermediate_size", "n_inner", "ffn_dim", "ffn_hidden_size")
+    intermediate = intermediate or 4 * hidden
+    experts = _int_field(config, "num_local_experts", "num_experts", "n_routed_experts") or 1
+    moe_intermediate = _int_field(config, "moe_intermediate_size")
+    attention = 2 * hidden * heads * head_dim + 2 * hidden * kv_heads * head_dim
+    mlp_width = moe_intermediate if moe_intermediate is not None and experts > 1 else intermediate
+    mlp = (3 if gated else 2) * hidden * mlp_width * experts
+    per_layer = attention + mlp + 2 * hidden
+    tied = config.get("tie_word_embeddings", model_type in _UNGATED_MLP) is not False
+    embeddings = vocab * hidden * (1 if tied else 2)
+    total = embeddings + layers * per_layer + hidden
+    return ModelShape(total / 1e9, hidden, layers, vocab)

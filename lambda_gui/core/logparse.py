@@ -192,6 +192,33 @@ class LogParser:
         return out
 
 
+def visible_segments(line: str) -> list[str]:
+    """The carriage-return segments of a line as parse_events reads them, ANSI codes removed.
+
+    A line longer than `MAX_LINE_CHARS` gives the segments of its first `EDGE_CHARS` only.
+    Blank segments are kept, so the last one is what a terminal would show last.
+    """
+    if not isinstance(line, str):
+        return []
+    head = line if len(line) <= MAX_LINE_CHARS else line[:EDGE_CHARS]
+    return _ANSI.sub("", head).rstrip("\n").split("\r")
+
+
+def text_outside_progress(segment: str) -> str:
+    """A segment without its tqdm bars: each bar, its description and its bracketed figures go;
+    the text after the last bar stays (the whole segment when it holds no bar). Linear time."""
+    end = -1
+    for match in _TQDM.finditer(segment):
+        end = match.end()
+    if end < 0:
+        return segment
+    rest = segment[end:]
+    close = rest.find("]")
+    if close >= 0 and "[" not in rest[:close]:
+        rest = rest[close + 1 :]
+    return rest
+
+
 # --- the parsing itself --------------------------------------------------------------------
 
 

@@ -5,12 +5,18 @@ read by the caller: `parse_price_data(assets.load_json("gpu-prices.json"))`):
 one row per provider, GPU model and GPU count, with its source and how sure its date is.
 Lambda's side comes from the live catalog (a list of Resource). Savings are measured against
 the cheapest other provider: positive when Lambda is cheaper, negative when it is dearer.
+
+Per GPU-hour, like is compared with like: the other providers' offers of the same GPU count
+as Lambda's cheapest offer (an 8-GPU type's per-GPU rate against other 8-GPU offers). Only
+where no other provider has that count are other sizes used, and the row says so
+(`mixed_sizes`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from lambda_gui.core.gpu_names import normalize_gpu_name, resource_gpu_name
@@ -93,6 +99,15 @@ class PriceRow:
     lambda_catalog_price: float | None
     others: tuple[ProviderPrice, ...]
     per_gpu: bool
+    mixed_sizes: bool = False
+
+    @property
+    def compared_count(self) -> int | None:
+        """The GPU count both sides were compared at (None when the sizes differ or one side
+        is missing)."""
+        if self.mixed_sizes or self.lambda_best is None or not self.others:
+            return None
+        return self.lambda_best.gpu_count
 
     @property
     def lambda_price(self) -> float | None:
@@ -130,6 +145,60 @@ def savings_percent(lambda_price: float, other_price: float) -> float:
     if other_price <= 0:
         raise ValueError("other_price must be positive")
     return (other_price - lambda_price) / other_price * 100.0
+
+
+def versus_text(lambda_price: float, other_price: float) -> str:
+    """Lambda's price against another in words that read the same way whichever is dearer:
+    "23% cheaper", "same price", "12% dearer", "2.1x the price"."""
+    if other_price <= 0:
+        raise ValueError("other_price must be positive")
+    ratio = lambda_price / other_price
+    if round(ratio * 100) == 100:
+        return "same price"
+    if ratio < 1:
+        return f"{(1 - ratio) * 100:.0f}% cheaper"
+    if ratio < 1.5:
+        return f"{(ratio - 1) * 100:.0f}% dearer"
+    return f"{ratio:.1f}x the price"
+
+
+def data_age_text(data: PriceData, today: date) -> str:
+    """How old the bundled prices are, in words, from the dates the data itself gives."""
+    dated = sorted({p.source_date for p in data.rows if p.source_date and p.provider != LAMBDA})
+    undated = sorted(
+        {
+            p.provider
+            for p in data.rows
+            if not p.source_date and not p.stale and p.provider != LAMBDA
+        }
+    )
+    stale = sorted({p.provider for p in data.rows if p.stale})
+    parts = []
+    if dated:
+        newest = dated[-1]
+        days = (today - date.fromisoformat(newest)).days
+        providers = sorted(
+            {p.provider for p in data.rows if p.source_date == newest and p.provider != LAMBDA}
+        )
+        lower = any(
+            p.source_date == newest and p.source_date_kind == "lower_bound" for p in data.rows
+        )
+        when = f"on or after {newest}" if lower else newest
+        age = f"at most {_days_text(days)} old" if lower else f"{_days_text(days)} old"
+        parts.append(f"{', '.join(providers)}: collected {when} ({age})")
+    if undated:
+        parts.append(f"{', '.join(undated)}: undated (their source's date is unknown)")
+    if stale:
+        parts.append(f"{', '.join(stale)}: from an older catalog, likely out of date")
+    return "; ".join(parts) + "." if parts else "No other providers' prices are bundled."
+
+
+def _days_text(days: int) -> str:
+    if days < 0:
+        return "0 days"
+    if days < 60:
+        return f"{days} day" + ("" if days == 1 else "s")
+    return f"{days // 30} months"
 
 
 def _source_text(source: Any) -> str:
@@ -202,14 +271,16 @@ def compare_prices(
 ) -> list[PriceRow]:
     """One row per GPU model offered by Lambda live or by any other provider in `data`.
 
-    With `gpu_count` None prices compare per GPU-hour over every instance size; with a count,
-    only offers of that many GPUs take part and whole-instance prices compare. Each provider
-    appears once per row, with its cheapest offer. Stale rows take part unless excluded.
+    With `gpu_count` None prices compare per GPU-hour: Lambda's cheapest offer of any size
+    against the other providers' offers of that same GPU count (other sizes only when none
+    has it: `mixed_sizes`). With a count, only offers of that many GPUs take part and
+    whole-instance prices compare. Each provider appears once per row, with its cheapest
+    offer. Stale rows take part unless excluded.
     """
     per_gpu = gpu_count is None
     live = _lambda_offers(resources)
-    others: dict[str, dict[str, ProviderPrice]] = {}
-    catalog_lambda: dict[str, float] = {}
+    candidates: dict[str, list[ProviderPrice]] = {}
+    catalog_lambda: dict[str, list[ProviderPrice]] = {}
     vram: dict[str, int] = {}
 
     def compared(p: ProviderPrice) -> float:
@@ -221,22 +292,18 @@ def compare_prices(
         if p.vram_gib is not None:
             vram.setdefault(p.gpu_model, p.vram_gib)
         if p.provider == LAMBDA:
-            known = catalog_lambda.get(p.gpu_model)
-            if known is None or compared(p) < known:
-                catalog_lambda[p.gpu_model] = compared(p)
+            catalog_lambda.setdefault(p.gpu_model, []).append(p)
             continue
         if p.stale and not include_stale:
             continue
-        current = others.setdefault(p.gpu_model, {}).get(p.provider)
-        if current is None or compared(p) < compared(current):
-            others[p.gpu_model][p.provider] = p
+        candidates.setdefault(p.gpu_model, []).append(p)
 
     rows: list[PriceRow] = []
-    for gpu in sorted(set(live) | set(others)):
+    for gpu in sorted(set(live) | set(candidates)):
         offers = [
             (o, v) for o, v in live.get(gpu, []) if gpu_count is None or o.gpu_count == gpu_count
         ]
-        if not offers and gpu not in others:
+        if not offers and gpu not in candidates:
             continue
         lambda_offers = tuple(sorted((o for o, _ in offers), key=lambda o: o.price_per_gpu_hour))
         best = None
@@ -245,6 +312,14 @@ def compare_prices(
                 lambda_offers,
                 key=lambda o: (o.price_per_gpu_hour if per_gpu else o.price_per_hour, o.gpu_count),
             )
+        pool = candidates.get(gpu, [])
+        bundled_lambda = catalog_lambda.get(gpu, [])
+        mixed = False
+        if per_gpu and best is not None:
+            same = [p for p in pool if p.gpu_count == best.gpu_count]
+            mixed = bool(pool) and not same
+            pool = same or pool
+            bundled_lambda = [p for p in bundled_lambda if p.gpu_count == best.gpu_count]
         live_vram = next((v for _, v in offers if v), None)
         rows.append(
             PriceRow(
@@ -252,9 +327,21 @@ def compare_prices(
                 vram_gib=live_vram if live_vram is not None else vram.get(gpu),
                 lambda_best=best,
                 lambda_offers=lambda_offers,
-                lambda_catalog_price=catalog_lambda.get(gpu),
-                others=tuple(sorted(others.get(gpu, {}).values(), key=compared)),
+                lambda_catalog_price=min((compared(p) for p in bundled_lambda), default=None),
+                others=tuple(sorted(_cheapest_per_provider(pool, compared), key=compared)),
                 per_gpu=per_gpu,
+                mixed_sizes=mixed,
             )
         )
     return rows
+
+
+def _cheapest_per_provider(
+    offers: Iterable[ProviderPrice], compared: Callable[[ProviderPrice], float]
+) -> list[ProviderPrice]:
+    best: dict[str, ProviderPrice] = {}
+    for p in offers:
+        current = best.get(p.provider)
+        if current is None or compared(p) < compared(current):
+            best[p.provider] = p
+    return list(best.values())

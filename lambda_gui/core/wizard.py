@@ -19,7 +19,7 @@ from typing import Any
 from lambda_gui.core import dataset_format as fmt
 from lambda_gui.core.config_validation import LR_SCHEDULERS, config_errors
 from lambda_gui.core.errors import ConfigError
-from lambda_gui.core.known_models import estimate_params, known_shape
+from lambda_gui.core.known_models import InferredShape, ModelShape, SizeSource, shape_of
 from lambda_gui.core.models import (
     ALGORITHMS,
     MODEL_SOURCES,
@@ -31,6 +31,8 @@ from lambda_gui.core.models import (
 from lambda_gui.core.planner import JobSize, Plan, PricingOf, plan_all, plan_job, recommend
 from lambda_gui.core.presets import apply_preset
 from lambda_gui.core.tracker_secrets import without_secret_values
+from lambda_gui.core.validation_default import INPUTS as VALIDATION_INPUTS
+from lambda_gui.core.validation_default import validation_defaults
 
 CONFIG_SCHEMA = "lambda-gui-config/1"
 CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(TrainingConfig))
@@ -110,18 +112,59 @@ class WizardState:
     preview: DatasetPreview | None = None
     resources: tuple[Resource, ...] = ()
     pricing_of: PricingOf | None = None
+    # What the model's config.json (a local folder's, or the Hub's) says; services read it.
+    model_shape: InferredShape | None = None
+    # Draft keys the user, a loaded config or a preset set: defaults leave them alone.
+    chosen: set[str] = dataclasses.field(default_factory=set)
 
     def config(self) -> TrainingConfig:
         """The draft as a TrainingConfig (wizard-only keys dropped)."""
         return TrainingConfig.from_dict(self.draft)
 
     @property
-    def params_b(self) -> float | None:
-        """The model's size: the user's figure if given, else the table or the name."""
+    def inferred(self) -> InferredShape | None:
+        """The shape known for the model as named now: read from its config, else the table's
+        or the one its name implies; None for a model nothing is known of."""
+        model = str(self.draft.get("base_model") or "").strip()
+        local = self.draft.get("model_source") == "local"
+        if not model:
+            return None
+        read = self.model_shape
+        if read is not None and read.is_for(model, local):
+            return read
+        return shape_of(model, local)
+
+    @property
+    def entered_params_b(self) -> float | None:
+        """The parameter count the user typed for this model, if any."""
         given = self.draft.get("params_b")
-        if isinstance(given, (int, float)) and given > 0:
+        if isinstance(given, (int, float)) and not isinstance(given, bool) and given > 0:
             return float(given)
-        return estimate_params(str(self.draft.get("base_model", "")))
+        return None
+
+    @property
+    def params_b(self) -> float | None:
+        """The model's size: the user's figure if given, else its config's, the table's or
+        the one in its name."""
+        given = self.entered_params_b
+        if given is not None:
+            return given
+        inferred = self.inferred
+        return inferred.shape.params_b if inferred is not None else None
+
+    @property
+    def size_source(self) -> SizeSource | None:
+        """Where params_b comes from (core.known_models.SIZE_SOURCE_TEXT says it in words)."""
+        if self.entered_params_b is not None:
+            return "entered"
+        inferred = self.inferred
+        return inferred.source if inferred is not None else None
+
+    @property
+    def shape(self) -> ModelShape | None:
+        """Hidden size, layers and vocabulary when a config or the table gives them."""
+        inferred = self.inferred
+        return inferred.shape if inferred is not None and inferred.source != "name" else None
 
     @property
     def dataset_rows(self) -> int | None:
@@ -142,7 +185,7 @@ class WizardState:
             self.config(),
             params_b=size,
             dataset_rows=self.dataset_rows or ASSUMED_ROWS,
-            shape=known_shape(str(self.draft.get("base_model", ""))),
+            shape=self.shape,
             avg_tokens_per_row=avg,
         )
 
@@ -347,7 +390,12 @@ STEPS: tuple[Step, ...] = (
         (
             FieldSpec("model_source", "Source", "choice", MODEL_SOURCES),
             FieldSpec("base_model", "Model", "text", help="A Hub id such as Qwen/Qwen2.5-0.5B"),
-            FieldSpec("params_b", "Parameters (billions)", "float", help="Only if not known"),
+            FieldSpec(
+                "params_b",
+                "Parameters (billions)",
+                "float",
+                help="Empty: the model's own size",
+            ),
         ),
         _check_model,
     ),
@@ -438,8 +486,10 @@ STEPS: tuple[Step, ...] = (
         "review",
         "Review",
         (
+            # output_dir is not asked for: the adapter always lands in the job folder's
+            # output/ on the instance (remote/bundle_files/train.py), so a name here would do
+            # nothing; TrainingConfig keeps the field for the library API.
             FieldSpec("project_name", "Project name", "text"),
-            FieldSpec("output_dir", "Output folder", "text"),
         ),
         _check_review,
     ),
@@ -610,6 +660,7 @@ class Wizard:
         start = TrainingConfig(base_model="").to_dict()
         start.update(draft or {})
         self.state = WizardState(start, None, tuple(resources), pricing_of)
+        self.state.chosen.update(draft or {})
         self.steps = STEPS
         self.index = 0
 
@@ -642,9 +693,15 @@ class Wizard:
             value = None
         if value == "" and name in OPTIONAL_FIELDS:
             value = None
+        if name in ("base_model", "model_source") and value != self.state.draft.get(name):
+            # A size typed for one model is wrong for the next: the new model's is inferred.
+            self.state.draft["params_b"] = None
         self.state.draft[name] = value
+        self.state.chosen.add(name)
         if name in ("text_field", "dataset_format"):
             self._redetect()
+        if name in VALIDATION_INPUTS:
+            self._default_validation()
 
     def update(self, values: Mapping[str, Any]) -> None:
         """Set several draft values."""
@@ -654,10 +711,32 @@ class Wizard:
     def apply_preset(self, key: str) -> None:
         """Replace the hyperparameters with a preset's (core.presets)."""
         self.state.draft = apply_preset(self.state.draft, key)
+        self.state.chosen.update(apply_preset({}, key))  # the preset's own fields
+        self._default_validation()
 
     def set_preview(self, preview: DatasetPreview | None) -> None:
         """The GUI read the dataset (or failed to); the dataset step checks this."""
         self.state.preview = preview
+        self._default_validation()
+
+    def preview_rows(self) -> int | None:
+        """Rows the current dataset's preview counted; None when it was not read."""
+        preview = self.state.preview
+        if preview is None or preview.errors or preview.path != self.get("dataset_path"):
+            return None
+        return preview.row_count
+
+    def _default_validation(self) -> None:
+        """Validation on by default where the dataset allows (core.validation_default)."""
+        state = self.state
+        found = validation_defaults(
+            state.draft, state.chosen, self.preview_rows(), state.dataset_rows
+        )
+        state.draft.update(found)
+
+    def set_model_shape(self, inferred: InferredShape | None) -> None:
+        """What the model's config.json says (it counts while the model is still the same)."""
+        self.state.model_shape = inferred
 
     def set_catalog(self, resources: Sequence[Resource], pricing_of: PricingOf | None) -> None:
         """The live catalog the compute step plans against."""

@@ -24,7 +24,7 @@ from lambda_gui.gui.panels.catalog_panel import CatalogPanel
 from lambda_gui.gui.panels.jobs_panel import JobsPanel
 from lambda_gui.gui.panels.money_banners import BillingBanner, OrphanBanner
 from lambda_gui.gui.panels.pricing_panel import PricingPanel
-from lambda_gui.gui.style import DEMO_BANNER_STYLE
+from lambda_gui.gui.style import DEMO_BANNER_STYLE, apply_accessible_palette
 from lambda_gui.gui.wizard.wizard_panel import WizardPanel
 from lambda_gui.services.connector import DEFAULT_BASE_URL, LambdaLabsConnector
 from lambda_gui.services.credentials import CredentialStore
@@ -35,7 +35,8 @@ DEMO_BANNER = (
     "Demo mode: the Lambda Cloud here is simulated on this computer, and training runs on "
     "this computer's CPU with a tiny model. Nothing is billed; no account is needed."
 )
-TAB_NAMES = ("Catalog", "Pricing", "New job", "Jobs")
+# "&" marks each tab's mnemonic: Alt+C, Alt+P, Alt+N, Alt+J.
+TAB_NAMES = ("&Catalog", "&Pricing", "&New job", "&Jobs")
 
 
 class MainWindow(QMainWindow):
@@ -53,6 +54,7 @@ class MainWindow(QMainWindow):
         base_url: str | None = None,
     ) -> None:
         super().__init__()
+        apply_accessible_palette()
         self.connector = connector
         self.credentials = credentials
         self.demo = demo
@@ -100,6 +102,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
 
         self.catalog.resources_loaded.connect(self._on_resources)
+        self.catalog.new_job_requested.connect(self.new_job_on)
         self.wizard.launched.connect(self.show_job)
         self.bridge.task_failed.connect(self._on_task_failed)
         self.bridge.billing_warning.connect(self._on_billing)
@@ -121,7 +124,11 @@ class MainWindow(QMainWindow):
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
-        for action in (self.settings_action, reconnect, save, load):
+        self.new_job_action = QAction("&New job", self)
+        self.new_job_action.setShortcut(QKeySequence.StandardKey.New)
+        self.new_job_action.setToolTip("Open the New job tab")
+        self.new_job_action.triggered.connect(self.show_new_job)
+        for action in (self.new_job_action, self.settings_action, reconnect, save, load):
             file_menu.addAction(action)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
@@ -191,6 +198,22 @@ class MainWindow(QMainWindow):
     def _on_resources(self, resources: list[Resource]) -> None:
         self.pricing.set_resources(resources)
         self.wizard.set_resources(resources)
+
+    def show_new_job(self) -> None:
+        """Switch to the New job tab (Ctrl+N)."""
+        self.tabs.setCurrentWidget(self.wizard)
+
+    def new_job_on(self, instance_type: str) -> None:
+        """The New job tab with `instance_type` chosen (from a catalog row)."""
+        compute = self.wizard.compute_page
+        compute.load()  # its type list follows the latest catalog
+        compute.choose(instance_type)
+        self.show_new_job()
+        step = compute.step.title
+        self.statusBar().showMessage(
+            f"New job: {instance_type} is chosen on the {step} step; start with the model.",
+            10_000,
+        )
 
     def show_job(self, job_id: str) -> None:
         """Switch to the Jobs tab with a job selected."""

@@ -26,9 +26,6 @@ from lambda_gui.services.paths import AppPaths
 from lambda_gui.services.tracker_secrets import SecretKeeper
 from lambda_gui.simulator.tiny_model import (
     DEMO_SETTINGS,
-    HIDDEN_SIZE,
-    LAYERS,
-    VOCAB_SIZE,
     build_tiny_model,
     demo_dataset_path,
 )
@@ -39,11 +36,6 @@ if TYPE_CHECKING:
 DEMO_KEY_NAME = "lambda-gui-demo"
 DEMO_BOOT_SECONDS = 3.0
 DEMO_INSTANCE_TYPE = "gpu_1x_a10"
-# The tiny model's size, which its folder name cannot tell the planner: tied embeddings, then
-# per layer attention (4 h*h), MLP (3 h*2h) and two norms, then the final norm.
-DEMO_PARAMS_B = (
-    VOCAB_SIZE * HIDDEN_SIZE + LAYERS * (10 * HIDDEN_SIZE**2 + 2 * HIDDEN_SIZE) + HIDDEN_SIZE
-) / 1e9
 # The simulator has no rate limits and boots in seconds: poll it often so the demo is brisk.
 DEMO_TIMING = Timing(
     poll_s=0.5,
@@ -113,7 +105,6 @@ def demo_draft(model_dir: Path, resource_id: str = DEMO_INSTANCE_TYPE) -> dict[s
         "dataset_path": str(demo_dataset_path()),
         "resource_id": resource_id,
         "project_name": "demo",
-        "params_b": DEMO_PARAMS_B,
         "max_seq_length": 128,
         "warmup_ratio": 0.05,
         "lr_scheduler": "cosine",
@@ -166,7 +157,7 @@ async def start_demo(
                 # Training shares this computer with the app: leave it a core.
                 "OMP_NUM_THREADS": str(training_threads()),
                 # A Python without PyTorch gets the CPU build (bootstrap.sh reads this).
-                "LGUI_TORCH_INDEX": demo_python.CPU_TORCH_INDEX,
+                "LGUI_TORCH_INDEX": demo_python.torch_index(),
             },
             python=python,
             shared_venv=shared_venv,

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from lambda_gui.core.errors import LambdaGUIError
 
-# CPU builds: a plain `pip install torch` on Linux pulls CUDA wheels of several GB.
+# CPU builds: a plain `pip install torch` on Linux pulls CUDA wheels of several GB. A mirror
+# can be named in LGUI_TORCH_INDEX (read by torch_index and by bootstrap.sh).
 CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 BUILDERS = ("torch", "transformers", "tokenizers")
 MIN_PYTHON = (3, 10)
@@ -30,6 +31,11 @@ Say = Callable[[str], None]
 
 class DemoSetupError(LambdaGUIError, RuntimeError):
     """The demo cannot find or prepare a Python to train with; the message says what to do."""
+
+
+def torch_index() -> str:
+    """Where PyTorch's CPU wheels come from: LGUI_TORCH_INDEX, else PyTorch's own index."""
+    return os.environ.get("LGUI_TORCH_INDEX") or CPU_TORCH_INDEX
 
 
 def is_frozen() -> bool:
@@ -77,7 +83,7 @@ async def prepare(base: Path, venv: Path, say: Say) -> Path:
     missing = await _missing(python)
     if "torch" in missing:
         say("Installing PyTorch (CPU build, about 200 MB, once)…")
-        await _run(say, python, "-m", "pip", "install", "--index-url", CPU_TORCH_INDEX, "torch")
+        await _run(say, python, "-m", "pip", "install", "--index-url", torch_index(), "torch")
     rest = [name for name in missing if name != "torch"]
     if rest:
         say(f"Installing {', '.join(rest)} (once)…")

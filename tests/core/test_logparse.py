@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lambda_gui.core import logparse
+from lambda_gui.core.log_rows import Level, LogRow, LogRowBuilder
 from lambda_gui.core.logparse import (
     ErrorEvent,
     LogParser,
@@ -347,3 +348,126 @@ def test_a_line_the_splitter_cut_is_read_whole() -> None:
     events = parse_events(cut)
     assert isinstance(events[0], ErrorEvent) and events[0].kind == "traceback"
     assert events[-1] == MetricEvent({"loss": 2.0}, "lgui", step=1)
+
+
+# --- the readable log (core/log_rows.py) -----------------------------------------------------
+
+DEMO_LOG = [
+    'LGUI_STATUS {"phase": "setting_up", "step": "start"}',
+    "Python: /usr/bin/python3",
+    'LGUI_STATUS {"phase": "dataset", "format": "alpaca", "rows": 140, "chat_template": true}',
+    "\rMap:   0%|          | 0/126 [00:00<?, ? examples/s]"
+    "\rMap: 100%|\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588| 126/126 "
+    "[00:00<00:00, 7089.63 examples/s]",
+    "\rMap: 100%|\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588| 126/126 "
+    "[00:00<00:00, 7089.63 examples/s]",
+    "/venv/lib/transformers/modeling_utils.py:3312: FutureWarning: `x` is deprecated.",
+    "  warnings.warn(",
+    'LGUI_STATUS {"phase": "training", "max_steps": 40, "num_train_epochs": 2.0, "world_size": 1}',
+    '\r  5%|\u258c         | 2/40 [00:00<00:01, 23.56it/s]LGUI_METRIC {"step": 2, "epoch": 0.1, '
+    '"max_steps": 40, "time": 100.0, "loss": 6.7, "num_tokens": 1000.0, "learning_rate": 0.0}',
+    TRAINER_DICT,
+    BAR_THEN_METRIC.replace('"learning_rate": 0.005}', '"num_tokens": 3000.0}').replace(
+        '"time": 1795868106.819', '"time": 100.5'
+    ),
+    TRAINER_DICT,
+    '\r  0%|          | 0/2 [00:00<?, ?it/s]\x1b[ALGUI_METRIC {"step": 3, "epoch": 0.1875, '
+    '"max_steps": 40, "time": 101.0, "eval_loss": 6.32, "eval_runtime": 0.0124}',
+    EVAL_WITH_ANSI,
+    '\r                                              \x1b[ALGUI_STATUS {"phase": "checkpoint", '
+    '"step": 3}',
+    'LGUI_METRIC {"step": 40, "epoch": 2.0, "max_steps": 40, "time": 120.0, '
+    '"train_runtime": 20.5, "train_steps_per_second": 1.95, "train_loss": 4.06}',
+    'LGUI_STATUS {"phase": "completed", "sha256": "64cb9a0c5a4e6044ceaee9992b37ce81"}',
+]
+
+
+def _rows(lines: list[str]) -> list[LogRow]:
+    builder = LogRowBuilder()
+    return [row for line in lines for row in builder.feed(line).rows]
+
+
+def test_readable_rows_of_a_training_log() -> None:
+    texts = [row.text for row in _rows(DEMO_LOG)]
+    assert texts == [
+        "» Setting up the instance",
+        "Python: /usr/bin/python3",
+        "» Dataset: alpaca, 140 rows, the model's chat template",
+        "Map: 126 of 126 examples in 00:00",  # a finished named bar, once
+        "/venv/lib/transformers/modeling_utils.py:3312: FutureWarning: `x` is deprecated.",
+        "  warnings.warn(",
+        "» Training started: 40 steps, 2 epochs, 1 GPU",
+        "step 2/40 · epoch 0.10 · loss 6.7 · lr 0",
+        # The metric's step (3), not the bar's (3/40 printed before it drew step 3's bar).
+        "step 3/40 · epoch 0.19 · loss 6.62 · grad norm 0.4781 · 4,000 tok/s",
+        "step 3/40 · epoch 0.19 · eval loss 6.32 · eval took 0.01 s",
+        "» Checkpoint saved at step 3",
+        "Training finished at step 40/40: mean train loss 4.06 · took 20.50 s · 1.95 steps/s",
+        "» Job completed: the adapter is packaged (sha256 64cb9a0c5a4e…)",
+    ]
+    assert not any("LGUI_" in t or "%|" in t or "{'" in t for t in texts)
+
+
+def test_rows_carry_levels() -> None:
+    rows = _rows(
+        [
+            "loading",
+            "UserWarning: something is deprecated",
+            "Traceback (most recent call last):",
+            '  File "train.py", line 3, in <module>',
+            "    main()",
+            "RuntimeError: CUDA error: out of memory",
+            "after the traceback",
+            'LGUI_STATUS {"phase": "failed", "exit_code": 3, "error": "training failed"}',
+        ]
+    )
+    assert [(r.text, r.level) for r in rows] == [
+        ("loading", Level.INFO),
+        ("UserWarning: something is deprecated", Level.WARNING),
+        ("Traceback (most recent call last):", Level.ERROR),
+        ('  File "train.py", line 3, in <module>', Level.ERROR),
+        ("    main()", Level.ERROR),
+        ("RuntimeError: CUDA error: out of memory", Level.ERROR),
+        ("after the traceback", Level.INFO),
+        ("» Job failed (exit code 3): training failed", Level.ERROR),
+    ]
+
+
+def test_trainer_dicts_make_rows_when_no_metric_lines_come() -> None:
+    rows = _rows([TRAINER_DICT, EVAL_WITH_ANSI])
+    assert [r.text for r in rows] == [
+        "epoch 0.12 · loss 6.668 · lr 2.5e-3 · grad norm 0.483",
+        "epoch 2.50 · eval loss 6.323 · eval took 0.01 s",
+    ]
+
+
+def test_a_bar_line_gives_no_row_but_its_text_stays() -> None:
+    builder = LogRowBuilder()
+    fed = builder.feed(" 50%|#####     | 5/10 [00:01<00:01, 4.00it/s]")
+    assert fed.rows == () and fed.level is Level.INFO
+    fed = builder.feed("\r 50%|#####     | 5/10 [00:01<00:01, 4.00it/s, loss=1.2]Saving model")
+    assert [r.text for r in fed.rows] == ["Saving model"]
+    assert logparse.text_outside_progress("Map: 10%|#| 1/10 [00:01<00:09, 1.0it/s] done") == (
+        " done"
+    )
+    assert logparse.visible_segments("a\x1b[1mb\rc\n") == ["ab", "c"]
+
+
+def test_unknown_status_and_metrics_are_still_readable() -> None:
+    rows = _rows(
+        [
+            'LGUI_STATUS {"phase": "warming_up", "gpus": 2}',
+            'LGUI_METRIC {"step": 7, "reward": 0.5}',
+        ]
+    )
+    assert [r.text for r in rows] == ["» Warming up (gpus 2)", "step 7 · reward 0.5"]
+
+
+def test_a_huge_line_makes_a_short_row_in_linear_time() -> None:
+    line = "RuntimeError: " + "x" * (1 << 20)
+    started = time.thread_time()
+    fed = LogRowBuilder().feed(line)
+    assert time.thread_time() - started < 0.5
+    (row,) = fed.rows
+    assert row.level is Level.ERROR and len(row.text) < 2200
+    assert row.text.endswith("(a line of 1,048,590 characters: see the raw log)")

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from lambda_gui.core.billing import BillingTerms
-from lambda_gui.core.known_models import known_shape
+from lambda_gui.core.known_models import known_shape, shape_from_config
 from lambda_gui.core.models import PricingInfo, Region, Resource, TrainingConfig
 from lambda_gui.core.planner import (
     BOOT_SECONDS_MULTI_GPU,
@@ -212,3 +212,79 @@ def test_extreme_values_plan_finite_not_overflow(changes: dict[str, object]) -> 
 def test_ordinary_values_are_planned_unchanged() -> None:
     job = JobSize(params_b=0.5, max_steps=200, batch_size=8)
     assert plan_job(job, A10, pricing_of(A10)).steps == total_steps(job) == 200
+
+
+LLAMA31_8B_CONFIG = {
+    "model_type": "llama",
+    "hidden_size": 4096,
+    "intermediate_size": 14336,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "vocab_size": 128256,
+    "tie_word_embeddings": False,
+}
+
+
+@pytest.mark.parametrize(
+    ("config", "params_b", "table"),
+    [
+        (LLAMA31_8B_CONFIG, 8.03, "meta-llama/Llama-3.1-8B"),
+        (
+            {
+                "model_type": "qwen2",
+                "hidden_size": 896,
+                "intermediate_size": 4864,
+                "num_hidden_layers": 24,
+                "num_attention_heads": 14,
+                "num_key_value_heads": 2,
+                "vocab_size": 151936,
+                "tie_word_embeddings": True,
+            },
+            0.49,
+            "Qwen/Qwen2.5-0.5B",
+        ),
+        (
+            {"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "vocab_size": 50257},
+            0.124,
+            "gpt2",
+        ),
+        (
+            {
+                **LLAMA31_8B_CONFIG,
+                "model_type": "mixtral",
+                "vocab_size": 32000,
+                "num_local_experts": 8,
+            },
+            46.7,
+            "mistralai/Mixtral-8x7B-v0.1",
+        ),
+        ({"model_type": "llava", "text_config": LLAMA31_8B_CONFIG}, 8.03, "meta-llama/Llama-3-8B"),
+    ],
+)
+def test_shape_from_config_counts_parameters_as_the_table_does(
+    config: dict[str, object], params_b: float, table: str
+) -> None:
+    shape = shape_from_config(config)
+    known = known_shape(table)
+    assert shape is not None and known is not None
+    assert shape.params_b == pytest.approx(params_b, rel=0.01)
+    assert (shape.hidden_size, shape.num_layers, shape.vocab_size) == (
+        known.hidden_size,
+        known.num_layers,
+        known.vocab_size,
+    )
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},
+        {"hidden_size": 4096},
+        {**LLAMA31_8B_CONFIG, "hidden_size": "4096"},
+        {**LLAMA31_8B_CONFIG, "num_hidden_layers": True},
+        {**LLAMA31_8B_CONFIG, "vocab_size": 10**40},
+    ],
+)
+def test_shape_from_config_refuses_what_is_not_a_size(config: dict[str, object]) -> None:
+    assert shape_from_config(config) is None

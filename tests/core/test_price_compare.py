@@ -89,12 +89,17 @@ def test_per_gpu_hour_rows_use_live_lambda_and_cheapest_provider() -> None:
     assert h100.cheapest_other_price == pytest.approx(15.0 / 8)
     assert h100.savings_percent == pytest.approx((1.875 - 3.99) / 1.875 * 100)
     assert h100.savings_percent is not None and h100.savings_percent < 0
+    # Like with like: the 8x type's per-GPU rate meets the other 8-GPU offers only.
+    assert h100.compared_count == 8 and not h100.mixed_sizes
+    # The bundled Lambda price is for 1x, so not on the same basis here.
+    assert h100.lambda_catalog_price is None
+    one = by_gpu(compare_prices(LIVE, DATA, gpu_count=1))["H100 SXM"]
     # The bundled Lambda price is kept beside the live one, not counted as another provider.
-    assert h100.lambda_catalog_price == pytest.approx(3.49)
+    assert one.lambda_catalog_price == pytest.approx(3.49)
 
 
 def test_stale_rows_count_by_default_and_say_so() -> None:
-    h100 = by_gpu(compare_prices(LIVE, DATA))["H100 SXM"]
+    h100 = by_gpu(compare_prices(LIVE, DATA, gpu_count=1))["H100 SXM"]
     cheapest = h100.cheapest_other
     assert cheapest is not None and cheapest.provider == "old" and cheapest.stale
     assert cheapest.date_label == "date unknown, likely stale"
@@ -153,3 +158,21 @@ def test_bundled_data_parses_and_names_line_up_with_lambda() -> None:
 def test_rejects_other_documents() -> None:
     with pytest.raises(ValueError):
         parse_price_data({"schema": "something-else", "rows": []})
+
+
+def test_per_gpu_hour_mixes_sizes_only_when_it_must_and_says_so() -> None:
+    two = [lam("gpu_2x_h100_sxm5", "H100 (80 GB SXM5)", 2, 80, 7.0)]
+    h100 = by_gpu(compare_prices(two, DATA, include_stale=False))["H100 SXM"]
+    assert h100.mixed_sizes and h100.compared_count is None
+    assert h100.cheapest_other is not None and h100.cheapest_other.provider == "cudo"
+
+
+def test_data_age_and_versus_text() -> None:
+    from datetime import date
+
+    from lambda_gui.core.price_compare import data_age_text, versus_text
+
+    text = data_age_text(DATA, date(2026, 9, 3))
+    assert "collected on or after 2026-06-03 (at most 3 months old)" in text
+    assert "oci: undated" in text and "old: from an older catalog" in text
+    assert versus_text(1.0, 2.0) == "50% cheaper" and versus_text(3.0, 1.0) == "3.0x the price"

@@ -8,6 +8,7 @@ import pytest
 
 from lambda_gui.core.billing import BillingTerms
 from lambda_gui.core.errors import ConfigError
+from lambda_gui.core.known_models import InferredShape, ModelShape
 from lambda_gui.core.models import Region, Resource, TrainingConfig
 from lambda_gui.core.planner import pricing_by_terms
 from lambda_gui.core.wizard import STEPS, DatasetPreview, Wizard, draft_from_json
@@ -135,6 +136,7 @@ def test_method_and_hyperparameter_errors_name_their_fields() -> None:
     assert keys(w.errors()) == ["rank"]
     w.set("rank", 8)
     assert w.next() and w.current.key == "hyperparameters"
+    w.set("validation_split", 0.0)  # the user turns off the default split (200 rows: 5%)
     w.set("eval_steps", 10)
     assert "eval_steps" in keys(w.errors())
     w.set("validation_split", 0.1)
@@ -345,3 +347,39 @@ def test_a_file_the_wizard_cannot_hold_is_a_config_error_naming_the_file(
         Wizard.from_json(text, resources=CATALOG, pricing_of=PRICING, source="/tmp/draft.json")
     assert info.value.field == field and says in str(info.value)
     assert "/tmp/draft.json" in str(info.value) and len(str(info.value)) < 400
+
+
+def test_size_follows_the_model_and_says_where_it_came_from() -> None:
+    w = filled(params_b=0.5)
+    assert (w.state.params_b, w.state.size_source) == (0.5, "entered")
+    # A figure entered for one model does not stick to the next.
+    w.set("base_model", "meta-llama/Llama-3.1-8B-Instruct")
+    assert w.get("params_b") is None
+    assert w.state.size_source == "known" and w.state.params_b == pytest.approx(8.03)
+    w.set("base_model", "someone/mystery-13b")
+    assert w.state.size_source == "name" and w.state.params_b == 13.0
+    assert w.state.shape is None  # guessed from the size by the planner
+    # A config read for this model wins over the table; one read for another model does not.
+    w.set("base_model", "meta-llama/Llama-3.1-8B-Instruct")
+    read = InferredShape(
+        "meta-llama/Llama-3.1-8B-Instruct", False, ModelShape(8.0, 4096, 32, 128256), "hub"
+    )
+    w.set_model_shape(read)
+    assert w.state.size_source == "hub" and w.state.params_b == 8.0
+    w.set("model_source", "local")
+    assert w.state.size_source == "known"
+    w.set("model_source", "huggingface")
+    w.set("params_b", 7.5)
+    assert w.state.size_source == "entered" and w.state.params_b == 7.5
+    assert w.state.shape == read.shape
+
+
+def test_plan_follows_the_model() -> None:
+    w = filled(batch_size=4, max_seq_length=2048, params_b=0.0002)
+    small = w.plan()
+    assert small is not None and small.fits
+    w.set("base_model", "meta-llama/Llama-3.1-8B-Instruct")
+    big = w.plan()
+    assert big is not None and not big.fits and big.need_gib > 24
+    assert big.cost > small.cost
+    assert "resource_id" in keys(w.errors("compute"))

@@ -221,7 +221,12 @@ def _best_time(data: bytes, runs: int = 3) -> float:
 
 
 def test_time_grows_linearly_with_the_members() -> None:
-    once, twice = _best_time(_many(300)), _best_time(_many(600))
+    small, large = _many(300), _many(600)
+    # Interleaved, best of several: a burst of load from elsewhere hits both sizes alike.
+    once = twice = float("inf")
+    for _ in range(4):
+        once = min(once, _best_time(small, runs=1))
+        twice = min(twice, _best_time(large, runs=1))
     # Linear is 2x; re-reading the archive per member (quadratic) is 4x.
     assert twice < 3.2 * once + 0.05, (once, twice)
 

@@ -7,11 +7,12 @@ import re
 from typing import Any
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QKeySequence
 
 from lambda_gui.gui.main_window import MainWindow
 from lambda_gui.gui.models.catalog_table import CAPACITY, NAME
-from lambda_gui.gui.models.price_table import DATE, SAVINGS
+from lambda_gui.gui.models.price_table import DATE, GPU, LAMBDA, SAVINGS
 from lambda_gui.gui.panels import catalog_panel
 from lambda_gui.gui.panels.pricing_panel import MODES
 from tests.gui.helpers import wait_until
@@ -37,8 +38,9 @@ async def test_catalog_shows_the_simulators_types(window: MainWindow, sim: Any) 
     a10 = next(
         i for i in range(panel.model.rowCount()) if panel.model.resource(i).name == "gpu_1x_a10"
     )
+    assert panel.model.index(a10, CAPACITY).data().startswith("Yes: ")
     assert "us-east-1" in panel.model.index(a10, CAPACITY).data()
-    assert "with capacity" in panel.summary.text()
+    assert "with capacity" in panel.summary.text() and "(green)" not in panel.summary.text()
 
     panel.filter_edit.setText("h100 sxm5")
     shown = {panel.proxy.index(r, NAME).data() for r in range(panel.proxy.rowCount())}
@@ -87,7 +89,9 @@ async def test_pricing_compares_live_lambda_with_dated_others(window: MainWindow
     text = pricing.sources.toPlainText()
     assert "source" in text and "dated" in text and "live from Lambda's API" in text
     savings = {pricing.proxy.index(r, SAVINGS).data() for r in range(rows)}
-    assert any("cheaper" in s for s in savings) and any("dearer" in s for s in savings)
+    assert any("cheaper" in s for s in savings)
+    assert any("dearer" in s or "x the price" in s for s in savings)
+    assert not any("%" in s and "dearer" in s and int(s.split("%")[0]) >= 50 for s in savings)
     assert pricing.chart.bar_count > 0
 
     horizontal = Qt.Orientation.Horizontal
@@ -95,3 +99,107 @@ async def test_pricing_compares_live_lambda_with_dated_others(window: MainWindow
     pricing.mode.setCurrentIndex(next(i for i, (_l, n) in enumerate(MODES) if n == 8))
     assert "$ / hour" in pricing.model.headerData(2, horizontal)
     assert all(r.lambda_best is None or r.lambda_best.gpu_count == 8 for r in pricing.rows)
+
+
+def _catalog_row(panel: catalog_panel.CatalogPanel, name: str) -> int:
+    return next(
+        r for r in range(panel.proxy.rowCount()) if panel.proxy.index(r, NAME).data() == name
+    )
+
+
+async def test_a_catalog_row_starts_a_new_job_on_its_type(window: MainWindow) -> None:
+    panel = window.catalog
+    wizard = window.wizard
+    assert not panel.new_job_button.isEnabled(), "nothing selected yet"
+    # The row's context menu.
+    row = _catalog_row(panel, "gpu_1x_a10")
+    menu = panel.context_menu(panel.proxy.index(row, NAME))
+    assert menu is not None and panel.new_job_action in menu.actions()
+    assert panel.new_job_button.isEnabled()
+    panel.new_job_action.trigger()
+    assert window.tabs.currentWidget() is wizard
+    assert wizard.wizard.get("resource_id") == "gpu_1x_a10"
+    assert wizard.compute_page.type_editor.value() == "gpu_1x_a10"
+    assert "gpu_1x_a10" in window.statusBar().currentMessage()
+    assert panel.context_menu(panel.proxy.index(-1, 0)) is None
+
+    # Double-click on another row (the view's signal: offscreen Qt sends no real clicks).
+    window.tabs.setCurrentWidget(panel)
+    panel.table.doubleClicked.emit(panel.proxy.index(_catalog_row(panel, "gpu_8x_h100_sxm5"), 1))
+    assert window.tabs.currentWidget() is wizard
+    assert wizard.wizard.get("resource_id") == "gpu_8x_h100_sxm5"
+
+    # Enter on a selected row, and the button.
+    window.tabs.setCurrentWidget(panel)
+    panel.table.selectRow(_catalog_row(panel, "gpu_1x_a10"))
+    panel.table.setFocus()
+    enter = next(
+        a for a in panel.table.actions() if QKeySequence(Qt.Key.Key_Return) in a.shortcuts()
+    )
+    enter.trigger()
+    assert wizard.wizard.get("resource_id") == "gpu_1x_a10"
+    window.tabs.setCurrentWidget(panel)
+    panel.table.selectRow(_catalog_row(panel, "gpu_8x_h100_sxm5"))
+    panel.new_job_button.click()
+    assert window.tabs.currentWidget() is wizard
+    assert wizard.wizard.get("resource_id") == "gpu_8x_h100_sxm5"
+
+
+async def test_tab_mnemonics_and_ctrl_n(window: MainWindow) -> None:
+    texts = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert texts == ["&Catalog", "&Pricing", "&New job", "&Jobs"]
+    assert window.new_job_action.shortcut() == QKeySequence(QKeySequence.StandardKey.New)
+    window.tabs.setCurrentWidget(window.jobs)
+    window.new_job_action.trigger()
+    assert window.tabs.currentWidget() is window.wizard
+    assert window.new_job_action in window.menuBar().actions()[0].menu().actions()
+
+
+async def test_pricing_leaves_stale_prices_out_and_says_how_old(window: MainWindow) -> None:
+    pricing = window.pricing
+    assert not pricing.include_stale.isChecked()
+    assert all(not p.stale for r in pricing.rows for p in r.others)
+    text = pricing.about.text()
+    assert "on or after" in text and "old" in text and "likely out of date" in text
+    pricing.include_stale.setChecked(True)
+    assert any(p.stale for r in pricing.rows for p in r.others)
+
+
+async def test_pricing_chart_follows_the_tables_order_and_selection(window: MainWindow) -> None:
+    pricing = window.pricing
+
+    def table_gpus() -> list[str]:
+        return [pricing.proxy.index(r, GPU).data() for r in range(pricing.proxy.rowCount())]
+
+    def charted_in_table_order() -> list[str]:
+        charted = set(pricing.chart.categories)
+        return [g for g in table_gpus() if g in charted]
+
+    assert pricing.chart.categories == charted_in_table_order()
+    pricing.table.sortByColumn(GPU, Qt.SortOrder.AscendingOrder)
+    assert pricing.chart.categories == charted_in_table_order()
+    assert pricing.chart.categories == sorted(pricing.chart.categories, key=str.lower)
+    pricing.table.sortByColumn(LAMBDA, Qt.SortOrder.DescendingOrder)
+    assert pricing.chart.categories == charted_in_table_order()
+
+    # The selected row is marked in the chart.
+    for row in (0, 3):
+        pricing.table.selectRow(row)
+        gpu = pricing.proxy.index(row, GPU).data()
+        assert pricing.chart.selected is not None
+        assert pricing.chart.categories[pricing.chart.selected] == gpu
+    # A new mode keeps the two in step.
+    pricing.mode.setCurrentIndex(1)
+    assert pricing.chart.categories == charted_in_table_order()
+    assert pricing.chart.categories[pricing.chart.selected or 0] == table_gpus()[0]
+
+
+async def test_catalog_context_menu_opens_at_a_row(window: MainWindow) -> None:
+    panel = window.catalog
+    rect = panel.table.visualRect(panel.proxy.index(0, NAME))
+    panel._context_menu(rect.center())
+    menus = [m for m in panel.findChildren(catalog_panel.QMenu) if m.isVisible()]
+    assert menus and panel.new_job_action in menus[0].actions()
+    for menu in menus:
+        menu.close()
+    panel._context_menu(QPoint(rect.center().x(), panel.table.viewport().height() + 500))

@@ -57,7 +57,7 @@ async def test_whole_flow_in_demo_mode(
             assert "fits" in wizard.compute_page.summary.text()
         assert wizard.next_button.isEnabled(), (key, wizard.status.text())
         wizard.next_button.click()
-    assert wizard.next_button.text() == "Launch"
+    assert wizard.next_button.text().startswith("Launch — about $")  # with its cost
     launched: list[str] = []
     wizard.launched.connect(launched.append)
     wizard.next_button.click()

@@ -146,7 +146,10 @@ async def test_a_job_from_another_connector_is_reattached_with_its_curve_and_log
         backfilled = detail.plot.series_length("loss")
         assert jobs.records[job_id].phase is JobPhase.RUNNING
         await wait_until(
-            lambda: jobs.records[job_id].phase.is_terminal, 45, "the reattached job to end"
+            # A 400-step CPU job: generous, for a loaded 2-core machine (about 20 s idle).
+            lambda: jobs.records[job_id].phase.is_terminal,
+            150,
+            "the reattached job to end",
         )
         record = jobs.records[job_id]
         assert record.phase is JobPhase.COMPLETED, record.error

@@ -30,7 +30,9 @@ from lambda_gui.services.ports import (
 from lambda_gui.services.settings import Settings
 
 GUI = Path(__file__).resolve().parents[2] / "lambda_gui" / "gui"
-COMPOSERS = {"main_window.py"}  # it builds every panel over the one connector
+# They build the window over the one connector: the main window, and the packaged app's
+# self-test (which builds it as the app does).
+COMPOSERS = {"main_window.py", "self_test.py"}
 
 PORTS: list[type] = [
     obj

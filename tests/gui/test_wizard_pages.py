@@ -8,20 +8,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtWidgets import QFileDialog, QLineEdit
+from PySide6.QtWidgets import QAbstractSpinBox, QComboBox, QFileDialog, QLineEdit
 
 from lambda_gui.gui.async_slots import cancel_slot_tasks
 from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.wizard.tracker_editor import TrackerEnvWidget
 from lambda_gui.gui.wizard.wizard_panel import WizardPanel
 from lambda_gui.services.connector import LambdaLabsConnector
+from lambda_gui.services.model_shape import ModelShapes
 from lambda_gui.simulator.tiny_model import demo_dataset_path
 from tests.gui.helpers import wait_until
 
 
+def offline_shapes(cache: Path) -> ModelShapes:
+    """Model sizes without the internet: config.json files, the table and the name."""
+    return ModelShapes(cache, hub_url=None)
+
+
 @pytest.fixture
-async def panel(gui_connector: LambdaLabsConnector) -> AsyncIterator[WizardPanel]:
-    wizard = WizardPanel(gui_connector, ErrorReporter(None, dialogs=False))
+async def panel(gui_connector: LambdaLabsConnector, tmp_path: Path) -> AsyncIterator[WizardPanel]:
+    wizard = WizardPanel(
+        gui_connector,
+        ErrorReporter(None, dialogs=False),
+        model_shapes=offline_shapes(tmp_path / "model-configs"),
+    )
     wizard.resize(1100, 760)
     wizard.show()
     wizard.set_resources(await gui_connector.list_resources())
@@ -39,6 +49,12 @@ def _type(panel: WizardPanel, name: str, text: str) -> None:
     widget.setText(text)
 
 
+def _spin(panel: WizardPanel, name: str, value: float) -> None:
+    widget = panel.page.editors[name].widget
+    assert isinstance(widget, QAbstractSpinBox)
+    widget.setValue(value)  # type: ignore[attr-defined]
+
+
 def _error(panel: WizardPanel, name: str) -> str:
     label = panel.page.error_labels[name]
     return label.text() if label.isVisibleTo(panel.page) else ""
@@ -54,7 +70,8 @@ async def test_model_page(panel: WizardPanel) -> None:
     _type(panel, "base_model", "Qwen/Qwen2.5-0.5B")
     assert _error(panel, "base_model") == ""
     assert panel.next_button.isEnabled()
-    assert "billion parameters" in panel.pages[0].size_label.text()  # type: ignore[attr-defined]
+    size = panel.pages[0].size_label.text()  # type: ignore[attr-defined]
+    assert "490 million parameters (from the known-models table)" in size
     _type(panel, "params_b", "lots")
     assert _error(panel, "params_b") == "Enter a number (e.g. 0.0002 or 2e-4)."
     assert not panel.next_button.isEnabled()
@@ -103,7 +120,7 @@ async def test_dataset_page_previews_the_file(panel: WizardPanel, tmp_path: Path
     assert page.table.rowCount() == 5
     headers = {page.table.horizontalHeaderItem(i).text() for i in range(page.table.columnCount())}
     assert {"instruction", "output"} <= headers
-    assert "### Instruction" in page.samples.toPlainText() or page.samples.toPlainText()
+    assert "### Instruction" in page.samples.text() or page.samples.text()
     assert panel.next_button.isEnabled()
 
     # Asking for a field the rows do not have is an inline error.
@@ -123,12 +140,11 @@ async def test_method_and_hyperparameter_pages(panel: WizardPanel) -> None:
     assert panel.wizard.get("rank") == 64 and panel.wizard.get("target_modules") == ["all-linear"]
     assert "Quality" in method.preset_label.text()
     assert panel.hyper_page.editors["num_epochs"].value() == 3.0  # the next page shows it too
-    _type(panel, "rank", "0")
+    # Counts are spin boxes; their lowest value is still a wrong one, marked on the field.
+    _spin(panel, "rank", 0)
     assert _error(panel, "rank")
     assert not panel.next_button.isEnabled()
-    _type(panel, "rank", "sixteen")
-    assert _error(panel, "rank") == "Enter a whole number."
-    _type(panel, "rank", "16")
+    _spin(panel, "rank", 16)
     assert panel.next_button.isEnabled() and "Custom" in method.preset_label.text()
     panel.next_button.click()
 
@@ -160,17 +176,25 @@ async def test_compute_page_plans_and_recommends(panel: WizardPanel) -> None:
     assert panel.wizard.go_to("compute")
     panel._show_current()
     page = panel.compute_page
-    # 8B in 16 bit with 1k-token rows does not fit a 24 GB A10: an error, Next disabled.
+    # The recommended type (fits, has capacity) is pre-selected in place of the draft's A10.
+    best = panel.wizard.recommended()
+    assert best is not None and best.available and best.name != "gpu_1x_a10"
+    assert panel.wizard.get("resource_id") == best.name
+    assert "fits" in page.summary.text() and "$" in page.summary.text()
+    assert panel.next_button.isEnabled()
+    assert not page.recommend_button.isEnabled()  # already in use
+    # The user picks the A10: 8B in 16 bit with 1k-token rows does not fit its 24 GB.
+    combo = page.type_editor.widget
+    assert isinstance(combo, QComboBox)
+    combo.setCurrentIndex(combo.findData("gpu_1x_a10"))
+    assert page.type_chosen
     assert "GPU memory" in _error(panel, "resource_id")
     assert "does not fit" in page.summary.text()
     assert not panel.next_button.isEnabled()
     assert page.plans_table.rowCount() > 5
-    # The recommended type fits and has capacity; choosing it makes the step valid.
-    best = panel.wizard.recommended()
-    assert best is not None and best.available
+    # Back to the recommended type, which makes the step valid again.
     page.recommend_button.click()
     assert panel.wizard.get("resource_id") == best.name
-    assert "fits" in page.summary.text() and "$" in page.summary.text()
     assert panel.next_button.isEnabled()
     # A region without capacity for the type is an error on the region field.
     page.region_editor.set_value("me-west-1")
@@ -184,8 +208,8 @@ async def test_compute_page_plans_and_recommends(panel: WizardPanel) -> None:
     panel.next_button.click()
     assert panel.wizard.current.key == "limits"
     panel.next_button.click()
-    assert panel.wizard.is_last and panel.next_button.text() == "Launch"
-    assert best.name in panel.review_page.summary.toPlainText()
+    assert panel.wizard.is_last and panel.next_button.text().startswith("Launch — about $")
+    assert best.name in panel.review_page.summary_text()
 
 
 async def test_limits_page_caps_divergence_and_self_termination(panel: WizardPanel) -> None:
@@ -229,9 +253,9 @@ async def test_limits_page_caps_divergence_and_self_termination(panel: WizardPan
     assert not ratio.isEnabled() and not grace.isEnabled()
     page.editors["stop_on_divergence"].widget.setChecked(True)  # type: ignore[attr-defined]
     assert ratio.isEnabled() and panel.wizard.get("stop_on_divergence") is True
-    _type(panel, "divergence_ratio", "1")
+    _spin(panel, "divergence_ratio", 1)
     assert "above 1" in _error(panel, "divergence_ratio") and not panel.next_button.isEnabled()
-    _type(panel, "divergence_ratio", "3")
+    _spin(panel, "divergence_ratio", 3)
     assert panel.next_button.isEnabled()
 
     # The self-termination opt-in says the risk plainly, in its label and tooltip.
@@ -243,11 +267,11 @@ async def test_limits_page_caps_divergence_and_self_termination(panel: WizardPan
     assert page.risk_label.isVisible()
     box.setChecked(True)  # type: ignore[attr-defined]
     assert grace.isEnabled() and panel.wizard.get("self_terminate") is True
-    _type(panel, "self_terminate_grace_minutes", "20")
+    _spin(panel, "self_terminate_grace_minutes", 20)
 
     panel.next_button.click()
     assert panel.wizard.is_last
-    summary = panel.review_page.summary.toPlainText()
+    summary = panel.review_page.summary_text()
     assert "run time up to 1 h 30 min, budget up to $500.00" in summary
     assert "stop when the loss reaches 3.0x its best" in summary
     assert "Self-termination: ON" in summary and "20.0 min" in summary

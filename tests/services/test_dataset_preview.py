@@ -14,7 +14,12 @@ import pytest
 from lambda_gui.core.dataset_format import parse_rows
 from lambda_gui.core.wizard import DatasetPreview
 from lambda_gui.services import dataset_preview
-from lambda_gui.services.dataset_preview import PREVIEW_ROWS, read_dataset_preview
+from lambda_gui.services.dataset_preview import (
+    PREVIEW_ROWS,
+    TextInputs,
+    read_dataset_preview,
+    read_training_texts,
+)
 from lambda_gui.simulator.tiny_model import demo_dataset_path
 
 
@@ -147,3 +152,110 @@ async def test_a_big_json_array_is_previewed_streamed(tmp_path: Path) -> None:
     preview = await read_dataset_preview(str(path))
     assert not preview.errors
     assert preview.row_count == 30_000 and len(preview.rows) == PREVIEW_ROWS
+
+
+# --- what training sees ------------------------------------------------------------------------
+
+ALPACA = [
+    {"instruction": f"Question {i}", "input": "", "output": "x" * (i * 8 + 1)} for i in range(300)
+]
+TEMPLATE = "{% for m in messages %}<{{ m.role }}>{{ m.content }}{{ eos_token }}\n{% endfor %}"
+
+
+def _write(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _model(folder: Path, config: dict[str, object], jinja: str | None = None) -> Path:
+    folder.mkdir()
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    if jinja is not None:
+        (folder / "chat_template.jinja").write_text(jinja)
+    return folder
+
+
+def _inputs(model: str, *, chat: bool = True, source: str = "local", seq: int = 64) -> TextInputs:
+    return TextInputs(
+        use_chat_template=chat, model_source=source, base_model=model, max_seq_length=seq
+    )
+
+
+async def test_chat_template_from_the_model_folder(tmp_path: Path) -> None:
+    data = await read_dataset_preview(str(_write(tmp_path / "d.jsonl", ALPACA)))
+    model = _model(tmp_path / "m", {"chat_template": TEMPLATE, "eos_token": {"content": "</s>"}})
+    texts = await read_training_texts(data, _inputs(str(model)))
+    assert texts.templated_here and texts.problem is None
+    assert texts.samples[0] == "<user>Question 0</s>\n<assistant>x</s>\n"
+    assert "tokenizer_config.json" in texts.how
+    # Every row is counted, not only the preview's first 200 (no tokenizer.json: estimated).
+    assert texts.stats is not None and texts.stats.counted == 300 and texts.stats.estimated
+    assert texts.stats.over_max == sum(1 for r in ALPACA if len(_render(r)) / 4 > 64)
+
+    plain = await read_training_texts(data, _inputs(str(model), chat=False))
+    assert plain.samples[0].startswith("### Instruction:\nQuestion 0") and not plain.templated_here
+    assert "is off" in plain.how
+
+
+def _render(row: dict[str, object]) -> str:
+    return f"<user>{row['instruction']}</s>\n<assistant>{row['output']}</s>\n"
+
+
+async def test_template_sources_and_fallbacks(tmp_path: Path) -> None:
+    data = await read_dataset_preview(str(_write(tmp_path / "d.jsonl", ALPACA[:3])))
+    named = _model(
+        tmp_path / "named", {"chat_template": [{"name": "default", "template": TEMPLATE}]}
+    )
+    assert (await read_training_texts(data, _inputs(str(named)))).templated_here
+    jinja = _model(tmp_path / "jinja", {"eos_token": "<e>"}, jinja=TEMPLATE)
+    texts = await read_training_texts(data, _inputs(str(jinja)))
+    assert texts.samples[0].startswith("<user>Question 0<e>") and "chat_template.jinja" in texts.how
+    none = _model(tmp_path / "none", {})
+    texts = await read_training_texts(data, _inputs(str(none)))
+    assert not texts.templated_here and "has no chat template" in texts.how
+    assert texts.samples[0].startswith("### Instruction:")
+
+
+async def test_a_hub_model_not_on_this_computer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    data = await read_dataset_preview(str(_write(tmp_path / "d.jsonl", ALPACA[:3])))
+    texts = await read_training_texts(data, _inputs("Qwen/Qwen2.5-0.5B", source="huggingface"))
+    assert "applied on the instance" in texts.how and "not on this computer" in texts.how
+    assert texts.samples[0] == "[user]\nQuestion 0\n\n[assistant]\nx"
+    assert texts.stats is not None and texts.stats.estimated
+    # The same model in the Hub cache: its template is rendered here.
+    snapshot = tmp_path / "cache" / "models--Qwen--Qwen2.5-0.5B" / "snapshots" / "abc"
+    snapshot.parent.mkdir(parents=True)
+    _model(snapshot, {"chat_template": TEMPLATE})
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("abc")
+    texts = await read_training_texts(data, _inputs("Qwen/Qwen2.5-0.5B", source="huggingface"))
+    assert texts.templated_here and texts.samples[0].startswith("<user>Question 0")
+
+
+async def test_a_row_the_template_refuses(tmp_path: Path) -> None:
+    data = await read_dataset_preview(str(_write(tmp_path / "d.jsonl", ALPACA[:3])))
+    strict = "{% if messages|length > 1 %}{{ raise_exception('one turn only') }}{% endif %}"
+    model = _model(tmp_path / "m", {"chat_template": strict})
+    texts = await read_training_texts(data, _inputs(str(model)))
+    assert texts.problem is not None and "refuses row 1" in texts.problem
+    assert "one turn only" in texts.problem
+
+
+async def test_plain_text_rows_counted_with_the_models_tokenizer(tmp_path: Path) -> None:
+    tokenizers = pytest.importorskip("tokenizers")
+    model = _model(tmp_path / "m", {})
+    vocab = {"[UNK]": 0, "hello": 1, "world": 2}
+    tokenizer = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
+    tokenizer.save(str(model / "tokenizer.json"))
+    rows = [{"text": "hello world " * (i + 1)} for i in range(10)]
+    data = await read_dataset_preview(str(_write(tmp_path / "t.jsonl", rows)))
+    texts = await read_training_texts(data, _inputs(str(model), seq=11))
+    assert "as they are" in texts.how and texts.samples[0] == "hello world "
+    assert texts.stats is not None and not texts.stats.estimated
+    assert list(texts.stats.lengths) == [2 * (i + 1) for i in range(10)]
+    assert texts.stats.over_max == 5
+    assert "counted with the model's tokenizer" in texts.stats.summary()

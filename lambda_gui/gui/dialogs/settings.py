@@ -1,5 +1,6 @@
-"""Settings: API key, SSH key (a file, or one Lambda generates), default region, what happens
-to the instance when a job ends, orphaned instances, and a dollar cap over all running jobs."""
+"""Settings: API key, SSH key (a file, or one Lambda generates), the Hugging Face and W&B
+tokens training jobs use, default region, what happens to the instance when a job ends,
+orphaned instances, and a dollar cap over all running jobs."""
 
 from __future__ import annotations
 
@@ -38,6 +39,20 @@ ORPHANS_CAVEAT = (
     "terminated too."
 )
 Reconnect = Callable[[], Awaitable[None]]
+# (variable name, label, placeholder): secrets saved in the keyring under their variable name,
+# where a job's tracker settings find them (services/tracker_secrets.py).
+JOB_SECRETS: tuple[tuple[str, str, str], ...] = (
+    ("HF_TOKEN", "&Hugging Face token", "hf_… (gated models and datasets, pushing to the Hub)"),
+    ("WANDB_API_KEY", "&W&&B API key", "Weights & Biases key (the wandb tracker)"),
+)
+DEMO_NOTE = (
+    "<b>Demo mode.</b> The simulated cloud has its own API key and SSH key, so the "
+    "<i>Lambda Cloud</i> and <i>SSH key</i> settings do not apply here (they are shown "
+    "greyed). Everything else applies to demo jobs too."
+)
+NOT_CONNECTED_NOTE = (
+    "Not connected: the region, end-of-job and money-safety settings can be changed once connected."
+)
 
 
 class SettingsDialog(QDialog):
@@ -81,7 +96,7 @@ class SettingsDialog(QDialog):
         # for their width and clip the text.
         cloud_layout = QVBoxLayout(cloud)
         cloud_form = QFormLayout()
-        cloud_form.addRow("API key", self.key_edit)
+        cloud_form.addRow("&API key", self.key_edit)
         cloud_layout.addLayout(cloud_form)
         cloud_layout.addWidget(self.keyring_label)
         cloud_layout.addWidget(self.keyring_warning)
@@ -107,6 +122,32 @@ class SettingsDialog(QDialog):
         file_row.addWidget(self.browse_button)
         ssh_layout.addLayout(file_row)
 
+        # Tokens for training jobs
+        self.secret_edits: dict[str, QLineEdit] = {}
+        self.secret_forget: dict[str, QCheckBox] = {}
+        self._saved_secrets: set[str] = set()
+        tokens = QGroupBox("Tokens for training jobs (kept in the keyring)", self)
+        tokens_form = QFormLayout(tokens)
+        for name, label, placeholder in JOB_SECRETS:
+            edit = QLineEdit(self)
+            edit.setEchoMode(QLineEdit.EchoMode.Password)
+            edit.setPlaceholderText(placeholder)
+            edit.setObjectName(name)
+            forget = QCheckBox("Remove the saved one", self)
+            forget.setEnabled(False)
+            row = QHBoxLayout()
+            row.addWidget(edit, 1)
+            row.addWidget(forget)
+            title = QLabel(label, self)
+            title.setBuddy(edit)
+            tokens_form.addRow(title, row)
+            self.secret_edits[name] = edit
+            self.secret_forget[name] = forget
+        self.tokens_status = QLabel(self)
+        self.tokens_status.setWordWrap(True)
+        tokens_form.addRow(self.tokens_status)
+        self.tokens_group = tokens
+
         # Jobs
         self.region = QComboBox(self)
         self.region.addItem("Any region with capacity", "")
@@ -125,7 +166,7 @@ class SettingsDialog(QDialog):
         self.terminate_radio.setChecked(True)
         jobs = QGroupBox("Jobs", self)
         jobs_form = QFormLayout(jobs)
-        jobs_form.addRow("Default region", self.region)
+        jobs_form.addRow("Default &region", self.region)
         jobs_form.addRow(QLabel("When a job ends:", self))
         jobs_form.addRow(self.terminate_radio)
         jobs_form.addRow(self.keep_radio)
@@ -154,22 +195,26 @@ class SettingsDialog(QDialog):
         money_layout.addLayout(cap_row)
         self.money_group = money
 
+        # What does not apply (demo mode, not connected) is said at the top, before the fields.
         self.note = QLabel(self)
         self.note.setWordWrap(True)
+        self.note.hide()
         self.error_label = QLabel(self)
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet(ERROR_STYLE)
         self.error_label.hide()
-        self.save_button = QPushButton("Save", self)
+        self.save_button = QPushButton("&Save", self)
         self.save_button.setDefault(True)
         self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setAutoDefault(False)
+        self.browse_button.setAutoDefault(False)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.save_button)
 
         layout = QVBoxLayout(self)
-        for widget in (cloud, ssh, jobs, money, self.note, self.error_label):
+        for widget in (self.note, cloud, ssh, tokens, jobs, money, self.error_label):
             layout.addWidget(widget)
         layout.addLayout(buttons)
 
@@ -177,14 +222,20 @@ class SettingsDialog(QDialog):
         self.browse_button.clicked.connect(self.choose_key_file)
         self.save_button.clicked.connect(self.save)
         self.cancel_button.clicked.connect(self.reject)
+        for name, edit in self.secret_edits.items():
+            forget = self.secret_forget[name]
+            edit.textChanged.connect(
+                lambda text, n=name, f=forget: f.setEnabled(n in self._saved_secrets and not text)
+            )
         if demo:
             for widget in (cloud, ssh):
                 widget.setEnabled(False)
-            self.note.setText(
-                "Demo mode: the simulated cloud has its own API key and SSH key; they are "
-                "not saved."
-            )
+            self._add_note(DEMO_NOTE)
         self._update_enabled()
+
+    def _add_note(self, text: str) -> None:
+        self.note.setText(f"{self.note.text()}<br>{text}" if self.note.text() else text)
+        self.note.show()
 
     def _update_enabled(self) -> None:
         own = self.file_radio.isChecked()
@@ -202,14 +253,14 @@ class SettingsDialog(QDialog):
 
     async def _read_saved(self) -> None:
         info = await self.credentials.info()
-        safe = "" if info.secure else " (not secure)"
         stored = await self.credentials.api_key()
-        where = f"Keyring: {info.name}{safe}." if info.can_store else "No keyring can save keys."
-        self.keyring_label.setText(
-            f"{where} " + ("An API key is saved." if stored else "No API key is saved.")
-        )
+        saved = "An API key is saved." if stored else "No API key is saved."
+        # The keyring's state is said once: its name when it is safe, else the warning alone.
+        self.keyring_label.setText(saved if info.warning else f"Keyring: {info.name}. {saved}")
         self.keyring_warning.setText(info.warning)
+        self.keyring_warning.setToolTip(f"Keyring backend: {info.name}")
         self.keyring_warning.setVisible(bool(info.warning))
+        await self._read_secrets()
         path = await self.credentials.ssh_key_path()
         self._loaded_key_path = path
         if path:
@@ -218,11 +269,7 @@ class SettingsDialog(QDialog):
         try:
             settings = await self.connector.settings.load()
         except NotConnectedError:
-            self.note.setText(
-                (self.note.text() + " " if self.note.text() else "")
-                + "Not connected: the region and end-of-job settings can be changed once "
-                "connected."
-            )
+            self._add_note(NOT_CONNECTED_NOTE)
             self.region.setEnabled(False)
             self.terminate_radio.setEnabled(False)
             self.keep_radio.setEnabled(False)
@@ -237,6 +284,20 @@ class SettingsDialog(QDialog):
             self.region.addItem(region, region)
         self.region.setCurrentIndex(max(0, self.region.findData(region or "")))
         (self.terminate_radio if auto else self.keep_radio).setChecked(True)
+
+    async def _read_secrets(self) -> None:
+        self._saved_secrets = set()
+        for name, _label, _placeholder in JOB_SECRETS:
+            if await self.credentials.secret(name):
+                self._saved_secrets.add(name)
+            self.secret_forget[name].setEnabled(
+                name in self._saved_secrets and not self.secret_edits[name].text()
+            )
+        names = ", ".join(n for n, _l, _p in JOB_SECRETS if n in self._saved_secrets)
+        self.tokens_status.setText(
+            (f"Saved: {names}. Leave a field empty to keep the saved value. " if names else "")
+            + "A job uses them when its tracker settings name them (HF_TOKEN, WANDB_API_KEY)."
+        )
 
     @reported_slot("Could not choose the SSH key")
     async def choose_key_file(self) -> None:
@@ -281,6 +342,12 @@ class SettingsDialog(QDialog):
             if (key_path or None) != self._loaded_key_path:
                 kept = await self.credentials.save_ssh_key_path(key_path or None) and kept
                 reconnect = True
+        for name, edit in self.secret_edits.items():
+            value = edit.text().strip()
+            if value:
+                kept = await self.credentials.save_secret(name, value) and kept
+            elif self.secret_forget[name].isChecked():
+                await self.credentials.forget_secret(name)
         if self.region.isEnabled():
             await self.connector.settings.update(
                 default_region=str(self.region.currentData() or ""),

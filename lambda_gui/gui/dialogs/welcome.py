@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -17,19 +18,21 @@ from PySide6.QtWidgets import (
 
 from lambda_gui.gui.async_slots import reported_slot
 from lambda_gui.gui.error_report import ErrorReporter, describe_error
-from lambda_gui.gui.style import ERROR_STYLE, WARNING_STYLE
+from lambda_gui.gui.style import ERROR_STYLE, WARNING_STYLE, apply_accessible_palette
 from lambda_gui.services.credentials import CredentialStore, KeyringInfo
 
 ConnectWith = Callable[[str], Awaitable[None]]
 
+API_KEYS_URL = "https://cloud.lambda.ai/api-keys/cloud-api"
 INTRO = (
     "<h2>Welcome to Lambda GUI</h2>"
     "<p>Fine-tune language models with LoRA on Lambda Cloud GPUs: pick a model and a dataset, "
     "see what it will cost, launch, and watch it train. The app terminates the instance when "
     "the job ends, so nothing is left billing.</p>"
-    "<p>To start, enter your Lambda Cloud API key (create one in the Lambda Cloud dashboard, "
-    "under <i>API keys</i>). Or try the demo first: a simulated cloud on this computer that "
-    "fine-tunes a tiny model on its CPU, for free.</p>"
+    "<p>To start, enter your Lambda Cloud API key (create one in the "
+    f'<a href="{API_KEYS_URL}">Lambda Cloud dashboard, under <i>API keys</i></a>). '
+    "Or try the demo first: a simulated cloud on this computer that fine-tunes a tiny model "
+    "on its CPU, for free.</p>"
 )
 
 
@@ -44,6 +47,7 @@ class WelcomeDialog(QDialog):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
+        apply_accessible_palette()  # this dialog can come before the main window
         self.credentials = credentials
         self.connect_with = connect_with
         self.reporter = reporter
@@ -58,6 +62,9 @@ class WelcomeDialog(QDialog):
 
         intro = QLabel(INTRO, self)
         intro.setWordWrap(True)
+        intro.setOpenExternalLinks(True)
+        intro.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.intro = intro
         self.key_edit = QLineEdit(self)
         self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.key_edit.setPlaceholderText("secret_…")
@@ -72,14 +79,18 @@ class WelcomeDialog(QDialog):
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet(ERROR_STYLE)
         self.error_label.hide()
-        self.connect_button = QPushButton("Connect", self)
+        self.connect_button = QPushButton("&Connect", self)
         self.connect_button.setDefault(True)
         self.connect_button.setEnabled(False)
-        self.demo_button = QPushButton("Try the demo", self)
-        self.quit_button = QPushButton("Quit", self)
+        self.demo_button = QPushButton("Try the &demo", self)
+        self.demo_button.setAutoDefault(False)
+        self.quit_button = QPushButton("&Quit", self)
+        self.quit_button.setAutoDefault(False)
 
         key_row = QHBoxLayout()
-        key_row.addWidget(QLabel("API key:", self))
+        key_label = QLabel("&API key:", self)
+        key_label.setBuddy(self.key_edit)
+        key_row.addWidget(key_label)
         key_row.addWidget(self.key_edit, 1)
         key_row.addWidget(self.show_key)
         buttons = QHBoxLayout()
@@ -115,14 +126,17 @@ class WelcomeDialog(QDialog):
         return info
 
     def show_keyring(self, info: KeyringInfo) -> None:
-        """Name the keyring backend and warn when it is not safe."""
-        if not info.can_store:
-            self.keyring_label.setText(f"No keyring can save the key here (backend: {info.name}).")
-        else:
-            safe = "" if info.secure else " (not secure)"
-            self.keyring_label.setText(f"The key is saved in your keyring: {info.name}{safe}.")
-        self.keyring_warning.setText(info.warning)
-        self.keyring_warning.setVisible(bool(info.warning))
+        """Say where the key will be kept, once: the keyring's name when it is safe, or the
+        warning alone when it is not (the backend's name then goes in its tooltip)."""
+        if info.warning:
+            self.keyring_label.hide()
+            self.keyring_warning.setText(info.warning)
+            self.keyring_warning.setToolTip(f"Keyring backend: {info.name}")
+            self.keyring_warning.show()
+            return
+        self.keyring_label.setText(f"The key is saved in your keyring: {info.name}.")
+        self.keyring_label.show()
+        self.keyring_warning.hide()
 
     @reported_slot("Could not connect")
     async def try_connect(self) -> None:
@@ -150,9 +164,10 @@ class WelcomeDialog(QDialog):
             self._connected_key = key
             self._promised_saving = False
             problem = self.credentials.problem
-            self.keyring_label.setText("The key was NOT saved in your keyring.")
+            self.keyring_label.hide()
             self.keyring_warning.setText(
-                (str(problem) if problem is not None else "The keyring did not keep the key.")
+                "The key was NOT saved in your keyring: "
+                + (str(problem) if problem is not None else "the keyring did not keep the key.")
                 + " You will be asked for it at the next start."
             )
             self.keyring_warning.show()

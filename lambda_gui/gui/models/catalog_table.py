@@ -1,7 +1,13 @@
-"""The instance-type catalog as a table: specs, price, and the regions with capacity now."""
+"""The instance-type catalog as a table: specs, price, and the regions with capacity now.
+
+Memory is in GiB throughout: Lambda's API gives RAM and disk as memory_gib and storage_gib,
+and a GPU's "80 GB" is binary too (80 GiB of HBM), so one unit fits every column. The unit
+stands in the header and the cells hold plain numbers.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -12,11 +18,12 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
 )
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QGuiApplication
 
 from lambda_gui.core.models import Resource
 from lambda_gui.gui.models.roles import AVAILABLE_ROLE, FILTER_ROLE, SORT_ROLE, VALUE_ROLE
 from lambda_gui.gui.models.row_table import RowTableModel
+from lambda_gui.gui.style import AVAILABLE_BACKGROUND, muted_text
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
@@ -24,32 +31,42 @@ COLUMNS = (
     "Instance type",
     "GPU",
     "GPUs",
-    "VRAM / GPU",
+    "VRAM / GPU (GiB)",
     "vCPUs",
-    "RAM",
-    "Disk",
+    "RAM (GiB)",
+    "Disk (GiB)",
     "$ / hour",
     "Capacity now",
 )
 NAME, GPU, COUNT, VRAM, VCPUS, RAM, DISK, PRICE, CAPACITY = range(len(COLUMNS))
 _NUMERIC = frozenset({COUNT, VRAM, VCPUS, RAM, DISK, PRICE})
 
-AVAILABLE_BACKGROUND = QColor(46, 160, 67, 60)
-UNAVAILABLE_FOREGROUND = QColor(128, 128, 128)
+# "(80 GB SXM5)": the memory part of Lambda's GPU description, shown in its own column.
+_DESCRIPTION_MEMORY = re.compile(r"\s*\d+\s*GB\b\s*", re.IGNORECASE)
 
 
 def _gib(value: int) -> str:
-    if value <= 0:
-        return "—"
-    return f"{value / 1024:.1f} TiB" if value >= 10240 else f"{value} GiB"
+    return "—" if value <= 0 else f"{value:,}"
 
 
-def _regions_text(resource: Resource) -> str:
-    return ", ".join(r.name for r in resource.regions) if resource.regions else "none now"
+def gpu_label(resource: Resource) -> str:
+    """The GPU without its memory size ("H100 (80 GB SXM5)" -> "H100 (SXM5)")."""
+    if not resource.gpu_count:
+        return "CPU only"
+    text = _DESCRIPTION_MEMORY.sub(" ", resource.gpu_type).replace("( ", "(").replace(" )", ")")
+    return " ".join(text.replace("()", "").split()) or resource.gpu_type
+
+
+def capacity_text(resource: Resource) -> str:
+    """Capacity in words, never by colour alone: "Yes: us-east-1, ..." or "No capacity now"."""
+    if not resource.regions:
+        return "No capacity now"
+    return "Yes: " + ", ".join(r.name for r in resource.regions)
 
 
 class CatalogTableModel(RowTableModel[Resource]):
-    """One row per Lambda instance type; capacity shows through colour and AVAILABLE_ROLE."""
+    """One row per Lambda instance type; capacity shows in words ("Yes: regions" / "No
+    capacity now"), a green cell and muted row text as extra cues, and AVAILABLE_ROLE."""
 
     columns = COLUMNS
 
@@ -87,23 +104,26 @@ class CatalogTableModel(RowTableModel[Resource]):
         if role == Qt.ItemDataRole.TextAlignmentRole and column in _NUMERIC:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole and not r.available:
-            return QBrush(UNAVAILABLE_FOREGROUND)
+            # Muted, yet at least 4.5:1 on the table's backgrounds in light and dark palettes.
+            return QBrush(muted_text(QGuiApplication.palette()))
         if role == Qt.ItemDataRole.BackgroundRole and column == CAPACITY and r.available:
-            return QBrush(AVAILABLE_BACKGROUND)
+            return QBrush(QColor(AVAILABLE_BACKGROUND))
+        if role == Qt.ItemDataRole.ForegroundRole and column == CAPACITY and r.available:
+            return QBrush(QColor("#000000"))  # on the light green, whatever the palette
         return None
 
     @staticmethod
     def _display(r: Resource, column: int) -> str:
         values = {
             NAME: r.name,
-            GPU: r.gpu_type if r.gpu_count else "CPU only",
+            GPU: gpu_label(r),
             COUNT: str(r.gpu_count),
             VRAM: _gib(r.vram_gb),
             VCPUS: str(r.vcpus),
             RAM: _gib(r.memory_gib),
             DISK: _gib(r.storage_gib),
             PRICE: f"${r.hourly_rate:,.2f}",
-            CAPACITY: _regions_text(r),
+            CAPACITY: capacity_text(r),
         }
         return values[column]
 
@@ -129,6 +149,10 @@ class CatalogTableModel(RowTableModel[Resource]):
                 return "No region has capacity for this type right now."
             return "\n".join(
                 f"{g.name}: {g.description}" if g.description else g.name for g in r.regions
+            )
+        if column == GPU and r.gpu_count:
+            return f"Lambda's description: {r.gpu_type}" + (
+                f"\n{r.description}" if r.description else ""
             )
         if column == VRAM and r.gpu_count > 1:
             return f"{r.total_vram_gb} GiB over {r.gpu_count} GPUs"

@@ -8,16 +8,17 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
-from lambda_gui.core.price_compare import PriceRow, ProviderPrice
+from lambda_gui.core.price_compare import PriceRow, ProviderPrice, versus_text
 from lambda_gui.gui.models.roles import AVAILABLE_ROLE, SORT_ROLE, VALUE_ROLE
 from lambda_gui.gui.models.row_table import RowTableModel
+from lambda_gui.gui.style import CHEAPER_COLOUR, DEARER_COLOUR
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
 GPU, VRAM, LAMBDA, LAMBDA_TYPE, OTHER, PROVIDER, SAVINGS, DATE, COUNT = range(9)
 _NUMERIC = frozenset({VRAM, LAMBDA, OTHER, SAVINGS, COUNT})
-CHEAPER = QColor(26, 127, 55)
-DEARER = QColor(207, 34, 46)
+CHEAPER = QColor(CHEAPER_COLOUR)
+DEARER = QColor(DEARER_COLOUR)
 # Sorting puts rows without a figure last in ascending order.
 _MISSING = float("inf")
 
@@ -34,7 +35,8 @@ def _offer_line(p: ProviderPrice, per_gpu: bool) -> str:
 
 
 class PriceCompareTableModel(RowTableModel[PriceRow]):
-    """One row per GPU model; the savings column is green when Lambda is cheaper, red if not."""
+    """One row per GPU model; the comparison column says "23% cheaper" or "2.1x the price"
+    (green or red as well, never colour alone)."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -61,7 +63,7 @@ class PriceCompareTableModel(RowTableModel[PriceRow]):
             LAMBDA_TYPE: "Lambda type",
             OTHER: f"Cheapest other ({unit})",
             PROVIDER: "Provider",
-            SAVINGS: "Lambda saves",
+            SAVINGS: "Lambda vs cheapest other",
             DATE: "Other's price date",
             COUNT: "Providers",
         }
@@ -86,7 +88,7 @@ class PriceCompareTableModel(RowTableModel[PriceRow]):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole and column == SAVINGS:
             saving = r.savings_percent
-            if saving is not None and saving != 0:
+            if saving is not None and round(saving) != 0:  # not "same price"
                 return QBrush(CHEAPER if saving > 0 else DEARER)
         return None
 
@@ -107,14 +109,14 @@ class PriceCompareTableModel(RowTableModel[PriceRow]):
         if column == OTHER:
             return _money(r.cheapest_other_price)
         if column == PROVIDER:
-            return other.provider if other else "—"
-        if column == SAVINGS:
-            saving = r.savings_percent
-            if saving is None:
+            if other is None:
                 return "—"
-            if saving >= 0:
-                return f"{saving:.0f}% cheaper"
-            return f"{-saving:.0f}% dearer"
+            return f"{other.provider} ({other.gpu_count}x)" if r.per_gpu else other.provider
+        if column == SAVINGS:
+            mine, theirs = r.lambda_price, r.cheapest_other_price
+            if mine is None or theirs is None:
+                return "—"
+            return versus_text(mine, theirs) + (" (sizes differ)" if r.mixed_sizes else "")
         if column == DATE:
             return other.date_label if other else "—"
         return str(len(r.others))
@@ -148,6 +150,14 @@ class PriceCompareTableModel(RowTableModel[PriceRow]):
             return "\n".join(lines) or None
         if column in (OTHER, PROVIDER, DATE, COUNT, SAVINGS):
             lines = [_offer_line(p, r.per_gpu) for p in r.others]
+            if r.mixed_sizes and r.lambda_best is not None:
+                lines.insert(
+                    0,
+                    f"No other provider offers {r.lambda_best.gpu_count}x {r.gpu_model}: "
+                    "this compares per-GPU prices of different instance sizes.\n",
+                )
+            elif r.per_gpu and r.compared_count is not None:
+                lines.insert(0, f"Per GPU-hour, both at {r.compared_count}x {r.gpu_model}.\n")
             other = r.cheapest_other
             if other is not None and other.notes:
                 lines.append(f"\n{other.provider}: {other.notes}")

@@ -15,6 +15,7 @@ class RowTableModel(QAbstractTableModel, Generic[RowT]):
     """A flat table of `RowT` values; subclasses give the titles and each cell's data."""
 
     columns: tuple[str, ...] = ()
+    header_tips: tuple[str, ...] = ()  # a tooltip per column title, when given
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -39,6 +40,10 @@ class RowTableModel(QAbstractTableModel, Generic[RowT]):
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
             return self.header_titles()[section]
+        if role == Qt.ItemDataRole.ToolTipRole and section < len(self.header_tips):
+            return self.header_tips[section]
         return None

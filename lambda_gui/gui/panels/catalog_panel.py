@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMenu,
     QProgressBar,
     QPushButton,
     QTableView,
@@ -30,9 +32,12 @@ REFRESH_COOLDOWN_MS = 5000
 
 
 class CatalogPanel(QWidget):
-    """The live catalog; `resources_loaded` carries each fresh list to the other tabs."""
+    """The live catalog; `resources_loaded` carries each fresh list to the other tabs, and
+    `new_job_requested` the name of the type a new job should run on (the button, the row's
+    context menu, double-click or Enter on a row)."""
 
     resources_loaded = Signal(object)  # list[Resource]
+    new_job_requested = Signal(str)
 
     def __init__(
         self, connector: CatalogSource, reporter: ErrorReporter, parent: QWidget | None = None
@@ -70,11 +75,22 @@ class CatalogPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)  # a long region list elides; its tooltip has them all
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
 
+        self.new_job_button = QPushButton("New job on this type…", self)
+        self.new_job_button.setToolTip(
+            "Open the New job tab with the selected instance type chosen "
+            "(or double-click a row, or press Enter on it)."
+        )
+        self.new_job_button.setEnabled(False)
+        self.new_job_action = QAction("New job on this type…", self)
+        self.new_job_action.triggered.connect(lambda _checked=False: self.request_new_job())
         self.summary = QLabel(self)
         self.summary.setWordWrap(True)
 
@@ -88,12 +104,67 @@ class CatalogPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
         layout.addWidget(self.table, 1)
-        layout.addWidget(self.summary)
+        below = QHBoxLayout()
+        below.addWidget(self.summary, 1)
+        below.addWidget(self.new_job_button, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addLayout(below)
 
         self.filter_edit.textChanged.connect(self.proxy.set_filter_text)
         self.only_available.toggled.connect(self.proxy.set_only_available)
         # clicked(bool) would otherwise land in `force`.
         self.refresh_button.clicked.connect(lambda _checked=False: self.refresh(True))
+        self.new_job_button.clicked.connect(lambda _checked=False: self.request_new_job())
+        self.table.doubleClicked.connect(self._on_double_click)
+        # Enter on the table does what double-click does (not `activated`: on platforms
+        # that activate on a single click, selecting a row would leave the tab).
+        enter = QAction(self.table)
+        enter.setShortcuts([QKeySequence(Qt.Key.Key_Return), QKeySequence(Qt.Key.Key_Enter)])
+        enter.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        enter.triggered.connect(lambda _checked=False: self.request_new_job())
+        self.table.addAction(enter)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.table.selectionModel().selectionChanged.connect(
+            lambda *_args: self.new_job_button.setEnabled(self.selected_type() is not None)
+        )
+        self.proxy.modelReset.connect(
+            lambda: self.new_job_button.setEnabled(self.selected_type() is not None)
+        )
+
+    def selected_type(self) -> str | None:
+        """The name of the GPU instance type selected in the table, if any."""
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        resource = self.model.resource(self.proxy.mapToSource(rows[0]).row())
+        return resource.name if resource.gpu_count > 0 else None
+
+    def request_new_job(self, name: str | None = None) -> bool:
+        """Ask for a new job on `name` (the selected type by default); False when none."""
+        name = name or self.selected_type()
+        if not name:
+            return False
+        self.new_job_requested.emit(name)
+        return True
+
+    def _on_double_click(self, index: QModelIndex) -> None:
+        if index.isValid():
+            self.table.selectRow(index.row())
+            self.request_new_job()
+
+    def context_menu(self, index: QModelIndex) -> QMenu | None:
+        """The menu of a row (None outside the rows): start a new job on its type."""
+        if not index.isValid():
+            return None
+        self.table.selectRow(index.row())
+        menu = QMenu(self)
+        self.new_job_action.setEnabled(self.selected_type() is not None)
+        menu.addAction(self.new_job_action)
+        return menu
+
+    def _context_menu(self, pos: QPoint) -> None:
+        menu = self.context_menu(self.table.indexAt(pos))
+        if menu is not None:
+            menu.popup(self.table.viewport().mapToGlobal(pos))
 
     @property
     def loading(self) -> bool:
@@ -126,9 +197,10 @@ class CatalogPanel(QWidget):
         gpu = [r for r in self.resources if r.gpu_count > 0]
         free = [r for r in gpu if r.available]
         self.summary.setText(
-            f"{len(gpu)} GPU instance types; {len(free)} with capacity in some region now "
-            "(green). Prices are Lambda's on-demand prices per instance-hour; hover a cell "
-            "for regions and per-GPU prices."
+            f"{len(gpu)} GPU instance types; {len(free)} with capacity in some region now. "
+            "Prices are Lambda's on-demand prices per instance-hour; memory and disk are in "
+            "GiB. Hover a cell for regions and per-GPU prices; double-click a type to start "
+            "a job on it."
         )
         self.resources_loaded.emit(self.resources)
 

@@ -1,5 +1,6 @@
 """The live view of one job: phase, step, ETA, dollars, cancel, download, loss curves, log;
-and, when the adapter download failed with the instance kept, Retry download or Terminate."""
+a completed job's adapter (where it is, Open folder) and total cost; and, when the adapter
+download failed with the instance kept, Retry download or Terminate."""
 
 from __future__ import annotations
 
@@ -32,12 +33,11 @@ from lambda_gui.gui.async_slots import reported_slot, run_modal, spawn
 from lambda_gui.gui.dialogs.prompts import ask, question_box
 from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.models.job_row import format_duration
-from lambda_gui.gui.models.jobs_table import PHASE_COLOURS, PHASE_LABELS
+from lambda_gui.gui.models.jobs_table import phase_colour
 from lambda_gui.gui.panels.job_progress import (
     LiveProgress,
     download_kept,
     job_row,
-    projected_cost,
     status_message,
 )
 from lambda_gui.gui.style import BANNER_FRAME_STYLE
@@ -123,14 +123,31 @@ class JobDetail(QWidget):
         self.projected_value = QLabel("—", self)
         self.billing_value = QLabel("—", self)
         self.inputs_value = QLabel("—", self)
-        for label in (self.instance_value, self.inputs_value, self.billing_value):
+        self.adapter_value = QLabel(self)
+        for label in (
+            self.instance_value,
+            self.inputs_value,
+            self.billing_value,
+            self.adapter_value,
+        ):
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        for label in (self.instance_value, self.billing_value, self.inputs_value):
+            label.setWordWrap(True)
+        self.eta_name = QLabel("Time left:", self)
+        self.spent_name = QLabel("Spent so far:", self)
+        self.projected_name = QLabel("Projected total:", self)
+        self.adapter_name = QLabel("Adapter:", self)
+        self.adapter_open_button = QPushButton("Open folder", self)
+        self.adapter_open_button.setToolTip(
+            "Open the folder on this computer that holds the verified adapter archive"
+        )
 
         self.cancel_button = QPushButton("Cancel job…", self)
         self.download_button = QPushButton("Download adapter…", self)
         self.unpack = QCheckBox("Unpack after saving", self)
         self.unpack.setChecked(True)
-        self.open_button = QPushButton("Open folder", self)
+        self.open_button = QPushButton("Open saved folder", self)
+        self.open_button.setToolTip("Open the folder the adapter was saved to")
         self.open_button.hide()
         self.download_bar = QProgressBar(self)
         self.download_bar.setMaximumWidth(220)
@@ -167,25 +184,42 @@ class JobDetail(QWidget):
         self.plot = LossPlotWidget(self)
         self.log_view = LogView(self)
 
+        # Two facts a line, so the table above keeps its rows and the curves their height.
         grid = QGridLayout()
-        rows: Sequence[tuple[str, QWidget]] = (
-            ("Instance", self.instance_value),
-            ("Progress", self.steps),
-            ("Time left", self.eta_value),
-            ("Spent so far", self.spent_value),
-            ("Projected total", self.projected_value),
-            ("Billing", self.billing_value),
-            ("Model and data", self.inputs_value),
+        grid.setVerticalSpacing(4)
+        pairs: Sequence[tuple[QLabel, QWidget, QLabel, QWidget]] = (
+            (
+                QLabel("Instance:", self),
+                self.instance_value,
+                QLabel("Billing:", self),
+                self.billing_value,
+            ),
+            (QLabel("Progress:", self), self.steps, self.eta_name, self.eta_value),
+            (self.spent_name, self.spent_value, self.projected_name, self.projected_value),
         )
-        for i, (name, widget) in enumerate(rows):
-            grid.addWidget(QLabel(name + ":", self), i, 0, Qt.AlignmentFlag.AlignLeft)
-            grid.addWidget(widget, i, 1)
+        top = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop
+        for i, (name0, value0, name1, value1) in enumerate(pairs):
+            grid.addWidget(name0, i, 0, top)
+            grid.addWidget(value0, i, 1)
+            grid.addWidget(name1, i, 2, top)
+            grid.addWidget(value1, i, 3)
+        grid.addWidget(QLabel("Model and data:", self), 3, 0, top)
+        grid.addWidget(self.inputs_value, 3, 1, 1, 3)
+        adapter = QHBoxLayout()
+        adapter.addWidget(self.adapter_value, 1)
+        adapter.addWidget(self.adapter_open_button)
+        grid.addWidget(self.adapter_name, 4, 0, top)
+        grid.addLayout(adapter, 4, 1, 1, 3)
         grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
+        self._set_adapter_row(False)
 
-        head = QHBoxLayout()
+        # The title line with what is happening; the jobs tab adds its Refresh button at its end.
+        head = self.head = QHBoxLayout()
         head.addWidget(self.title)
         head.addWidget(self.phase_label)
-        head.addStretch(1)
+        head.addSpacing(8)
+        head.addWidget(self.message_label, 1)
         buttons = QHBoxLayout()
         for widget in (
             self.cancel_button,
@@ -204,8 +238,8 @@ class JobDetail(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
         layout.addLayout(head)
-        layout.addWidget(self.message_label)
         layout.addWidget(self.kept_box)
         layout.addLayout(grid)
         layout.addLayout(buttons)
@@ -214,6 +248,7 @@ class JobDetail(QWidget):
         self.cancel_button.clicked.connect(self.cancel_job)
         self.download_button.clicked.connect(self.download_adapter)
         self.open_button.clicked.connect(self.open_folder)
+        self.adapter_open_button.clicked.connect(self.open_adapter_folder)
         self.retry_download_button.clicked.connect(self.retry_download)
         self.terminate_button.clicked.connect(self.terminate_kept)
         self._update_buttons()
@@ -267,8 +302,9 @@ class JobDetail(QWidget):
             self.message = message
         cfg = record.config
         self.title.setText(f"{cfg.project_name} · {record.id}")
-        colour = PHASE_COLOURS.get(record.phase)
-        self.phase_label.setText(PHASE_LABELS[record.phase])
+        row = job_row(record)
+        colour = phase_colour(record.phase, row.billing_after_end)
+        self.phase_label.setText(row.status_text())
         self.phase_label.setStyleSheet(
             "font-weight: 600;" + (f" color: {colour.name()};" if colour is not None else "")
         )
@@ -283,6 +319,9 @@ class JobDetail(QWidget):
         self.instance_value.setText(f"{record.instance_type}{region}{rate}{ident}")
         data = Path(cfg.dataset_path).name if cfg.dataset_path else "—"
         self.inputs_value.setText(f"{cfg.base_model} · {cfg.algorithm} r={cfg.rank} · {data}")
+        adapter = record.adapter_path if record.phase is JobPhase.COMPLETED else None
+        self.adapter_value.setText(adapter or "")
+        self._set_adapter_row(bool(adapter))
         self.tick()
         self._update_buttons()
 
@@ -334,7 +373,9 @@ class JobDetail(QWidget):
     def _apply_events(self, events: Iterable[LogEvent]) -> None:
         for event in events:
             if isinstance(event, MetricEvent) and event.source == "lgui" and event.step is not None:
-                self._add_metrics([{"step": event.step, **event.values}])
+                self._add_metrics(
+                    [{"step": event.step, "epoch": event.epoch, "time": event.time, **event.values}]
+                )
         self.tick()
 
     def _add_metrics(self, records: Iterable[Mapping[str, Any]]) -> None:
@@ -342,6 +383,13 @@ class JobDetail(QWidget):
             step = record.get("step")
             if not isinstance(step, int | float):
                 continue
+            # Where the step lies in epochs and seconds: the chart's other x axes.
+            epoch, seconds = record.get("epoch"), record.get("time")
+            self.plot.add_clock(
+                step,
+                epoch=float(epoch) if isinstance(epoch, int | float) else None,
+                time=float(seconds) if isinstance(seconds, int | float) else None,
+            )
             for name in SERIES:
                 value = record.get(name)
                 if isinstance(value, int | float) and step > self._last_step.get(name, -1.0):
@@ -414,38 +462,62 @@ class JobDetail(QWidget):
         total = self.progress.total or 0
         self.steps.setRange(0, max(1, total))
         self.steps.setValue(min(self.progress.step or 0, max(1, total)))
-        self.steps.setFormat("%v / %m steps" if total else "not started")
-        eta = self.progress.eta_seconds(now)
-        if record.phase is JobPhase.RUNNING and eta is not None:
+        idle = "no steps logged" if record.phase.is_terminal else "not started"
+        self.steps.setFormat("%v / %m steps" if total else idle)
+        over = record.phase.is_terminal
+        eta = row.eta_seconds(now)
+        self.eta_name.setText("Duration:" if over else "Time left:")
+        if over:
+            self.eta_value.setText(format_duration(row.elapsed_seconds(now)))
+        elif eta is not None:
             self.eta_value.setText(f"about {format_duration(eta)} of training")
-        elif record.phase.is_terminal:
-            self.eta_value.setText(f"done after {format_duration(row.elapsed_seconds(now))}")
         else:
             self.eta_value.setText("—")
         spent = row.cost_so_far(now)
-        self.spent_value.setText(
-            f"${spent:,.2f} over {format_duration(row.billed_seconds(now))}"
-            if row.billing_started_at is not None
-            else "$0.00 (no instance yet)"
-        )
-        projected = projected_cost(row, self.progress, now)
+        final = over and not row.billing
+        self.spent_name.setText("Total cost:" if final else "Spent so far:")
+        if row.billing_started_at is None:
+            nothing = "no instance was launched" if over else "no instance yet"
+            self.spent_value.setText(f"$0.00 ({nothing})")
+        else:
+            self.spent_value.setText(
+                f"${spent:,.2f} over {format_duration(row.billed_seconds(now))}"
+            )
+        self.projected_name.setVisible(not final)
+        self.projected_value.setVisible(not final)
+        projected = row.projected_cost(now)
         if download_kept(record):
             self.projected_value.setText("open: billing until you retry or terminate")
+        elif row.billing_after_end:
+            self.projected_value.setText("open: billing until the instance is terminated")
         else:
             self.projected_value.setText(f"${projected:,.2f}" if projected is not None else "—")
         self.billing_value.setText(record.billing.label)
 
     # -- actions --------------------------------------------------------------------------
 
+    def _set_adapter_row(self, shown: bool) -> None:
+        for widget in (self.adapter_name, self.adapter_value, self.adapter_open_button):
+            widget.setVisible(shown)
+
     def _update_buttons(self) -> None:
         record = self.record
-        self.cancel_button.setEnabled(
-            record is not None and (not record.phase.is_terminal or record.billing.may_bill)
+        kept = record is not None and download_kept(record)
+        over = record is not None and record.phase.is_terminal
+        stoppable = record is not None and not kept and (not over or record.billing.may_bill)
+        # Named for what it does: a finished job's button only ends the instance's billing.
+        self.cancel_button.setText("Terminate instance…" if over else "Cancel job…")
+        self.cancel_button.setToolTip(
+            "Terminate the instance, which still bills; the job itself is over"
+            if over
+            else "Stop training and terminate the instance"
         )
+        busy = record is not None and record.id == self.terminating
+        self.cancel_button.setEnabled(stoppable and not busy)
+        self.cancel_button.setVisible(stoppable)
         self.download_button.setEnabled(
             record is not None and record.phase is JobPhase.COMPLETED and bool(record.adapter_path)
         )
-        kept = record is not None and download_kept(record)
         busy = record is not None and record.id in (self.retrying, self.terminating)
         self.retry_download_button.setEnabled(kept and not busy)
         self.terminate_button.setEnabled(kept and not busy)
@@ -455,9 +527,13 @@ class JobDetail(QWidget):
 
     @reported_slot("Could not cancel the job")
     async def cancel_job(self) -> None:
-        """Ask, then stop training and terminate the instance."""
+        """Ask, then stop training and terminate the instance (a finished job whose instance
+        still bills: ask, then terminate the instance)."""
         record = self.record
         if record is None:
+            return
+        if record.phase.is_terminal:
+            await self._terminate_finished(record)
             return
         box = question_box(
             self,
@@ -474,6 +550,36 @@ class JobDetail(QWidget):
         self.cancel_button.setEnabled(False)
         self.message_label.setText("Cancelling: stopping training and terminating the instance…")
         await self._cancel_and_check(record)
+
+    async def _terminate_finished(self, record: JobRecord) -> None:
+        if not record.billing.may_bill:
+            return
+        rate = f"${record.price_cents_per_hour / 100:,.2f}/h"
+        kept = (
+            " The adapter is saved on this computer."
+            if record.phase is JobPhase.COMPLETED and record.adapter_path
+            else " Anything left on it is lost."
+        )
+        box = question_box(
+            self,
+            "Terminate the instance?",
+            f"Terminate instance {record.instance_name} of job {record.config.project_name} "
+            f"({record.id})? The job is over, but the instance bills {rate} until it is "
+            f"terminated.{kept}",
+            "Terminate instance",
+            "Keep it",
+        )
+        self.confirm_box = box
+        if not await ask(box):
+            return
+        self.terminating = record.id
+        self._update_buttons()
+        self.message_label.setText("Terminating the instance…")
+        try:
+            await self._cancel_and_check(record)
+        finally:
+            self.terminating = None
+            self._update_buttons()
 
     async def _cancel_and_check(self, record: JobRecord) -> None:
         confirmed = await self.connector.cancel_job(record.id)
@@ -580,10 +686,17 @@ class JobDetail(QWidget):
             self.download_bar.setValue(int(1000 * done / total))
 
     def open_folder(self) -> bool:
-        """Open the folder the adapter went to in the file manager."""
+        """Open the folder the adapter was saved to in the file manager."""
         if self.saved_folder is None:
             return False
         return QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.saved_folder)))
+
+    def open_adapter_folder(self) -> bool:
+        """Open the folder holding a completed job's verified adapter archive."""
+        record = self.record
+        if record is None or not record.adapter_path:
+            return False
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(record.adapter_path).parent)))
 
 
 def _kept_since_retry(before: JobRecord | None, after: JobRecord) -> bool:

@@ -1,4 +1,5 @@
-"""What the jobs tab shows of a job beyond its record: step, ETA, dollars spent and projected.
+"""What the jobs tab shows of a job beyond its record: step, loss, ETA, dollars spent and
+projected.
 
 Plain values (no Qt): fed from parsed log events and the store's JobRecord.
 """
@@ -16,17 +17,16 @@ from lambda_gui.gui.models.job_row import JobRow
 from lambda_gui.services.costing import billing_span, job_pricing
 from lambda_gui.services.store import JobRecord
 
-# After training: pack, verify and fetch the adapter, then terminate (planner.FINISH_SECONDS).
-FINISH_SECONDS = 60.0
 QUEUED_TEXT = "Queued — waiting for Lambda to be reachable; it launches once, as soon as it is."
 
 
 @dataclass
 class LiveProgress:
-    """Step, total and time left of one job, from its log."""
+    """Step, total, latest loss and time left of one job, from its log."""
 
     step: int | None = None
     total: int | None = None
+    loss: float | None = None
     remaining_s: float | None = None
     seen_at: float = 0.0
     _times: list[tuple[float, int]] = field(default_factory=list)
@@ -37,6 +37,7 @@ class LiveProgress:
         for event in events:
             if isinstance(event, MetricEvent) and event.source == "lgui" and event.step is not None:
                 changed |= self._set(event.step, event.max_steps)
+                changed |= self._set_loss(event.loss)
                 if event.time is not None:
                     self._times = (self._times + [(event.time, event.step)])[-20:]
                     self.remaining_s = self._rate_estimate()
@@ -50,15 +51,23 @@ class LiveProgress:
             self.seen_at = time.time() if now is None else now
         return changed
 
-    def feed_metrics(self, records: Iterable[Mapping[str, Any]]) -> None:
+    def feed_metrics(self, records: Iterable[Mapping[str, Any]], now: float | None = None) -> None:
         """Take in metrics.jsonl records (the backfill of a job selected mid-run)."""
         for record in records:
             step, total, at = record.get("step"), record.get("max_steps"), record.get("time")
             if isinstance(step, int):
                 self._set(step, total if isinstance(total, int) else None)
+                loss = record.get("loss")
+                self._set_loss(float(loss) if isinstance(loss, int | float) else None)
                 if isinstance(at, int | float):
                     self._times = (self._times + [(float(at), step)])[-20:]
-        self.remaining_s = self._rate_estimate()
+        estimate = self._rate_estimate()
+        if estimate is not None and estimate != self.remaining_s and self._times:
+            # Estimated as of the last record: the countdown runs from then (never from a
+            # time ahead of this computer's clock).
+            now = time.time() if now is None else now
+            self.remaining_s = estimate
+            self.seen_at = min(now, self._times[-1][0])
 
     def eta_seconds(self, now: float | None = None) -> float | None:
         """Seconds of training left, counted down since the last reading."""
@@ -73,6 +82,12 @@ class LiveProgress:
         if total is not None and total > 0:
             self.total = total
         return before != (self.step, self.total)
+
+    def _set_loss(self, loss: float | None) -> bool:
+        if loss is None or loss == self.loss:
+            return False
+        self.loss = loss
+        return True
 
     def _rate_estimate(self) -> float | None:
         if len(self._times) < 2 or self.total is None or self.step is None:
@@ -103,6 +118,10 @@ def job_row(job: JobRecord, progress: LiveProgress | None = None, message: str =
         total_steps=progress.total if progress else None,
         pricing=job_pricing(job),
         message=status_message(job, message),
+        loss=progress.loss if progress else None,
+        eta_s=progress.remaining_s if progress else None,
+        eta_at=progress.seen_at if progress else 0.0,
+        download_kept=download_kept(job),
     )
 
 
@@ -119,28 +138,6 @@ def download_kept(job: JobRecord) -> bool:
     the adapter on it) until the user retries the download or terminates it: no task drives
     such a job, and its `error` says what went wrong."""
     return job.phase is JobPhase.DOWNLOADING and bool(job.error)
-
-
-def projected_cost(row: JobRow, progress: LiveProgress | None, now: float) -> float | None:
-    """Dollars the job will have cost when its instance is gone (None: not yet knowable)."""
-    if not row.billing:
-        return row.cost_so_far(now)
-    if row.phase is JobPhase.DOWNLOADING:
-        left = FINISH_SECONDS
-    elif row.phase is JobPhase.RUNNING and progress is not None:
-        eta = progress.eta_seconds(now)
-        if eta is None:
-            return None
-        left = eta + FINISH_SECONDS
-    elif row.phase.is_terminal:
-        # Finished but the terminate is not confirmed: it bills until it is.
-        return None
-    else:
-        return None
-    seconds = row.billed_seconds(now) + left
-    if row.pricing is not None:
-        return row.pricing.cost_for(seconds)
-    return row.hourly_rate * seconds / 3600.0
 
 
 def _short_model(name: str, source: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from PySide6.QtCore import QModelIndex, Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
@@ -18,7 +17,7 @@ from PySide6.QtWidgets import (
 from lambda_gui.gui.async_slots import reported_slot
 from lambda_gui.gui.bridge import EventBridge
 from lambda_gui.gui.error_report import ErrorReporter
-from lambda_gui.gui.models.jobs_table import JobsTableModel
+from lambda_gui.gui.models.jobs_table import MODEL, NAME, JobsTableModel
 from lambda_gui.gui.panels.job_detail import JobDetail
 from lambda_gui.gui.panels.job_progress import LiveProgress, job_row
 from lambda_gui.services.events import BillingChanged, JobLogEvents, JobPhaseChanged
@@ -26,6 +25,10 @@ from lambda_gui.services.ports import JobControl
 from lambda_gui.services.store import JobRecord
 
 TICK_MS = 1000
+# Rows the table always has room for, however tall the banners above it and the job below.
+MIN_VISIBLE_ROWS = 4
+# A long model id is cut (with "…"; the tooltip has it whole) rather than crowd the name out.
+MODEL_COLUMN_MAX_PX = 220
 
 
 class JobsPanel(QWidget):
@@ -53,9 +56,23 @@ class JobsPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().hide()
+        # Compact rows (a line of text and a little air), as in a file list.
+        rows = self.table.verticalHeader()
+        row_height = self.table.fontMetrics().height() + 8
+        rows.setMinimumSectionSize(row_height)
+        rows.setDefaultSectionSize(row_height)
+        self.table.setWordWrap(False)
+        # Each column as wide as its contents (the model's up to a cap); the name takes what
+        # is left.
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(MODEL, QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
+        self.model.modelReset.connect(self._fit_model_column)
+        self.model.rowsInserted.connect(self._fit_model_column)
+        self.model.dataChanged.connect(self._on_rows_changed)
+        self.table.setMinimumHeight(self._rows_height(MIN_VISIBLE_ROWS))
         self.empty_label = QLabel(
             "No jobs yet. Fill in the New job tab and press Launch; the job appears here with "
             "its live log, loss curve and cost.",
@@ -63,22 +80,25 @@ class JobsPanel(QWidget):
         )
         self.empty_label.setWordWrap(True)
         self.refresh_button = QPushButton("Refresh", self)
+        self.refresh_button.setToolTip("Read every job again from this computer's job store")
         self.detail = JobDetail(connector, reporter, self)
+        # Beside the selected job's title, so the table keeps the room of a toolbar line.
+        self.detail.head.addWidget(self.refresh_button)
 
         top = QWidget(self)
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
-        bar = QHBoxLayout()
-        bar.addWidget(self.empty_label, 1)
-        bar.addStretch(0)
-        bar.addWidget(self.refresh_button)
-        top_layout.addLayout(bar)
+        top_layout.addWidget(self.empty_label)
         top_layout.addWidget(self.table, 1)
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(top)
         split.addWidget(self.detail)
-        split.setSizes([130, 640])
+        split.setChildrenCollapsible(False)
+        split.setStretchFactor(1, 1)
+        split.setSizes([self.table.minimumHeight(), 640])
+        self.split = split
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(split)
 
         self.table.selectionModel().currentRowChanged.connect(self._on_current)
@@ -93,6 +113,23 @@ class JobsPanel(QWidget):
         self._timer.setInterval(TICK_MS)
         self._timer.timeout.connect(self._tick)
         self._timer.start()
+
+    def _fit_model_column(self) -> None:
+        self.table.resizeColumnToContents(MODEL)
+        if self.table.columnWidth(MODEL) > MODEL_COLUMN_MAX_PX:
+            self.table.setColumnWidth(MODEL, MODEL_COLUMN_MAX_PX)
+
+    def _on_rows_changed(self, top_left: QModelIndex, _bottom_right: QModelIndex) -> None:
+        if top_left.column() <= MODEL:  # not the clock's tick, which leaves the model alone
+            self._fit_model_column()
+
+    def _rows_height(self, rows: int) -> int:
+        """Pixels the table needs to show `rows` rows under its header, with no scroll bar."""
+        row = self.table.verticalHeader().defaultSectionSize()
+        header = self.table.horizontalHeader().sizeHint().height()
+        frame = 2 * self.table.frameWidth()
+        scroll = self.table.horizontalScrollBar().sizeHint().height()
+        return header + rows * row + frame + scroll
 
     @reported_slot("Could not list the jobs")
     async def reload(self) -> None:

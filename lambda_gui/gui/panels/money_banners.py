@@ -1,5 +1,8 @@
 """The red banners above the tabs: instances that may still be billing (with Retry terminate
-and the Lambda dashboard), and orphaned lambda-gui-* instances (terminate one, or all)."""
+and the Lambda dashboard), and orphaned lambda-gui-* instances (terminate one, or all).
+
+Each banner is one line (what bills, how much an hour, the way out) with a Details toggle for
+the rest, so that both together leave the tabs their room."""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from lambda_gui.core.models import JobPhase
 from lambda_gui.gui.async_slots import reported_slot, spawn
 from lambda_gui.gui.dialogs.prompts import ask, question_box
 from lambda_gui.gui.error_report import ErrorReporter
+from lambda_gui.gui.models.job_row import plural
 from lambda_gui.gui.style import BANNER_FRAME_STYLE
 from lambda_gui.services.events import BillingWarning, JobPhaseChanged, Orphan
 from lambda_gui.services.ports import MoneyWatch
@@ -50,8 +54,8 @@ class BillingLine:
         head = f"{self.name} (${self.dollars_per_hour:,.2f}/h)"
         if self.kept:
             return (
-                f"{head} is still running after its job completed (Settings: keep the "
-                "instance); it bills until you terminate it (Jobs tab: Cancel job…)."
+                f"{head} kept running after its job completed (your setting); it bills until "
+                "you terminate it: Jobs tab, Terminate instance…"
             )
         if self.retrying:
             return f"{head} may still be billing: terminating it, Lambda has not confirmed yet."
@@ -91,6 +95,22 @@ def _banner_frame(frame: QFrame, name: str) -> None:
     frame.setStyleSheet(BANNER_FRAME_STYLE.replace("#banner", f"#{name}"))
 
 
+class DetailsToggle(QPushButton):
+    """A banner's Details / Hide details button; shows and hides `details`."""
+
+    def __init__(self, details: QWidget, parent: QWidget) -> None:
+        super().__init__("Details", parent)
+        self.details = details
+        self.setCheckable(True)
+        self.setToolTip("Show or hide the banner's details")
+        self.toggled.connect(self._on_toggled)
+        details.hide()
+
+    def _on_toggled(self, shown: bool) -> None:
+        self.setText("Hide details" if shown else "Details")
+        self.details.setVisible(shown)
+
+
 class BillingBanner(QFrame):
     """Shown while any instance may still be billing without the app wanting it to."""
 
@@ -109,22 +129,30 @@ class BillingBanner(QFrame):
         _banner_frame(self, "billing_banner")
         self.label = QLabel(self)
         self.label.setWordWrap(True)
+        self.details = QLabel(self)
+        self.details.setWordWrap(True)
+        self.details_button = DetailsToggle(self.details, self)
         self.retry_button = QPushButton("Retry terminate", self)
         self.retry_button.setToolTip("Ask Lambda again to terminate these instances")
         self.dashboard_button = QPushButton("Open Lambda dashboard", self)
         self.dashboard_button.setToolTip(DASHBOARD_URL)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(10, 6, 10, 6)
-        layout.addWidget(self.label, 1)
-        layout.addWidget(self.retry_button)
-        layout.addWidget(self.dashboard_button)
+        head = QHBoxLayout()
+        head.addWidget(self.label, 1)
+        head.addWidget(self.details_button)
+        head.addWidget(self.retry_button)
+        head.addWidget(self.dashboard_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 3, 10, 3)
+        layout.setSpacing(2)
+        layout.addLayout(head)
+        layout.addWidget(self.details)
         self.retry_button.clicked.connect(self.retry)
         self.dashboard_button.clicked.connect(self.open_dashboard)
         self.hide()
 
     def text(self) -> str:
-        """What the banner says."""
-        return self.label.text()
+        """What the banner says, its details included."""
+        return "\n".join(t for t in (self.label.text(), self.details.text()) if t)
 
     def on_billing(self, event: BillingWarning) -> None:
         """A terminate went wrong, is retried, or was confirmed."""
@@ -159,13 +187,21 @@ class BillingBanner(QFrame):
             self.hide()
             self.changed.emit()
             return
+        # One short line (it fits beside the buttons at 900 px); which instances and why
+        # are one click away, and in the tooltip.
         total = sum(line.dollars_per_hour for line in self.lines)
-        head = (
-            f"{len(self.lines)} instance(s) may be billing ${total:,.2f}/h in all:"
-            if len(self.lines) > 1
-            else "An instance may be billing:"
-        )
-        self.label.setText("\n".join([head] + [line.text() for line in self.lines]))
+        if len(self.lines) > 1:
+            summary = (
+                f"{plural(len(self.lines), 'instance')} may be billing ${total:,.2f}/h in all."
+            )
+        elif self.lines[0].kept:
+            summary = f"An instance kept running after its job bills ${total:,.2f}/h."
+        else:
+            summary = f"An instance may still be billing ${total:,.2f}/h."
+        details = "\n".join(line.text() for line in self.lines)
+        self.label.setText(summary)
+        self.label.setToolTip(details)
+        self.details.setText(details)
         self.retry_button.setEnabled(any(not line.kept for line in self.lines))
         self.show()
         self.changed.emit()
@@ -205,22 +241,38 @@ class OrphanBanner(QFrame):
         _banner_frame(self, "orphan_banner")
         self.label = QLabel(self)
         self.label.setWordWrap(True)
+        self.details = QWidget(self)
+        self.why = QLabel(
+            "If lambda-gui runs on another computer with this Lambda account, they may be its "
+            "jobs: terminate only what you know is yours.",
+            self.details,
+        )
+        self.why.setWordWrap(True)
+        self.details_button = DetailsToggle(self.details, self)
         self.all_button = QPushButton("Terminate all…", self)
         head = QHBoxLayout()
         head.addWidget(self.label, 1)
+        head.addWidget(self.details_button)
         head.addWidget(self.all_button)
         self.rows = QVBoxLayout()
         self.rows.setContentsMargins(12, 0, 0, 0)
+        details = QVBoxLayout(self.details)
+        details.setContentsMargins(0, 0, 0, 0)
+        details.addWidget(self.why)
+        details.addLayout(self.rows)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(10, 6, 10, 6)
+        layout.setContentsMargins(10, 3, 10, 3)
+        layout.setSpacing(2)
         layout.addLayout(head)
-        layout.addLayout(self.rows)
+        layout.addWidget(self.details)
         self.all_button.clicked.connect(self.terminate_all)
         self.hide()
 
     def text(self) -> str:
         """The banner's words, every orphan's line included."""
-        return "\n".join([self.label.text(), *(label.text() for label in self.row_labels)])
+        return "\n".join(
+            [self.label.text(), self.why.text(), *(label.text() for label in self.row_labels)]
+        )
 
     def set_orphans(self, orphans: Sequence[Orphan]) -> None:
         """Show these orphans (none: hide)."""
@@ -236,11 +288,15 @@ class OrphanBanner(QFrame):
             self.hide()
             return
         rate = sum(o.dollars_per_hour for o in self.orphans)
-        self.label.setText(
-            f"{len(self.orphans)} instance(s) named lambda-gui-* belong to no job here and "
-            f"bill ${rate:,.2f}/h in all. If lambda-gui runs on another computer with this "
-            "Lambda account, they may be its jobs."
-        )
+        if len(self.orphans) == 1:
+            self.label.setText(
+                f"{self.orphans[0].name} belongs to no job here and bills ${rate:,.2f}/h."
+            )
+        else:
+            self.label.setText(
+                f"{plural(len(self.orphans), 'instance')} named lambda-gui-* belong to no job "
+                f"here and bill ${rate:,.2f}/h in all."
+            )
         for orphan in self.orphans:
             self.rows.addWidget(self._row(orphan))
         self.show()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 from PySide6.QtCore import QItemSelection, QSortFilterProxyModel, Qt
 from PySide6.QtWidgets import (
@@ -21,8 +22,14 @@ from PySide6.QtWidgets import (
 
 from lambda_gui.assets import load_json
 from lambda_gui.core.models import Resource
-from lambda_gui.core.price_compare import PriceData, PriceRow, compare_prices, parse_price_data
-from lambda_gui.gui.models.price_table import SAVINGS, PriceCompareTableModel
+from lambda_gui.core.price_compare import (
+    PriceData,
+    PriceRow,
+    compare_prices,
+    data_age_text,
+    parse_price_data,
+)
+from lambda_gui.gui.models.price_table import OTHER, SAVINGS, PriceCompareTableModel
 from lambda_gui.gui.models.roles import SORT_ROLE
 from lambda_gui.gui.widgets.price_chart import PriceBarChart
 
@@ -47,6 +54,11 @@ def source_lines(row: PriceRow) -> list[str]:
             )
     else:
         lines.append("  Lambda: not offered now")
+    if row.mixed_sizes and row.lambda_best is not None:
+        lines.append(
+            f"  No other provider offers {row.lambda_best.gpu_count}x {row.gpu_model}: the "
+            "comparison mixes instance sizes."
+        )
     if row.lambda_catalog_price is not None:
         lines.append(f"  Lambda in the bundled data: ${row.lambda_catalog_price:,.2f}{unit}")
     for p in row.others:
@@ -67,20 +79,22 @@ class PricingPanel(QWidget):
         self.data = data if data is not None else parse_price_data(load_json("gpu-prices.json"))
         self.resources: list[Resource] = []
         self.rows: list[PriceRow] = []
+        self.charted: list[PriceRow] = []
 
         self.mode = QComboBox(self)
         for label, _count in MODES:
             self.mode.addItem(label)
         self.include_stale = QCheckBox("Include stale prices", self)
-        self.include_stale.setChecked(True)
-        self.include_stale.setToolTip("Prices whose source is old and probably out of date.")
+        self.include_stale.setChecked(False)
+        self.include_stale.setToolTip(
+            "Also compare with prices from an older catalog, which are probably out of date."
+        )
+        self.age = data_age_text(self.data, date.today())
         self.about = QLabel(self)
         self.about.setWordWrap(True)
         self.about.setText(
-            "Lambda's prices are live from its API. The other providers' are bundled on-demand "
-            f"prices (cheapest region; the newest are from {self.data.as_of} or later, some are "
-            "older: select a row for each source and date). Savings compare Lambda with the "
-            "cheapest other provider: green when Lambda is cheaper, red when it is dearer."
+            "Lambda: live from its API. Others: bundled on-demand prices (cheapest region), "
+            f"not live. {self.age} Select a row for every offer's source and date."
         )
         self.about.setToolTip(f"{self.data.method}\n\n{self.data.as_of_basis}")
 
@@ -100,6 +114,9 @@ class PricingPanel(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
+        # The verdict right after the two prices, where a narrow window still shows it.
+        header.moveSection(header.visualIndex(SAVINGS), header.visualIndex(OTHER) + 1)
+        self.table.setWordWrap(False)
 
         self.chart = PriceBarChart(self)
         self.sources = QPlainTextEdit(self)
@@ -127,6 +144,8 @@ class PricingPanel(QWidget):
         self.mode.currentIndexChanged.connect(lambda _i: self.recompute())
         self.include_stale.toggled.connect(lambda _on: self.recompute())
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
+        # A new sort order reorders the chart like the table.
+        self.proxy.layoutChanged.connect(self._update_chart)
         self.recompute()
 
     def set_resources(self, resources: Sequence[Resource]) -> None:
@@ -144,15 +163,37 @@ class PricingPanel(QWidget):
             include_stale=self.include_stale.isChecked(),
         )
         self.model.set_rows(self.rows)
-        charted = [r for r in self.rows if r.lambda_price is not None or r.cheapest_other_price]
-        self.chart.set_price_rows(charted)
+        self._update_chart()
         self.sources.setPlainText("")
         if self.proxy.rowCount():
             self.table.selectRow(0)
 
+    def table_rows(self) -> list[PriceRow]:
+        """The rows in the order the table shows them."""
+        return [
+            self.model.price_row(self.proxy.mapToSource(self.proxy.index(i, 0)).row())
+            for i in range(self.proxy.rowCount())
+        ]
+
+    def selected_row(self) -> PriceRow | None:
+        """The row selected in the table, if any."""
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        return self.model.price_row(self.proxy.mapToSource(rows[0]).row())
+
+    def _update_chart(self) -> None:
+        self.charted = [
+            r for r in self.table_rows() if r.lambda_price is not None or r.cheapest_other_price
+        ]
+        self.chart.set_price_rows(self.charted)
+        self._mark_in_chart(self.selected_row())
+
+    def _mark_in_chart(self, row: PriceRow | None) -> None:
+        self.chart.select(self.charted.index(row) if row in self.charted else None)
+
     def _on_selection(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
-        indexes = selected.indexes()
-        if not indexes:
-            return
-        row = self.model.price_row(self.proxy.mapToSource(indexes[0]).row())
-        self.sources.setPlainText("\n".join(source_lines(row)))
+        row = self.selected_row()
+        self._mark_in_chart(row)
+        if row is not None:
+            self.sources.setPlainText("\n".join(source_lines(row)))

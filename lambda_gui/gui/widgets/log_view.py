@@ -1,14 +1,23 @@
-"""A live log: bounded, appended in batches, with find, follow and copy."""
+"""A live log: readable or raw, filtered by level, bounded, appended in batches, with find."""
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
 
-from PySide6.QtCore import QTimer
-from PySide6.QtGui import QFontDatabase, QGuiApplication, QTextCursor, QTextDocument
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import (
+    QFontDatabase,
+    QGuiApplication,
+    QKeySequence,
+    QShortcut,
+    QTextCursor,
+    QTextDocument,
+)
 from PySide6.QtWidgets import (
+    QComboBox,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QToolButton,
@@ -16,17 +25,28 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lambda_gui.core.log_rows import Level, LogRow, LogRowBuilder
+
 MAX_LINES = 20_000
 FLUSH_HZ = 10.0
-NOT_FOUND_STYLE = "QLineEdit { background: #ffd7d5; }"
+NOT_FOUND_STYLE = "QLineEdit { background: #ffd7d5; color: #1f2328; }"
+LEVEL_CHOICES: tuple[tuple[str, Level], ...] = (
+    ("All lines", Level.INFO),
+    ("Warnings and errors", Level.WARNING),
+    ("Errors only", Level.ERROR),
+)
 
 
 class LogView(QWidget):
     """Lines arrive through append_lines() and reach the text view at most FLUSH_HZ times a second.
 
-    The text keeps the last `max_lines` lines (QPlainTextEdit's maximum block count), so memory
-    stays bounded however long a job runs. With follow on, the view sticks to the newest line;
-    scrolling up turns follow off, scrolling to the bottom turns it back on.
+    The view shows the log as a person reads it (core/log_rows.py: one row per logging step,
+    phases in words, no progress bars) or, with "Raw output" on, the lines as the job wrote them
+    (each at its latest carriage-return state). Both keep the last `max_lines` lines, so memory
+    stays bounded however long a job runs: lines queued between two flushes are bounded too, and
+    only what survives the queue is parsed. With follow on, the view sticks to the newest line;
+    scrolling up turns follow off, scrolling to the bottom turns it back on. Ctrl+F finds,
+    F3 / Shift+F3 (or Enter / Shift+Enter in the find box) go to the next / previous match.
     """
 
     def __init__(
@@ -40,21 +60,34 @@ class LogView(QWidget):
         self.max_lines = max_lines
         self.flush_count = 0
         self._pending: deque[str] = deque(maxlen=max_lines)
+        self._raw: deque[tuple[str, Level]] = deque(maxlen=max_lines)
+        self._rows: deque[LogRow] = deque(maxlen=max_lines)
+        self._builder = LogRowBuilder()
 
         self.text = QPlainTextEdit(self)
         self.text.setReadOnly(True)
         self.text.setUndoRedoEnabled(False)
-        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.text.setMaximumBlockCount(max_lines)
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
 
-        self.search = QLineEdit(self)
-        self.search.setPlaceholderText("Find in log")
-        self.search.setClearButtonEnabled(True)
-        self.prev_button = QToolButton(self)
-        self.prev_button.setText("Previous")
-        self.next_button = QToolButton(self)
-        self.next_button.setText("Next")
+        self.level_combo = QComboBox(self)
+        for label, level in LEVEL_CHOICES:
+            self.level_combo.addItem(label, int(level))
+        self.level_combo.setToolTip("Which lines to show, by level")
+        level_label = QLabel("&Show:", self)
+        level_label.setBuddy(self.level_combo)
+        self.raw_button = QToolButton(self)
+        self.raw_button.setText("Raw output")
+        self.raw_button.setCheckable(True)
+        self.raw_button.setToolTip(
+            "Show the lines as the job wrote them: progress bars and protocol lines included"
+        )
+        self.wrap_button = QToolButton(self)
+        self.wrap_button.setText("Wrap")
+        self.wrap_button.setCheckable(True)
+        self.wrap_button.setChecked(True)
+        self.wrap_button.setToolTip("Wrap long lines at the view's width")
         self.follow_button = QToolButton(self)
         self.follow_button.setText("Follow")
         self.follow_button.setCheckable(True)
@@ -62,16 +95,39 @@ class LogView(QWidget):
         self.follow_button.setToolTip("Keep the newest line in view")
         self.copy_button = QToolButton(self)
         self.copy_button.setText("Copy")
-        self.copy_button.setToolTip("Copy the selection, or the whole log when nothing is selected")
+        self.copy_button.setToolTip(
+            "Copy the selection, or every line shown when nothing is selected"
+        )
 
-        bar = QHBoxLayout()
-        bar.setContentsMargins(0, 0, 0, 0)
-        bar.addWidget(self.search, 1)
-        for button in (self.prev_button, self.next_button, self.follow_button, self.copy_button):
-            bar.addWidget(button)
+        self.search = QLineEdit(self)
+        self.search.setPlaceholderText("Find in log (Ctrl+F)")
+        self.search.setClearButtonEnabled(True)
+        self.prev_button = QToolButton(self)
+        self.prev_button.setText("Previous")
+        self.prev_button.setToolTip("Previous match (Shift+F3, Shift+Enter)")
+        self.next_button = QToolButton(self)
+        self.next_button.setText("Next")
+        self.next_button.setToolTip("Next match (F3, Enter)")
+
+        view_bar = QHBoxLayout()
+        view_bar.setContentsMargins(0, 0, 0, 0)
+        view_bar.addWidget(level_label)
+        view_bar.addWidget(self.level_combo)
+        for button in (self.raw_button, self.wrap_button):
+            view_bar.addWidget(button)
+        view_bar.addStretch(1)
+        for button in (self.follow_button, self.copy_button):
+            view_bar.addWidget(button)
+        find_bar = QHBoxLayout()
+        find_bar.setContentsMargins(0, 0, 0, 0)
+        find_bar.addWidget(self.search, 1)
+        find_bar.addWidget(self.prev_button)
+        find_bar.addWidget(self.next_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(bar)
+        layout.setSpacing(4)
+        layout.addLayout(view_bar)
+        layout.addLayout(find_bar)
         layout.addWidget(self.text, 1)
 
         self.search.returnPressed.connect(self.find_next)
@@ -80,7 +136,28 @@ class LogView(QWidget):
         self.prev_button.clicked.connect(self.find_previous)
         self.follow_button.toggled.connect(self._on_follow_toggled)
         self.copy_button.clicked.connect(self.copy)
+        self.raw_button.toggled.connect(lambda _on: self._rebuild())
+        self.wrap_button.toggled.connect(self._on_wrap_toggled)
+        self.level_combo.currentIndexChanged.connect(lambda _index: self._rebuild())
         self.text.verticalScrollBar().actionTriggered.connect(self._on_user_scroll)
+        # Wrapped lines are laid out after they are appended: stay at the end as they grow.
+        self.text.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
+
+        window = Qt.ShortcutContext.WindowShortcut
+        self.find_shortcut = QShortcut(QKeySequence(QKeySequence.StandardKey.Find), self)
+        self.find_shortcut.setContext(window)
+        self.find_shortcut.activated.connect(self.start_find)
+        for keys, slot in (
+            (QKeySequence(QKeySequence.StandardKey.FindNext), self.find_next),
+            (QKeySequence(QKeySequence.StandardKey.FindPrevious), self.find_previous),
+        ):
+            shortcut = QShortcut(keys, self)
+            shortcut.setContext(window)
+            shortcut.activated.connect(slot)
+        for key in ("Shift+Return", "Shift+Enter"):
+            back = QShortcut(QKeySequence(key), self.search)
+            back.setContext(Qt.ShortcutContext.WidgetShortcut)
+            back.activated.connect(self.find_previous)
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -91,28 +168,44 @@ class LogView(QWidget):
 
     def append_lines(self, lines: Iterable[str]) -> None:
         """Queue lines; they are shown together on the next flush (at most FLUSH_HZ per second)."""
-        for line in lines:
-            # tqdm redraws a progress line with carriage returns: show its latest state.
-            self._pending.append(line.rsplit("\r", 1)[-1] if "\r" in line else line)
+        self._pending.extend(lines)
         if self._pending and not self._timer.isActive():
             self._timer.start()
 
     def flush(self) -> None:
-        """Show every queued line now, in one insertion."""
+        """Read every queued line and show what the current view and filter keep, in one go."""
         self._timer.stop()
         if not self._pending:
             return
-        block = "\n".join(self._pending)
+        raw = self.raw
+        least = self.min_level
+        shown: list[str] = []
+        builder = self._builder
+        for line in self._pending:
+            fed = builder.feed(line)
+            # tqdm redraws a progress line with carriage returns: keep its latest state.
+            latest = line.rsplit("\r", 1)[-1] if "\r" in line else line
+            self._raw.append((latest, fed.level))
+            self._rows.extend(fed.rows)
+            if raw:
+                if fed.level >= least:
+                    shown.append(latest)
+            else:
+                shown.extend(row.text for row in fed.rows if row.level >= least)
         self._pending.clear()
-        bar = self.text.verticalScrollBar()
-        kept = bar.value()
-        self.text.appendPlainText(block)
-        bar.setValue(bar.maximum() if self.follow else kept)
+        if shown:
+            bar = self.text.verticalScrollBar()
+            kept = bar.value()
+            self.text.appendPlainText("\n".join(shown))
+            bar.setValue(bar.maximum() if self.follow else kept)
         self.flush_count += 1
 
     def clear(self) -> None:
-        """Drop every line, shown or queued."""
+        """Drop every line, shown or queued, and start reading a new log."""
         self._pending.clear()
+        self._raw.clear()
+        self._rows.clear()
+        self._builder = LogRowBuilder()
         self.text.clear()
 
     @property
@@ -127,8 +220,61 @@ class LogView(QWidget):
         return 0 if document.isEmpty() else document.blockCount()
 
     def plain_text(self) -> str:
-        """Everything shown."""
+        """The raw log held (each line at its latest carriage-return state), whatever is shown."""
+        return "\n".join(text for text, _level in self._raw)
+
+    def shown_text(self) -> str:
+        """What the view shows now."""
         return self.text.toPlainText()
+
+    def rows(self) -> list[LogRow]:
+        """The readable rows held, with their levels."""
+        return list(self._rows)
+
+    # what is shown
+
+    @property
+    def raw(self) -> bool:
+        """True while the raw output is shown instead of the readable rows."""
+        return self.raw_button.isChecked()
+
+    def set_raw(self, on: bool) -> None:
+        """Show the raw output (True) or the readable rows (False)."""
+        self.raw_button.setChecked(on)
+
+    @property
+    def min_level(self) -> Level:
+        """The least level shown."""
+        return Level(self.level_combo.currentData())
+
+    def set_min_level(self, level: Level) -> None:
+        """Show only lines at `level` or above."""
+        self.level_combo.setCurrentIndex(self.level_combo.findData(int(level)))
+
+    @property
+    def wrap(self) -> bool:
+        """True while long lines wrap at the view's width."""
+        return self.wrap_button.isChecked()
+
+    def set_wrap(self, on: bool) -> None:
+        """Wrap long lines (True) or scroll sideways (False)."""
+        self.wrap_button.setChecked(on)
+
+    def _on_wrap_toggled(self, on: bool) -> None:
+        mode = QPlainTextEdit.LineWrapMode
+        self.text.setLineWrapMode(mode.WidgetWidth if on else mode.NoWrap)
+
+    def _rebuild(self) -> None:
+        self.flush()
+        least = self.min_level
+        if self.raw:
+            lines = [text for text, level in self._raw if level >= least]
+        else:
+            lines = [row.text for row in self._rows if row.level >= least]
+        self.text.setPlainText("\n".join(lines))
+        if self.follow:
+            bar = self.text.verticalScrollBar()
+            bar.setValue(bar.maximum())
 
     # follow
 
@@ -146,6 +292,10 @@ class LogView(QWidget):
             bar = self.text.verticalScrollBar()
             bar.setValue(bar.maximum())
 
+    def _on_range_changed(self, _low: int, high: int) -> None:
+        if self.follow:
+            self.text.verticalScrollBar().setValue(high)
+
     def _on_user_scroll(self, _action: int) -> None:
         bar = self.text.verticalScrollBar()
         # actionTriggered fires before the move; sliderPosition() is where it is going.
@@ -154,6 +304,11 @@ class LogView(QWidget):
             self.follow_button.setChecked(at_bottom)
 
     # find
+
+    def start_find(self) -> None:
+        """Put the cursor in the find box with its text selected (Ctrl+F)."""
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
 
     def find_next(self) -> bool:
         """Select the next match of the search text, wrapping at the end."""
@@ -190,7 +345,7 @@ class LogView(QWidget):
     # copy
 
     def copy(self) -> str:
-        """Copy the selection, or the whole log when nothing is selected; returns what was copied."""
-        copied = self.selected_text() or self.plain_text()
+        """Copy the selection, or every line shown when nothing is selected; returns it."""
+        copied = self.selected_text() or self.shown_text()
         QGuiApplication.clipboard().setText(copied)
         return copied

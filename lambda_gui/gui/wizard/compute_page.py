@@ -1,15 +1,22 @@
-"""Step 5: the instance type and region, with the plan: memory need, fit, time and cost."""
+"""Step 5: the instance type and region, with the plan: memory need, fit, time and cost.
+
+The recommended type (the cheapest that fits and has capacity now) is pre-selected until the
+user picks one; the table of every type grows with its rows (the page scrolls, not the table),
+and each type's capacity names its regions.
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QWidget,
@@ -18,28 +25,46 @@ from PySide6.QtWidgets import (
 from lambda_gui.core.models import Resource
 from lambda_gui.core.planner import Plan
 from lambda_gui.core.wizard import Step, Wizard
-from lambda_gui.gui.models.job_row import format_duration
 from lambda_gui.gui.wizard.field_editors import FieldEditor
 from lambda_gui.gui.wizard.step_page import StepPage
 
 PLAN_COLUMNS = (
     "Instance type",
     "GPU",
-    "Memory need / usable",
+    "GiB need / usable",
     "Fits",
     "Time",
     "Est. cost",
-    "Capacity",
+    "Capacity now",
 )
+CAPACITY_COLUMN = PLAN_COLUMNS.index("Capacity now")
 FITS = QColor(26, 127, 55)
 NO_FIT = QColor(207, 34, 46)
 CHOSEN = QColor(9, 105, 218, 40)
+COMBO_MIN_CHARS = 24
+
+
+def rough_duration(seconds: float) -> str:
+    """An estimate's duration, no finer than it is known: "under a minute", "12 min",
+    "2 h 05 min"."""
+    if seconds < 60:
+        return "under a minute"
+    minutes = int(round(seconds / 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest:02d} min"
+
+
+def capacity_text(r: Resource) -> str:
+    """Where a type has capacity now, by region name."""
+    return ", ".join(g.name for g in r.regions) if r.available and r.regions else "none now"
 
 
 def resource_label(r: Resource) -> str:
     """One line about an instance type for the type chooser."""
     gpus = f"{r.gpu_count}× {r.gpu_type}" if r.gpu_count else "CPU only"
-    where = ", ".join(g.name for g in r.regions) if r.regions else "no capacity now"
+    where = capacity_text(r) if r.regions else "no capacity now"
     return f"{r.name} — {gpus} — ${r.hourly_rate:,.2f}/h — {where}"
 
 
@@ -54,14 +79,21 @@ def plan_summary(plan: Plan) -> str:
     text = (
         f"Needs about <b>{plan.need_gib:.1f} GiB</b> of GPU memory{per}; "
         f"{plan.resource_name} has {plan.usable_gib:.1f} GiB usable: {fit}.<br>"
-        f"{plan.steps:,} steps, about {format_duration(plan.train_seconds)} of training plus "
-        f"{format_duration(plan.overhead_seconds)} of boot, set-up and download: "
-        f"<b>{format_duration(plan.total_seconds)}</b> billed at ${plan.price_per_hour:,.2f}/h, "
+        f"{plan.steps:,} steps, {rough_duration(plan.train_seconds)} of training plus about "
+        f"{rough_duration(plan.overhead_seconds)} of boot, set-up and download: "
+        f"<b>{rough_duration(plan.total_seconds)}</b> billed at ${plan.price_per_hour:,.2f}/h, "
         f"about <b>${plan.cost:,.2f}</b> in all."
     )
     if plan.notes:
         text += "<br>" + "<br>".join(plan.notes)
     return text
+
+
+def _compact_combo(combo: QComboBox) -> None:
+    """A combo that fits a narrow window: its own width modest, its list as wide as needed."""
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(COMBO_MIN_CHARS)
+    combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
 
 class ComputePage(StepPage):
@@ -74,6 +106,14 @@ class ComputePage(StepPage):
             "method and batch; time from the GPU's throughput. Lambda bills from launch until "
             "the instance is terminated."
         )
+        # False until the user picks a type here (or loads a config that names one): until
+        # then the recommended type is chosen for them, and follows the plan.
+        self.type_chosen = False
+        for editor in (self.type_editor, self.region_editor):
+            combo = editor.widget
+            assert isinstance(combo, QComboBox)
+            _compact_combo(combo)
+        self.type_editor.changed.connect(self._on_user_choice)
         self.recommend_button = QPushButton("Use the recommended type", self)
         self.recommend_label = QLabel(self)
         self.recommend_label.setWordWrap(True)
@@ -88,15 +128,29 @@ class ComputePage(StepPage):
         self.plans_table.setHorizontalHeaderLabels(list(PLAN_COLUMNS))
         self.plans_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.plans_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.plans_table.setWordWrap(True)
         self.plans_table.verticalHeader().hide()
+        self.plans_table.verticalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents
+        )
+        # The page scrolls; the table shows every row at its full height (no second bar).
+        self.plans_table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.plans_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.plans_table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         header = self.plans_table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
-        self.plans_table.setMinimumHeight(220)
+        header.setSectionResizeMode(CAPACITY_COLUMN, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(36)
         self.body.addWidget(self.summary)
         self.body.addLayout(row)
-        self.body.addWidget(QLabel("Every GPU type for this job (cheapest fitting first):", self))
-        self.body.addWidget(self.plans_table, 1)
+        self.table_label = QLabel(
+            "Every GPU type for this job, cheapest fitting first (double-click one to choose it):",
+            self,
+        )
+        self.table_label.setWordWrap(True)
+        self.body.addWidget(self.table_label)
+        self.body.addWidget(self.plans_table)
+        self.body.addStretch(1)
         self.recommend_button.clicked.connect(self.use_recommended)
         self.plans_table.cellDoubleClicked.connect(self._on_plan_clicked)
         self._plan_names: list[str] = []
@@ -111,6 +165,10 @@ class ComputePage(StepPage):
         """The region chooser."""
         return self.editors["region"]
 
+    def bind(self, wizard: Wizard) -> None:
+        self.type_chosen = False
+        super().bind(wizard)
+
     def load(self) -> None:
         self._fill_types()
         super().load()
@@ -118,7 +176,21 @@ class ComputePage(StepPage):
         self._show_plans()
 
     def enter(self) -> None:
+        if not self.type_chosen:
+            self._preselect()
         self.load()
+
+    def _preselect(self) -> None:
+        """Choose the recommended type while the user has not chosen one."""
+        best = self.wizard.recommended()
+        if best is not None and best.name != self.wizard.get("resource_id"):
+            self.wizard.set("resource_id", best.name)
+            region = self.wizard.get("region")
+            if region and region not in {g.name for g in best.regions}:
+                self.wizard.set("region", None)
+
+    def _on_user_choice(self) -> None:
+        self.type_chosen = True
 
     def after_edit(self, name: str) -> None:
         if name == "resource_id":
@@ -137,6 +209,7 @@ class ComputePage(StepPage):
 
     def choose(self, name: str) -> None:
         """Set the instance type (and reset a region it does not have)."""
+        self.type_chosen = True
         self.wizard.set("resource_id", name)
         self.type_editor.set_value(name)
         self.after_edit("resource_id")
@@ -155,10 +228,14 @@ class ComputePage(StepPage):
 
     def _fill_types(self) -> None:
         combo = self.type_editor.widget
+        assert isinstance(combo, QComboBox)
         types = self._gpu_types()
         self.type_editor.set_choices(tuple(r.name for r in types))
         for i, r in enumerate(types):
-            combo.setItemText(i, resource_label(r))  # type: ignore[attr-defined]
+            combo.setItemText(i, resource_label(r))
+            combo.setItemData(i, resource_label(r), Qt.ItemDataRole.ToolTipRole)
+        view = combo.view()
+        view.setMinimumWidth(view.sizeHintForColumn(0) + 24)
 
     def _regions_of_current(self) -> list[str]:
         name = self.wizard.get("resource_id")
@@ -167,23 +244,32 @@ class ComputePage(StepPage):
 
     def _fill_regions(self) -> None:
         combo = self.region_editor.widget
+        assert isinstance(combo, QComboBox)
         regions = self._regions_of_current()
         self.region_editor.set_choices(("", *regions))
-        combo.setItemText(0, "Any region with capacity")  # type: ignore[attr-defined]
+        combo.setItemText(0, "Any region with capacity")
         self.region_editor.set_value(self.wizard.get("region"))
 
     def _show_plans(self) -> None:
         best = self.wizard.recommended()
-        self.recommend_button.setEnabled(best is not None)
+        self.recommend_button.setEnabled(
+            best is not None and best.name != self.wizard.get("resource_id")
+        )
         if not self.wizard.state.resources:
             self.recommend_label.setText("Instance types are not loaded yet (see the Catalog tab).")
         elif best is None:
             self.recommend_label.setText(
                 "No type with capacity now fits this job as set up; see the table."
             )
+        elif best.name == self.wizard.get("resource_id"):
+            self.recommend_label.setText(
+                f"<b>{best.name}</b> is the recommended type: the cheapest that fits and has "
+                f"capacity now (in {capacity_text(best)})."
+            )
         else:
             self.recommend_label.setText(
-                f"Recommended: <b>{best.name}</b>, the cheapest type that fits and has capacity now."
+                f"Recommended: <b>{best.name}</b>, the cheapest type that fits and has capacity "
+                f"now (in {capacity_text(best)})."
             )
         plan = self.wizard.plan()
         if plan is not None:
@@ -196,18 +282,20 @@ class ComputePage(StepPage):
 
     def _fill_table(self, plans: list[Plan]) -> None:
         chosen = self.wizard.get("resource_id")
+        by_name = {r.name: r for r in self.wizard.state.resources}
         self._plan_names = [p.resource_name for p in plans]
         table = self.plans_table
         table.setRowCount(len(plans))
         for i, p in enumerate(plans):
+            resource = by_name.get(p.resource_name)
             cells = (
                 p.resource_name,
                 f"{p.gpu_count}× {p.gpu_name or '?'}",
-                f"{p.need_gib:.1f} / {p.usable_gib:.1f} GiB",
+                f"{p.need_gib:.1f} / {p.usable_gib:.1f}",
                 "yes" if p.fits else "no",
-                format_duration(p.total_seconds),
+                rough_duration(p.total_seconds),
                 f"${p.cost:,.2f}",
-                "yes" if p.available else "none now",
+                capacity_text(resource) if resource is not None else "?",
             )
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -216,3 +304,17 @@ class ComputePage(StepPage):
                 if p.resource_name == chosen:
                     item.setBackground(QBrush(CHOSEN))
                 table.setItem(i, j, item)
+        self._fit_table_height()
+
+    def _fit_table_height(self) -> None:
+        """Show every row: the table's height follows its rows (the page scrolls instead)."""
+        table = self.plans_table
+        table.resizeRowsToContents()
+        height = table.horizontalHeader().height() + 2 * table.frameWidth()
+        height += sum(table.rowHeight(i) for i in range(table.rowCount()))
+        table.setFixedHeight(max(height, 60))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        # Wrapped capacity cells change height with the width.
+        self._fit_table_height()

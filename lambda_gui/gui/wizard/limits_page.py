@@ -6,8 +6,8 @@ from __future__ import annotations
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from lambda_gui.core.wizard import Step, Wizard
-from lambda_gui.gui.models.job_row import format_duration
 from lambda_gui.gui.style import WARNING_STYLE
+from lambda_gui.gui.wizard.compute_page import rough_duration
 from lambda_gui.gui.wizard.field_editors import FieldEditor
 from lambda_gui.gui.wizard.step_page import StepPage
 
@@ -101,7 +101,7 @@ class LimitsPage(StepPage):
             self.cost_estimate.setText("estimate: not known yet (choose the instance first)")
         else:
             self.runtime_estimate.setText(
-                f"estimated run time: about {format_duration(plan.total_seconds)}"
+                f"estimated run time: about {rough_duration(plan.total_seconds)}"
             )
             self.cost_estimate.setText(
                 f"estimated cost: about ${plan.cost:,.2f} on {plan.resource_name}"

@@ -6,114 +6,183 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import QLabel, QPlainTextEdit, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
 
+from lambda_gui.core.known_models import SIZE_SOURCE_TEXT
 from lambda_gui.core.presets import PRESETS, matching_preset
 from lambda_gui.core.wizard import Step, Wizard
-from lambda_gui.gui.models.job_row import format_duration
+from lambda_gui.gui.wizard.compute_page import rough_duration
 from lambda_gui.gui.wizard.dataset_page import layout_text
 from lambda_gui.gui.wizard.field_editors import CHOICE_LABELS
+from lambda_gui.gui.wizard.model_page import format_params
 from lambda_gui.gui.wizard.step_page import StepPage
 
+Rows = list[tuple[str, str]]
 
-def review_text(wizard: Wizard, auto_terminate: bool = True) -> str:
-    """The draft as a short, readable summary."""
+
+def _model_row(wizard: Wizard) -> str:
+    d = wizard.draft
+    text = f"{d.get('base_model')} ({CHOICE_LABELS.get(d.get('model_source', ''), '')})"
+    size, source = wizard.state.params_b, wizard.state.size_source
+    if size is not None and source is not None:
+        text += f"; {format_params(size)} parameters ({SIZE_SOURCE_TEXT[source]})"
+    return text
+
+
+def _training_row(d: Mapping[str, Any], gpus: int) -> str:
+    steps = d.get("max_steps")
+    length = (
+        f"{steps} steps"
+        if isinstance(steps, int) and steps > 0
+        else f"{d.get('num_epochs')} epochs"
+    )
+    batch, accumulation = d.get("batch_size"), d.get("gradient_accumulation_steps")
+    effective = f"batch {batch} × {accumulation}"
+    if isinstance(batch, int) and isinstance(accumulation, int):
+        if gpus > 1:
+            effective += f" × {gpus} GPUs = {batch * accumulation * gpus:,} rows per step"
+        else:
+            effective += f" = {batch * accumulation:,} rows per step"
+    preset = matching_preset(d)
+    return (
+        f"learning rate {d.get('learning_rate')}, {length}, {effective}, sequences up to "
+        f"{d.get('max_seq_length')} tokens"
+        + (f" (preset: {PRESETS[preset].title})" if preset else "")
+    )
+
+
+def review_rows(wizard: Wizard, auto_terminate: bool = True) -> Rows:
+    """The draft as (what, value) rows."""
     d = wizard.draft
     preview = wizard.state.preview
-    lines = [
-        f"Model:       {d.get('base_model')} ({CHOICE_LABELS.get(d.get('model_source', ''), '')})",
-    ]
     data = str(d.get("dataset_path") or "")
     if preview is not None and preview.path == data and preview.format is not None:
-        lines.append(
-            f"Dataset:     {Path(data).name}: {preview.row_count:,} rows, {layout_text(preview)}"
-        )
+        dataset = f"{Path(data).name}: {preview.row_count:,} rows, {layout_text(preview)}"
     else:
-        lines.append(f"Dataset:     {data}")
-    preset = matching_preset(d)
-    lines += [
-        f"Method:      {CHOICE_LABELS.get(d.get('algorithm', ''), d.get('algorithm'))}, "
-        f"rank {d.get('rank')}, alpha {d.get('alpha')}, dropout {d.get('dropout')}, "
-        f"on {', '.join(d.get('target_modules') or [])}",
-        f"Training:    learning rate {d.get('learning_rate')}, "
-        + (
-            f"{d.get('max_steps')} steps"
-            if (d.get("max_steps") or -1) > 0
-            else f"{d.get('num_epochs')} epochs"
-        )
-        + f", batch {d.get('batch_size')} x {d.get('gradient_accumulation_steps')}, "
-        f"sequences up to {d.get('max_seq_length')} tokens"
-        + (f" (preset: {PRESETS[preset].title})" if preset else ""),
-        f"Instance:    {d.get('resource_id')} in {d.get('region') or 'any region with capacity'}",
+        dataset = data
+    name = d.get("resource_id")
+    resource = next((r for r in wizard.state.resources if r.name == name), None)
+    gpus = resource.gpu_count if resource is not None else 1
+    rows: Rows = [
+        ("Model", _model_row(wizard)),
+        ("Dataset", dataset),
+        (
+            "Method",
+            f"{CHOICE_LABELS.get(d.get('algorithm', ''), d.get('algorithm'))}, "
+            f"rank {d.get('rank')}, alpha {d.get('alpha')}, dropout {d.get('dropout')}, "
+            f"on {', '.join(d.get('target_modules') or [])}",
+        ),
+        ("Training", _training_row(d, gpus)),
+        ("Instance", f"{name} in {d.get('region') or 'any region with capacity'}"),
     ]
     plan = wizard.plan()
     if plan is not None:
-        lines.append(
-            f"Estimate:    about {format_duration(plan.total_seconds)} billed, "
-            f"about ${plan.cost:,.2f} ({plan.need_gib:.1f} of {plan.usable_gib:.1f} GiB, "
-            + ("fits" if plan.fits else "DOES NOT FIT")
-            + ")"
+        rows.append(
+            (
+                "Estimate",
+                f"about {rough_duration(plan.total_seconds)} billed, about ${plan.cost:,.2f} "
+                f"({plan.need_gib:.1f} of {plan.usable_gib:.1f} GiB, "
+                + ("fits" if plan.fits else "DOES NOT FIT")
+                + ")",
+            )
         )
-    lines += limits_lines(d)
+    rows += limits_rows(d)
     if auto_terminate:
-        lines.append(
-            "When it ends: the adapter is downloaded and checked, then the instance is "
-            "terminated (change this in Settings)."
+        rows.append(
+            (
+                "When it ends",
+                "the adapter is downloaded and checked, then the instance is terminated "
+                "(change this in Settings).",
+            )
         )
     else:
-        lines.append(
-            "When it ends: the adapter is downloaded and checked; the instance KEEPS RUNNING "
-            "and billing until you terminate it (see Settings)."
+        rows.append(
+            (
+                "When it ends",
+                "the adapter is downloaded and checked; the instance KEEPS RUNNING and billing "
+                "until you terminate it (see Settings).",
+            )
         )
-    return "\n".join(lines)
+    return rows
 
 
-def limits_lines(d: Mapping[str, Any]) -> list[str]:
-    """The limits and safety settings, one line each."""
+def limits_rows(d: Mapping[str, Any]) -> Rows:
+    """The limits and safety settings, one row each."""
     runtime, budget = d.get("max_runtime_minutes"), d.get("budget_usd")
     caps = []
     if runtime:
-        caps.append(f"run time up to {format_duration(float(runtime) * 60)}")
+        caps.append(f"run time up to {rough_duration(float(runtime) * 60)}")
     if budget:
         caps.append(f"budget up to ${float(budget):,.2f}")
-    lines = [f"Limits:      {', '.join(caps) if caps else 'none (no run-time or budget cap)'}"]
+    rows: Rows = [("Limits", ", ".join(caps) if caps else "none (no run-time or budget cap)")]
     if d.get("stop_on_divergence"):
-        lines.append(
-            f"Divergence:  stop when the loss reaches {d.get('divergence_ratio')}x its best"
+        rows.append(
+            ("Divergence", f"stop when the loss reaches {d.get('divergence_ratio')}x its best")
         )
     else:
-        lines.append("Divergence:  not watched (training runs on whatever the loss does)")
+        rows.append(("Divergence", "not watched (training runs on whatever the loss does)"))
     if d.get("self_terminate"):
-        lines.append(
-            "Self-termination: ON — the instance terminates itself after "
-            f"{d.get('self_terminate_grace_minutes')} min without word from this app. Your "
-            "API key is copied onto the instance: use a key you can revoke."
+        rows.append(
+            (
+                "Self-termination",
+                "ON — the instance terminates itself after "
+                f"{d.get('self_terminate_grace_minutes')} min without word from this app. Your "
+                "API key is copied onto the instance: use a key you can revoke.",
+            )
         )
     else:
-        lines.append("Self-termination: off (the API key stays on this computer)")
-    return lines
+        rows.append(("Self-termination", "off (the API key stays on this computer)"))
+    return rows
+
+
+def rows_text(rows: Rows) -> str:
+    """Rows as plain lines, "What: value" (what a copy of the summary holds)."""
+    return "\n".join(f"{what}: {value}" for what, value in rows)
 
 
 class ReviewPage(StepPage):
-    """The summary, the project name and output folder, and every error left anywhere."""
+    """The summary, the project name, and every error left anywhere."""
 
     def __init__(self, step: Step, wizard: Wizard, parent: QWidget | None = None) -> None:
         super().__init__(step, wizard, parent)
         self.set_intro("Check the job, then press Launch. Nothing is billed before that.")
         self.auto_terminate = True
-        self.summary = QPlainTextEdit(self)
-        self.summary.setReadOnly(True)
-        self.summary.setMinimumHeight(190)
-        self.body.insertWidget(2, QLabel("The job:", self))
+        self.summary = QWidget(self)
+        self.summary.setObjectName("review_summary")
+        self.summary_form = QFormLayout(self.summary)
+        self.summary_form.setContentsMargins(0, 0, 0, 0)
+        self.summary_form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.summary_form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.summary_form.setVerticalSpacing(4)
+        self._rows: Rows = []
+        self.body.insertWidget(2, QLabel("<b>The job</b>", self))
         self.body.insertWidget(3, self.summary)
+        self.body.insertWidget(4, QLabel("<b>Names</b>", self))
         self.body.addStretch(1)
+
+    def summary_text(self) -> str:
+        """The summary as plain lines."""
+        return rows_text(self._rows)
+
+    def _show_summary(self) -> None:
+        self._rows = review_rows(self.wizard, self.auto_terminate)
+        form = self.summary_form
+        while form.rowCount():
+            form.removeRow(0)
+        for what, value in self._rows:
+            label = QLabel(value, self.summary)
+            label.setWordWrap(True)
+            label.setTextFormat(Qt.TextFormat.PlainText)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            form.addRow(f"{what}:", label)
 
     def load(self) -> None:
         super().load()
-        self.summary.setPlainText(review_text(self.wizard, self.auto_terminate))
+        self._show_summary()
 
     def enter(self) -> None:
         self.load()
 
     def after_edit(self, name: str) -> None:
-        self.summary.setPlainText(review_text(self.wizard, self.auto_terminate))
+        self._show_summary()

@@ -32,17 +32,20 @@ class StepPage(QWidget):
         self.parse_errors: dict[str, str] = {}
         self.labels = {spec.name: spec.label for s in STEPS for spec in s.fields}
 
-        self.heading = QLabel(f"<h3>{step.title}</h3>", self)
+        self.heading = QLabel(f"<h3 style='margin:0'>{step.title}</h3>", self)
         self.intro = QLabel(self)
         self.intro.setWordWrap(True)
         self.intro.hide()
         self.form = QFormLayout()
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.form.setVerticalSpacing(6)
         self.other_errors = QLabel(self)
         self.other_errors.setWordWrap(True)
         self.other_errors.setStyleSheet(ERROR_STYLE)
         self.other_errors.hide()
         self.body = QVBoxLayout(self)
+        self.body.setSpacing(8)
         self.body.addWidget(self.heading)
         self.body.addWidget(self.intro)
         self.body.addLayout(self.form)
@@ -55,6 +58,12 @@ class StepPage(QWidget):
     def custom_fields(self) -> frozenset[str]:
         """Fields a subclass shows with its own widgets."""
         return frozenset()
+
+    def finish_layout(self) -> None:
+        """Keep the page's rows together at the top: without a stretch below them, a tall
+        window spreads its spare height as gaps between heading, text and fields."""
+        if not any(self.body.stretch(i) > 0 for i in range(self.body.count())):
+            self.body.addStretch(1)
 
     def set_intro(self, text: str) -> None:
         """A sentence under the heading."""

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -28,16 +29,38 @@ from lambda_gui.core.planner import pricing_by_terms
 from lambda_gui.core.wizard import STEPS, FieldError, Wizard
 from lambda_gui.gui.async_slots import reported_slot, run_modal
 from lambda_gui.gui.error_report import ErrorReporter
+from lambda_gui.gui.style import ERROR_COLOUR
 from lambda_gui.gui.wizard.compute_page import ComputePage
 from lambda_gui.gui.wizard.dataset_page import DatasetPage
+from lambda_gui.gui.wizard.hyper_page import HyperPage
 from lambda_gui.gui.wizard.limits_page import LimitsPage
 from lambda_gui.gui.wizard.method_page import MethodPage
 from lambda_gui.gui.wizard.model_page import ModelPage
 from lambda_gui.gui.wizard.review_page import ReviewPage
 from lambda_gui.gui.wizard.step_page import StepPage
+from lambda_gui.services.model_shape import ModelShapes
 from lambda_gui.services.ports import JobSubmitter
 
 CONFIG_FILTER = "Job configs (*.json);;All files (*)"
+# Launch is the one button that spends money: filled in the accent colour (white text at
+# 5.2:1), so it does not read as another Next. Disabled, dark grey on light grey (5.6:1).
+PRIMARY_BACKGROUND = "#0969da"
+PRIMARY_TEXT = "#ffffff"
+PRIMARY_DISABLED_BACKGROUND = "#d0d7de"
+PRIMARY_DISABLED_TEXT = "#424a53"
+PRIMARY_STYLE = (
+    f"QPushButton {{ background: {PRIMARY_BACKGROUND}; color: {PRIMARY_TEXT}; "
+    "font-weight: 600; border: 1px solid #0550ae; border-radius: 4px; padding: 5px 14px; }"
+    f"QPushButton:disabled {{ background: {PRIMARY_DISABLED_BACKGROUND}; "
+    f"color: {PRIMARY_DISABLED_TEXT}; border-color: #afb8c1; }}"
+)
+STEP_LIST_WIDTH = 170
+
+
+def launch_text(wizard: Wizard) -> str:
+    """The Launch button's text: with the estimated cost once the plan is known."""
+    plan = wizard.plan()
+    return f"Launch — about ${plan.cost:,.2f}" if plan is not None else "Launch"
 
 
 class WizardPanel(QWidget):
@@ -51,6 +74,7 @@ class WizardPanel(QWidget):
         reporter: ErrorReporter,
         parent: QWidget | None = None,
         draft: Mapping[str, Any] | None = None,
+        model_shapes: ModelShapes | None = None,
     ) -> None:
         super().__init__(parent)
         self.connector = connector
@@ -58,16 +82,17 @@ class WizardPanel(QWidget):
         self.pricing_of = pricing_by_terms(BillingTerms.from_json(load_json("billing.json")))
         self.wizard = Wizard(draft, pricing_of=self.pricing_of)
         self.launching = False
+        self.visited = {0}
 
         self.step_list = QListWidget(self)
-        self.step_list.setMaximumWidth(180)
+        self.step_list.setMaximumWidth(STEP_LIST_WIDTH)
         for i, step in enumerate(STEPS, 1):
             self.step_list.addItem(f"{i}. {step.title}")
         self.pages: list[StepPage] = [
-            ModelPage(STEPS[0], self.wizard, reporter),
+            ModelPage(STEPS[0], self.wizard, reporter, shapes=model_shapes),
             DatasetPage(STEPS[1], self.wizard, reporter),
             MethodPage(STEPS[2], self.wizard),
-            StepPage(STEPS[3], self.wizard),
+            HyperPage(STEPS[3], self.wizard),
             ComputePage(STEPS[4], self.wizard),
             LimitsPage(STEPS[5], self.wizard),
             ReviewPage(STEPS[6], self.wizard),
@@ -78,10 +103,8 @@ class WizardPanel(QWidget):
             scroll.setWidgetResizable(True)
             scroll.setWidget(page)
             self.stack.addWidget(scroll)
+            page.finish_layout()
             page.edited.connect(self.revalidate)
-        self.hyper_page.set_intro(
-            "How training runs. The method page's presets fill these in; change any of them."
-        )
         self.method_page.preset_applied.connect(lambda _k: self.hyper_page.load())
 
         self.save_button = QPushButton("Save config…", self)
@@ -120,6 +143,13 @@ class WizardPanel(QWidget):
     def page(self) -> StepPage:
         """The page on show."""
         return self.pages[self.wizard.index]
+
+    @property
+    def model_page(self) -> ModelPage:
+        """Step 1."""
+        page = self.pages[0]
+        assert isinstance(page, ModelPage)
+        return page
 
     @property
     def dataset_page(self) -> DatasetPage:
@@ -179,11 +209,15 @@ class WizardPanel(QWidget):
 
     def _bind(self, wizard: Wizard) -> None:
         self.wizard = wizard
+        self.visited = {0}
         for page in self.pages:
             page.bind(wizard)
         self._show_current()
 
     def _show_current(self) -> None:
+        if self.wizard.index != 0:
+            self.model_page.flush()  # the plan on the next pages follows the model's size
+        self.visited.update(range(self.wizard.index + 1))
         self.stack.setCurrentIndex(self.wizard.index)
         self.page.enter()
         self.step_list.blockSignals(True)
@@ -198,7 +232,8 @@ class WizardPanel(QWidget):
         page.show_errors(errors)
         ok = self.wizard.can_advance() and page.input_ok
         last = self.wizard.is_last
-        self.next_button.setText("Launch" if last else "Next")
+        self.next_button.setText(launch_text(self.wizard) if last else "Next")
+        self.next_button.setStyleSheet(PRIMARY_STYLE if last else "")
         self.next_button.setEnabled(ok and not self.launching)
         self.back_button.setEnabled(self.wizard.index > 0 and not self.launching)
         if self.launching:
@@ -208,10 +243,27 @@ class WizardPanel(QWidget):
             self.status.setText(warnings[0].message if warnings else "")
         else:
             self.status.setText("Fix the fields marked in red to continue.")
+        self._mark_steps(ok)
+
+    def _mark_steps(self, current_ok: bool) -> None:
+        """✓ on steps done, ✗ (and the problems as a tooltip) on visited steps with errors."""
         for i, step in enumerate(STEPS):
             item = self.step_list.item(i)
-            done = i < self.wizard.index or (i == self.wizard.index and ok)
-            item.setText(("✓ " if done else "") + f"{i + 1}. {step.title}")
+            problems: list[str] = []
+            if i == self.wizard.index:
+                if not current_ok:
+                    problems = [e.message for e in self.wizard.errors() if not e.warning]
+                    problems = problems or ["A field's text cannot be read."]
+            elif i in self.visited:
+                problems = [e.message for e in self.wizard.errors(step.key) if not e.warning]
+            done = not problems and (i < self.wizard.index or i == self.wizard.index)
+            mark = "✗ " if problems else ("✓ " if done else "")
+            item.setText(f"{mark}{i + 1}. {step.title}")
+            item.setToolTip("\n".join(problems))
+            if problems:
+                item.setForeground(QBrush(QColor(ERROR_COLOUR)))
+            else:
+                item.setData(Qt.ItemDataRole.ForegroundRole, None)
 
     def go_next(self) -> bool:
         """Move to the next step if this one is valid."""
@@ -326,4 +378,5 @@ class WizardPanel(QWidget):
             source=str(path),
         )
         self._bind(wizard)
+        self.compute_page.type_chosen = True  # the file names its instance type
         self.status.setText(f"Loaded {path}")

@@ -1,12 +1,17 @@
-"""The log view: batched appends, a bounded buffer, find, follow and copy."""
+"""The log view: readable rows or raw lines, level filter, wrap, batched appends, a bounded
+buffer, find (Ctrl+F, F3), follow and copy."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QAbstractSlider
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QAbstractSlider, QPlainTextEdit
 
+from lambda_gui.core.log_rows import Level
 from lambda_gui.gui.widgets.log_view import LogView
 
 
@@ -100,3 +105,106 @@ def test_copy_takes_selection_or_everything(qtbot: Any) -> None:
     assert QGuiApplication.clipboard().text() == "beta"
     view.clear()
     assert view.line_count == 0
+
+
+TRAINING_LINES = [
+    'LGUI_STATUS {"phase": "training", "max_steps": 288, "num_train_epochs": 1.0}',
+    "\r 67%|\u2588\u2588\u2588\u2588\u2588\u2588   | 193/288 [01:00<00:30, 3.10it/s]"
+    'LGUI_METRIC {"step": 194, "epoch": 0.67, "max_steps": 288, "loss": 1.25, '
+    '"learning_rate": 0.0002, "grad_norm": 0.5}',
+    "\r                    \r{'loss': '1.25', 'learning_rate': '0.0002', 'epoch': '0.67'}",
+    "/x.py:1: UserWarning: careful",
+    "Traceback (most recent call last):",
+    '  File "train.py", line 1, in <module>',
+    "ValueError: bad",
+    'LGUI_STATUS {"phase": "completed", "sha256": "abcdef"}',
+]
+
+
+def test_readable_rows_by_default_and_raw_one_toggle_away(qtbot: Any) -> None:
+    view = make(qtbot)
+    view.append_lines(TRAINING_LINES)
+    view.flush()
+    shown = view.shown_text()
+    assert "step 194/288 · epoch 0.67 · loss 1.25 · lr 2.0e-4 · grad norm 0.5" in shown
+    assert "193/288" not in shown and "LGUI_" not in shown and "{'loss'" not in shown
+    assert shown.splitlines()[-1] == "» Job completed: the adapter is packaged (sha256 abcdef…)"
+    assert view.line_count == 7
+    view.raw_button.click()
+    assert view.raw and "LGUI_STATUS" in view.shown_text() and view.line_count == 8
+    assert view.shown_text() == view.plain_text()
+    view.raw_button.click()
+    assert view.shown_text() == shown
+
+
+def test_filter_by_level(qtbot: Any) -> None:
+    view = make(qtbot)
+    view.append_lines(TRAINING_LINES)
+    view.level_combo.setCurrentIndex(view.level_combo.findText("Errors only"))
+    assert view.min_level is Level.ERROR
+    assert view.shown_text().splitlines() == [
+        "Traceback (most recent call last):",
+        '  File "train.py", line 1, in <module>',
+        "ValueError: bad",
+    ]
+    view.set_min_level(Level.WARNING)
+    assert view.shown_text().splitlines()[0] == "/x.py:1: UserWarning: careful"
+    view.set_raw(True)  # the raw view filters too
+    assert len(view.shown_text().splitlines()) == 4
+    # New lines pass the same filter.
+    view.append_lines(["plain info", "ERROR: disk full"])
+    view.flush()
+    assert view.shown_text().splitlines()[-1] == "ERROR: disk full"
+    view.set_min_level(Level.INFO)
+    assert "plain info" in view.shown_text()
+
+
+def test_lines_wrap_unless_turned_off(qtbot: Any) -> None:
+    view = make(qtbot)
+    assert view.wrap and view.text.lineWrapMode() == QPlainTextEdit.LineWrapMode.WidgetWidth
+    view.wrap_button.click()
+    assert view.text.lineWrapMode() == QPlainTextEdit.LineWrapMode.NoWrap
+
+
+def test_follow_reaches_the_end_of_wrapped_lines(qtbot: Any) -> None:
+    view = make(qtbot)
+    view.append_lines("word " * 200 for _ in range(50))
+    view.flush()
+    bar = view.text.verticalScrollBar()
+    assert bar.maximum() > 0 and bar.value() == bar.maximum()
+
+
+def test_ctrl_f_finds_and_f3_moves_between_matches(qtbot: Any) -> None:
+    view = make(qtbot)
+    view.append_lines(["alpha one", "beta", "alpha two"])
+    view.flush()
+    view.text.setFocus()
+    view.search.setText("old")
+    assert view.find_shortcut.key().matches(QKeySequence(QKeySequence.StandardKey.Find))
+    view.find_shortcut.activated.emit()  # what Ctrl+F anywhere in the window does
+    assert view.focusWidget() is view.search and view.search.selectedText() == "old"
+    view.search.setText("alpha")
+    QTest.keyClick(view.search, Qt.Key.Key_Return)
+    assert view.text.textCursor().block().text() == "alpha one"
+    view.find_next()
+    assert view.text.textCursor().block().text() == "alpha two"
+    view.find_previous()
+    assert view.text.textCursor().block().text() == "alpha one"
+    shortcuts = {s.key().toString() for s in view.findChildren(QShortcut)}
+    assert {"Ctrl+F", "F3", "Shift+F3", "Shift+Return"} <= shortcuts
+
+
+def test_a_million_lines_in_batches_stay_bounded_and_quick(qtbot: Any) -> None:
+    view = make(qtbot, max_lines=5000)
+    started = time.perf_counter()
+    for batch in range(100):
+        view.append_lines(
+            f"\r 50%|#####     | {batch}/100 [00:01<00:01, 4.00it/s]"
+            f'LGUI_METRIC {{"step": {batch * 10_000 + i}, "loss": 1.5}}'
+            for i in range(10_000)
+        )
+    assert view.pending_count == 5000  # the queue keeps only what the view could hold
+    view.flush()
+    assert time.perf_counter() - started < 20
+    assert view.line_count == 5000 and len(view.rows()) == 5000
+    assert view.shown_text().splitlines()[-1] == "step 999999 · loss 1.5"
