@@ -28,18 +28,8 @@ from lambda_gui.gui.wizard import wizard_panel as panel_module
 from lambda_gui.gui.wizard.wizard_panel import WizardPanel
 from lambda_gui.services.connector import LambdaLabsConnector
 from lambda_gui.services.model_shape import ModelShapes
+from tests.core.test_planner import LLAMA31_8B_CONFIG
 
-LLAMA_8B_CONFIG = {
-    "architectures": ["LlamaForCausalLM"],
-    "model_type": "llama",
-    "hidden_size": 4096,
-    "intermediate_size": 14336,
-    "num_hidden_layers": 32,
-    "num_attention_heads": 32,
-    "num_key_value_heads": 8,
-    "vocab_size": 128256,
-    "tie_word_embeddings": False,
-}
 TINY_CONFIG = {
     "model_type": "llama",
     "hidden_size": 64,
@@ -99,7 +89,7 @@ def _a10_plan(panel: WizardPanel) -> Plan:
 
 async def test_plan_follows_the_model(panel: WizardPanel, tmp_path: Path) -> None:
     tiny = _model_folder(tmp_path, "tiny", TINY_CONFIG)
-    big = _model_folder(tmp_path, "my-finetune", LLAMA_8B_CONFIG)
+    big = _model_folder(tmp_path, "my-finetune", LLAMA31_8B_CONFIG)
     panel.set_draft(
         {
             "model_source": "local",

@@ -12,17 +12,7 @@ import pytest
 from aiohttp import web
 
 from lambda_gui.services.model_shape import ModelShapes, is_hub_id
-
-LLAMA_8B = {
-    "model_type": "llama",
-    "hidden_size": 4096,
-    "intermediate_size": 14336,
-    "num_hidden_layers": 32,
-    "num_attention_heads": 32,
-    "num_key_value_heads": 8,
-    "vocab_size": 128256,
-    "tie_word_embeddings": False,
-}
+from tests.core.test_planner import LLAMA31_8B_CONFIG
 
 
 @pytest.fixture
@@ -33,7 +23,7 @@ async def fake_hub() -> AsyncIterator[tuple[str, list[str]]]:
     async def config(request: web.Request) -> web.Response:
         asked.append(request.path)
         if request.match_info["repo"] == "acme/llama-like":
-            return web.json_response(LLAMA_8B)
+            return web.json_response(LLAMA31_8B_CONFIG)
         return web.Response(status=404)
 
     app = web.Application()
@@ -57,7 +47,7 @@ def _unused_port_url() -> str:
 
 
 async def test_local_folder_config(tmp_path: Path) -> None:
-    (tmp_path / "config.json").write_text(json.dumps(LLAMA_8B))
+    (tmp_path / "config.json").write_text(json.dumps(LLAMA31_8B_CONFIG))
     found = await ModelShapes(None, hub_url=None).infer(str(tmp_path), local=True)
     assert found is not None and found.source == "config" and found.local
     assert found.shape.params_b == pytest.approx(8.03, abs=0.01)

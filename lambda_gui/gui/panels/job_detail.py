@@ -569,12 +569,18 @@ class JobDetail(QWidget):
             "Terminate instance",
             "Keep it",
         )
+        await self._terminate_if_confirmed(box, record, self.message_label)
+
+    async def _terminate_if_confirmed(
+        self, box: QMessageBox, record: JobRecord, status: QLabel
+    ) -> None:
+        """Ask `box`; on yes, terminate the job's instance, saying so in `status`."""
         self.confirm_box = box
         if not await ask(box):
             return
         self.terminating = record.id
         self._update_buttons()
-        self.message_label.setText("Terminating the instance…")
+        status.setText("Terminating the instance…")
         try:
             await self._cancel_and_check(record)
         finally:
@@ -631,17 +637,7 @@ class JobDetail(QWidget):
             "Terminate instance",
             "Keep it",
         )
-        self.confirm_box = box
-        if not await ask(box):
-            return
-        self.terminating = record.id
-        self._update_buttons()
-        self.kept_label.setText("Terminating the instance…")
-        try:
-            await self._cancel_and_check(record)
-        finally:
-            self.terminating = None
-            self._update_buttons()
+        await self._terminate_if_confirmed(box, record, self.kept_label)
 
     @reported_slot("Could not save the adapter")
     async def download_adapter(self) -> None:
