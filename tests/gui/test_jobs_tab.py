@@ -283,6 +283,41 @@ async def test_with_both_banners_up_the_table_shows_four_rows(
     await cancel_slot_tasks()
 
 
+async def test_in_a_short_window_the_facts_fold_so_the_curves_keep_their_height(
+    window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: at 900x600 the facts left the loss and LR curves about 80 px."""
+    records = [_completed(tmp_path / "adapter.tar.gz", Billing.TERMINATED)]
+
+    async def list_jobs() -> list[JobRecord]:
+        return records
+
+    async def read_metrics(job_id: str) -> list[dict[str, object]]:
+        return []
+
+    monkeypatch.setattr(window.connector, "list_jobs", list_jobs)
+    monkeypatch.setattr(window.connector, "read_metrics", read_metrics)
+    await window.jobs.reload()
+    window.tabs.setCurrentWidget(window.jobs)
+    detail = window.jobs.detail
+    window.resize(1280, 820)
+    await asyncio.sleep(0.3)
+    assert detail.facts.isVisible() and detail.details_button.text() == "Hide details"
+    window.resize(900, 600)
+    await asyncio.sleep(0.3)
+    assert not detail.facts.isVisible() and detail.details_button.text() == "Show details"
+    assert detail.plot.height() >= 150, detail.plot.height()
+    detail.details_button.click()  # the user's choice wins over the window's size
+    await asyncio.sleep(0.1)
+    assert detail.facts.isVisible() and detail.details_button.text() == "Hide details"
+    window.resize(880, 590)
+    await asyncio.sleep(0.2)
+    assert detail.facts.isVisible()
+    detail.details_button.click()
+    assert not detail.facts.isVisible()
+    await cancel_slot_tasks()
+
+
 # -- progress into the row ------------------------------------------------------------------
 
 

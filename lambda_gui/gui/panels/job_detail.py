@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QResizeEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -184,9 +184,20 @@ class JobDetail(QWidget):
         self.plot = LossPlotWidget(self)
         self.log_view = LogView(self)
 
-        # Two facts a line, so the table above keeps its rows and the curves their height.
-        grid = QGridLayout()
+        # Two facts a line, so the table above keeps its rows and the curves their height. In a
+        # short window the facts fold away (the table row keeps the key numbers) unless the
+        # user asks for them: see resizeEvent.
+        self.facts = QWidget(self)
+        self.facts.setObjectName("job_facts")
+        grid = QGridLayout(self.facts)
+        grid.setContentsMargins(0, 0, 0, 0)
         grid.setVerticalSpacing(4)
+        self.details_button = QPushButton("Hide details", self)
+        self.details_button.setToolTip(
+            "Show or hide the job's facts (instance, billing, progress, cost, adapter); the "
+            "jobs table keeps the key numbers either way"
+        )
+        self._facts_wanted: bool | None = None  # None: shown when there is room
         pairs: Sequence[tuple[QLabel, QWidget, QLabel, QWidget]] = (
             (
                 QLabel("Instance:", self),
@@ -230,6 +241,7 @@ class JobDetail(QWidget):
         ):
             buttons.addWidget(widget)
         buttons.addWidget(self.saved_label, 1)
+        buttons.addWidget(self.details_button)
 
         split = QSplitter(Qt.Orientation.Horizontal, self)
         split.addWidget(self.plot)
@@ -241,7 +253,7 @@ class JobDetail(QWidget):
         layout.setSpacing(4)
         layout.addLayout(head)
         layout.addWidget(self.kept_box)
-        layout.addLayout(grid)
+        layout.addWidget(self.facts)
         layout.addLayout(buttons)
         layout.addWidget(split, 1)
 
@@ -251,7 +263,27 @@ class JobDetail(QWidget):
         self.adapter_open_button.clicked.connect(self.open_adapter_folder)
         self.retry_download_button.clicked.connect(self.retry_download)
         self.terminate_button.clicked.connect(self.terminate_kept)
+        self.details_button.clicked.connect(self._toggle_facts)
         self._update_buttons()
+
+    # -- room for the curves ------------------------------------------------------------
+
+    # Below this height the facts would leave the curves a sliver: they fold away.
+    FACTS_MIN_HEIGHT = 440
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802  (Qt's name)
+        super().resizeEvent(event)
+        self._show_facts()
+
+    def _toggle_facts(self) -> None:
+        self._facts_wanted = not self.facts.isVisibleTo(self)
+        self._show_facts()
+
+    def _show_facts(self) -> None:
+        wanted = self._facts_wanted
+        shown = self.height() >= self.FACTS_MIN_HEIGHT if wanted is None else wanted
+        self.facts.setVisible(shown)
+        self.details_button.setText("Hide details" if shown else "Show details")
 
     # -- which job --------------------------------------------------------------------
 
