@@ -17,11 +17,11 @@ import qasync
 from PySide6.QtWidgets import QApplication, QMessageBox, QProgressDialog
 
 from lambda_gui.gui.app_identity import apply_identity
-from lambda_gui.gui.async_slots import cancel_slot_tasks, exec_dialog
+from lambda_gui.gui.async_slots import exec_dialog
 from lambda_gui.gui.dialogs.welcome import WelcomeDialog
 from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.headless import run_headless_demo
-from lambda_gui.gui.main_window import MainWindow
+from lambda_gui.gui.main_window import MainWindow, close_and_disconnect
 from lambda_gui.gui.style import apply_accessible_palette
 from lambda_gui.services.connector import LambdaLabsConnector
 from lambda_gui.services.credentials import CredentialStore
@@ -185,16 +185,9 @@ async def shutdown(
     window: MainWindow | None, connector: LambdaLabsConnector, demo: DemoCloud | None
 ) -> None:
     """Cancel the GUI's tasks, disconnect (jobs keep running on their instances), stop the demo."""
-    await cancel_slot_tasks()
-    if window is not None:
-        window.bridge.detach()
-        window.quitting = True
-        window.close()
-    await connector.disconnect()
+    await close_and_disconnect(window, connector)
     if demo is not None:
         await demo.stop()
-    if window is not None:
-        window.deleteLater()
 
 
 def _print_line(line: str) -> None:

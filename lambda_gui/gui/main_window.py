@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
 
 from lambda_gui.core.errors import LambdaAPIError
 from lambda_gui.core.models import Resource
-from lambda_gui.gui.async_slots import exec_dialog, reported_slot
+from lambda_gui.gui.async_slots import cancel_slot_tasks, exec_dialog, reported_slot
 from lambda_gui.gui.bridge import EventBridge
 from lambda_gui.gui.dialogs.quit_prompt import QuitPrompt
 from lambda_gui.gui.dialogs.settings import SettingsDialog
@@ -299,3 +299,17 @@ class MainWindow(QMainWindow):
                 return
         self.quitting = True
         self.close()
+
+
+async def close_and_disconnect(window: MainWindow | None, connector: LambdaLabsConnector) -> None:
+    """The window's end as the app shuts down: its slot tasks cancelled, its event bridge
+    detached, the window closed without the quit prompt, then the connector disconnected (jobs
+    keep running on their instances)."""
+    await cancel_slot_tasks()
+    if window is not None:
+        window.bridge.detach()
+        window.quitting = True
+        window.close()
+    await connector.disconnect()
+    if window is not None:
+        window.deleteLater()

@@ -226,8 +226,7 @@ async def check_main_window(ctx: SelfTestContext) -> str:
     """The main window builds, shows and paints, then closes without leaving tasks behind."""
     import keyring.backends.fail
 
-    from lambda_gui.gui.async_slots import cancel_slot_tasks
-    from lambda_gui.gui.main_window import MainWindow
+    from lambda_gui.gui.main_window import MainWindow, close_and_disconnect
     from lambda_gui.services.connector import LambdaLabsConnector
     from lambda_gui.services.credentials import CredentialStore
     from lambda_gui.services.paths import AppPaths
@@ -249,15 +248,7 @@ async def check_main_window(ctx: SelfTestContext) -> str:
             tabs = window.tabs.count()
             return f"{image.width()}x{image.height()} image, {tabs} tabs"
         finally:
-            # As the app shuts down: slot tasks cancelled, the window closed, then disconnected.
-            await cancel_slot_tasks()
-            if window is not None:
-                window.bridge.detach()
-                window.quitting = True
-                window.close()
-            await connector.disconnect()
-            if window is not None:
-                window.deleteLater()
+            await close_and_disconnect(window, connector)
 
 
 #: Each check returns its detail or raises; a check that only reads runs synchronously.

@@ -95,6 +95,21 @@ def _banner_frame(frame: QFrame, name: str) -> None:
     frame.setStyleSheet(BANNER_FRAME_STYLE.replace("#banner", f"#{name}"))
 
 
+def _banner_layout(
+    frame: QFrame, label: QLabel, buttons: Sequence[QWidget], details: QWidget
+) -> None:
+    """One line (the text, then its buttons) over the folded details."""
+    head = QHBoxLayout()
+    head.addWidget(label, 1)
+    for button in buttons:
+        head.addWidget(button)
+    layout = QVBoxLayout(frame)
+    layout.setContentsMargins(10, 3, 10, 3)
+    layout.setSpacing(2)
+    layout.addLayout(head)
+    layout.addWidget(details)
+
+
 class DetailsToggle(QPushButton):
     """A banner's Details / Hide details button; shows and hides `details`."""
 
@@ -136,16 +151,12 @@ class BillingBanner(QFrame):
         self.retry_button.setToolTip("Ask Lambda again to terminate these instances")
         self.dashboard_button = QPushButton("Open Lambda dashboard", self)
         self.dashboard_button.setToolTip(DASHBOARD_URL)
-        head = QHBoxLayout()
-        head.addWidget(self.label, 1)
-        head.addWidget(self.details_button)
-        head.addWidget(self.retry_button)
-        head.addWidget(self.dashboard_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(10, 3, 10, 3)
-        layout.setSpacing(2)
-        layout.addLayout(head)
-        layout.addWidget(self.details)
+        _banner_layout(
+            self,
+            self.label,
+            (self.details_button, self.retry_button, self.dashboard_button),
+            self.details,
+        )
         self.retry_button.clicked.connect(self.retry)
         self.dashboard_button.clicked.connect(self.open_dashboard)
         self.hide()
@@ -250,21 +261,13 @@ class OrphanBanner(QFrame):
         self.why.setWordWrap(True)
         self.details_button = DetailsToggle(self.details, self)
         self.all_button = QPushButton("Terminate all…", self)
-        head = QHBoxLayout()
-        head.addWidget(self.label, 1)
-        head.addWidget(self.details_button)
-        head.addWidget(self.all_button)
         self.rows = QVBoxLayout()
         self.rows.setContentsMargins(12, 0, 0, 0)
         details = QVBoxLayout(self.details)
         details.setContentsMargins(0, 0, 0, 0)
         details.addWidget(self.why)
         details.addLayout(self.rows)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(10, 3, 10, 3)
-        layout.setSpacing(2)
-        layout.addLayout(head)
-        layout.addWidget(self.details)
+        _banner_layout(self, self.label, (self.details_button, self.all_button), self.details)
         self.all_button.clicked.connect(self.terminate_all)
         self.hide()
 
