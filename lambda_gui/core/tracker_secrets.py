@@ -47,9 +47,8 @@ def plain_settings(env: Mapping[str, str]) -> dict[str, str]:
 def without_secret_values(cfg: TrainingConfig) -> TrainingConfig:
     """`cfg` as it may be written down: secret values out of ``tracker_env``, their names in
     ``tracker_secrets`` (where the names already listed stay)."""
-    names = set(cfg.tracker_secrets) | set(secret_values(cfg.tracker_env))
     return dataclasses.replace(
-        cfg, tracker_env=plain_settings(cfg.tracker_env), tracker_secrets=sorted(names)
+        cfg, tracker_env=plain_settings(cfg.tracker_env), tracker_secrets=secret_names(cfg)
     )
 
 
