@@ -20,6 +20,7 @@ from lambda_gui.gui.app_identity import apply_identity
 from lambda_gui.gui.async_slots import exec_dialog
 from lambda_gui.gui.dialogs.welcome import WelcomeDialog
 from lambda_gui.gui.error_report import ErrorReporter
+from lambda_gui.gui.gc_guard import GuiThreadCollector
 from lambda_gui.gui.headless import run_headless_demo
 from lambda_gui.gui.main_window import MainWindow, close_and_disconnect
 from lambda_gui.gui.style import apply_accessible_palette
@@ -51,6 +52,8 @@ def run(options: AppOptions) -> int:
     apply_identity(app)  # name, icon, desktop file name (Wayland docks match it)
     apply_accessible_palette(app)  # text at >= 4.5:1 whichever window opens first
     app.setQuitOnLastWindowClosed(False)
+    collector = GuiThreadCollector(app)  # cycles holding Qt objects die on this thread
+    collector.start()
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     try:
@@ -59,6 +62,7 @@ def run(options: AppOptions) -> int:
     finally:
         asyncio.set_event_loop(None)
         loop.close()
+        collector.stop()
 
 
 async def run_app(options: AppOptions, credentials: CredentialStore | None = None) -> int:

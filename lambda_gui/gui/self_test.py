@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from lambda_gui.gui import qt_env  # noqa: F401  (pins the Qt binding before qasync loads)
 from lambda_gui.gui.app_identity import apply_identity
+from lambda_gui.gui.gc_guard import GuiThreadCollector
 
 # isort: split
 
@@ -332,6 +333,8 @@ def run_self_test(out: TextIO = sys.stdout) -> int:
         apply_identity(app)  # the icon is loaded from the package: checked too
     # Closing a check's window must not quit Qt under the running loop.
     app.setQuitOnLastWindowClosed(False)
+    collector = GuiThreadCollector(app)  # as in the app: cycles die on the GUI thread
+    collector.start()
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     try:
@@ -339,4 +342,5 @@ def run_self_test(out: TextIO = sys.stdout) -> int:
     finally:
         asyncio.set_event_loop(None)
         loop.close()
+        collector.stop()
     return 0 if passed == len(CHECKS) else 1
