@@ -72,6 +72,11 @@ MAX_RUNTIME_MINUTES = 365 * 24 * 60
 MAX_BUDGET_USD = 1_000_000
 MAX_DIVERGENCE_RATIO = 1000
 MAX_GRACE_MINUTES = 7 * 24 * 60
+MAX_SAMPLES = 20
+MAX_PROMPT_CHARS = 4000
+MAX_SAMPLE_TOKENS = 1024
+GGUF_TYPES = ("f16", "q8_0")
+_JOB_ID = re.compile(r"^[0-9a-f]{12}$")
 
 _HUB_MODEL_ID = re.compile(
     r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}$"
@@ -99,6 +104,7 @@ def validate_config(cfg: TrainingConfig) -> None:
     _check_dataset(cfg)
     _check_schedule(cfg)
     _check_tracking(cfg)
+    _check_after_training(cfg)
     _check_misc(cfg)
 
 
@@ -111,6 +117,7 @@ def config_errors(cfg: TrainingConfig) -> list[ConfigError]:
         _check_dataset,
         _check_schedule,
         _check_tracking,
+        _check_after_training,
         _check_misc,
     ):
         try:
@@ -304,6 +311,41 @@ def _tracker_name(key: object) -> None:
             f"{key} is not a tracker or Hub setting; names must start with "
             f"{', '.join(TRACKER_ENV_PREFIXES)}.",
         )
+
+
+def _check_after_training(cfg: TrainingConfig) -> None:
+    samples = _integer(cfg.samples, "samples")
+    if not 0 <= samples <= MAX_SAMPLES:
+        raise ConfigError("samples", f"must be 0 (off) to {MAX_SAMPLES}; 5 is usual.")
+    prompts = cfg.sample_prompts
+    if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
+        raise ConfigError("sample_prompts", "must be a list of prompts (text).")
+    if len(prompts) > MAX_SAMPLES:
+        raise ConfigError("sample_prompts", f"holds {len(prompts)} prompts; at most {MAX_SAMPLES}.")
+    if any(not p.strip() or len(p) > MAX_PROMPT_CHARS for p in prompts):
+        raise ConfigError(
+            "sample_prompts",
+            f"each prompt must hold some text and at most {MAX_PROMPT_CHARS:,} characters.",
+        )
+    tokens = _integer(cfg.sample_max_new_tokens, "sample_max_new_tokens")
+    if not 1 <= tokens <= MAX_SAMPLE_TOKENS:
+        raise ConfigError(
+            "sample_max_new_tokens", f"must be 1 to {MAX_SAMPLE_TOKENS:,} tokens; 64 is usual."
+        )
+    if not isinstance(cfg.merge, bool):
+        raise ConfigError("merge", "must be on or off.")
+    if not isinstance(cfg.gguf, list) or any(g not in GGUF_TYPES for g in cfg.gguf):
+        raise ConfigError("gguf", f"must name GGUF types among: {', '.join(GGUF_TYPES)}.")
+    if len(set(cfg.gguf)) != len(cfg.gguf):
+        raise ConfigError("gguf", "names a GGUF type twice.")
+    if cfg.gguf and not cfg.merge:
+        raise ConfigError(
+            "gguf", "GGUF is converted from the merged model: turn on merging as well."
+        )
+    if cfg.resume_of is not None and (
+        not isinstance(cfg.resume_of, str) or not _JOB_ID.fullmatch(cfg.resume_of)
+    ):
+        raise ConfigError("resume_of", f"{_shown(cfg.resume_of)} is not a job id.")
 
 
 def _check_misc(cfg: TrainingConfig) -> None:

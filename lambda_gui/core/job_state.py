@@ -69,7 +69,8 @@ class Reason(Enum):
     INSTANCE_GONE = "Lambda reports the instance terminated, preempted or no longer listed"
     JOB_ERROR = "the job could not go on (SSH, set-up or a local error)"
     TRAINING_STARTED = "the training process was started on the instance"
-    TRAINING_FINISHED = "training exited with status 0"
+    AFTER_TRAINING_STEP = "training is over; the instance generates samples or exports"
+    TRAINING_FINISHED = "training (and what follows it on the instance) exited with status 0"
     TRAINING_FAILED = "training exited with an error or disappeared"
     DOWNLOAD_FAILED = "the adapter download failed: the instance is kept"
     DOWNLOAD_VERIFIED = "the adapter is here and matches the instance's sha256"
@@ -92,7 +93,15 @@ class IllegalTransitionError(LambdaGUIError, RuntimeError):
     """A move the lifecycle table does not allow (a bug, never a user error)."""
 
 
-_ACTIVE = (Phase.PROVISIONING, Phase.BOOTING, Phase.SETTING_UP, Phase.RUNNING, Phase.DOWNLOADING)
+_ACTIVE = (
+    Phase.PROVISIONING,
+    Phase.BOOTING,
+    Phase.SETTING_UP,
+    Phase.RUNNING,
+    Phase.SAMPLING,
+    Phase.EXPORTING,
+    Phase.DOWNLOADING,
+)
 _NOT_TERMINAL = (Phase.QUEUED, Phase.PENDING, *_ACTIVE)
 _STOPPED = frozenset({Reason.USER_CANCELLED, Reason.LIMIT_REACHED})
 _BROKEN = frozenset(
@@ -130,6 +139,14 @@ def _phase_moves() -> dict[tuple[Phase, Phase], frozenset[Reason]]:
         # A restarted app can find training already over.
         (Phase.SETTING_UP, Phase.DOWNLOADING): frozenset({Reason.TRAINING_FINISHED}),
         (Phase.RUNNING, Phase.DOWNLOADING): frozenset({Reason.TRAINING_FINISHED}),
+        # After training, on the instance: samples, then exports (each optional).
+        (Phase.SETTING_UP, Phase.SAMPLING): frozenset({Reason.AFTER_TRAINING_STEP}),
+        (Phase.SETTING_UP, Phase.EXPORTING): frozenset({Reason.AFTER_TRAINING_STEP}),
+        (Phase.RUNNING, Phase.SAMPLING): frozenset({Reason.AFTER_TRAINING_STEP}),
+        (Phase.RUNNING, Phase.EXPORTING): frozenset({Reason.AFTER_TRAINING_STEP}),
+        (Phase.SAMPLING, Phase.EXPORTING): frozenset({Reason.AFTER_TRAINING_STEP}),
+        (Phase.SAMPLING, Phase.DOWNLOADING): frozenset({Reason.TRAINING_FINISHED}),
+        (Phase.EXPORTING, Phase.DOWNLOADING): frozenset({Reason.TRAINING_FINISHED}),
         (Phase.DOWNLOADING, Phase.COMPLETED): frozenset({Reason.DOWNLOAD_VERIFIED}),
     }
     for phase in _ACTIVE:

@@ -30,6 +30,9 @@ class JobPhase(Enum):
     BOOTING = "booting"
     SETTING_UP = "setting_up"
     RUNNING = "running"
+    # After training, still on the instance (docs/after-training.md): samples, then merge/GGUF.
+    SAMPLING = "sampling"
+    EXPORTING = "exporting"
     DOWNLOADING = "downloading"
     COMPLETED = "completed"
     FAILED = "failed"
@@ -53,6 +56,8 @@ _PHASE_STATUS = {
     JobPhase.BOOTING: JobStatus.PENDING,
     JobPhase.SETTING_UP: JobStatus.RUNNING,
     JobPhase.RUNNING: JobStatus.RUNNING,
+    JobPhase.SAMPLING: JobStatus.RUNNING,
+    JobPhase.EXPORTING: JobStatus.RUNNING,
     JobPhase.DOWNLOADING: JobStatus.RUNNING,
     JobPhase.COMPLETED: JobStatus.COMPLETED,
     JobPhase.FAILED: JobStatus.FAILED,
@@ -121,6 +126,16 @@ MODEL_SOURCES = ("huggingface", "local")
 REPORT_TO = ("none", "wandb", "mlflow", "tensorboard")
 
 
+@dataclass(frozen=True)
+class Sample:
+    """One prompt answered by the base model and by the tuned one (greedy, same template)."""
+
+    prompt: str
+    base: str
+    tuned: str
+    reference: str | None = None  # the dataset's answer, when the prompt came from a row
+
+
 @dataclass
 class TrainingConfig:
     """Everything a fine-tuning job needs. The seed's fields come first; defaults are sane.
@@ -176,6 +191,19 @@ class TrainingConfig:
     # Opt-in: the API key goes onto the instance so it can terminate itself (see Settings).
     self_terminate: bool = False
     self_terminate_grace_minutes: float = 15.0
+    # After training, on the instance before teardown (docs/after-training.md). Samples: this
+    # many prompts answered by the base model and by the tuned one (0 = off); the prompts are
+    # `sample_prompts` when given, else held-out validation rows, else the dataset's last rows.
+    samples: int = 5
+    sample_prompts: list[str] = field(default_factory=list)
+    sample_max_new_tokens: int = 64
+    # Opt-in exports: the adapter merged into the base weights (safetensors), and GGUF files
+    # ("f16", "q8_0") converted from the merged model by llama.cpp's converter.
+    merge: bool = False
+    gguf: list[str] = field(default_factory=list)
+    # Resume: the job whose last checkpoint (with optimizer, scheduler and RNG state) this
+    # job continues from; its step numbers go on from there.
+    resume_of: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

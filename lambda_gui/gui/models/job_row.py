@@ -14,6 +14,8 @@ PHASE_LABELS = {
     JobPhase.BOOTING: "Booting",
     JobPhase.SETTING_UP: "Setting up",
     JobPhase.RUNNING: "Training",
+    JobPhase.SAMPLING: "Sampling",
+    JobPhase.EXPORTING: "Exporting",
     JobPhase.DOWNLOADING: "Downloading",
     JobPhase.COMPLETED: "Completed",
     JobPhase.FAILED: "Failed",

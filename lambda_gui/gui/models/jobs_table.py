@@ -54,6 +54,8 @@ NUMERIC = (STEP, LOSS, ELAPSED, ETA, COST, PROJECTED)
 # 4.5:1 on the rows' or the window's background (a dark palette).
 _PHASE_COLOURS = {
     JobPhase.RUNNING: "#0550ae",
+    JobPhase.SAMPLING: "#0550ae",
+    JobPhase.EXPORTING: "#0550ae",
     JobPhase.DOWNLOADING: "#0550ae",
     JobPhase.COMPLETED: "#116329",
     JobPhase.FAILED: "#a40e26",
