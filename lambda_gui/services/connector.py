@@ -20,7 +20,7 @@ from lambda_gui.cloud.wire import Instance
 from lambda_gui.core.dataset_format import Progress
 from lambda_gui.core.errors import LambdaAPIError, NotConnectedError
 from lambda_gui.core.logparse import MetricEvent, parse_events
-from lambda_gui.core.models import JobStatus, PricingInfo, Resource, TrainingConfig
+from lambda_gui.core.models import JobStatus, PricingInfo, Resource, Sample, TrainingConfig
 from lambda_gui.remote.self_terminate import build_user_data
 from lambda_gui.services import artifacts
 from lambda_gui.services.catalog import Catalog
@@ -32,6 +32,7 @@ from lambda_gui.services.job_log import JobLogs
 from lambda_gui.services.job_service import JobService
 from lambda_gui.services.lifecycle import Lifecycle
 from lambda_gui.services.paths import AppPaths
+from lambda_gui.services.samples import read_samples
 from lambda_gui.services.settings import Settings
 from lambda_gui.services.ssh_keys import LoginKey, ensure_login_key
 from lambda_gui.services.store import (
@@ -298,6 +299,11 @@ class LambdaLabsConnector:
         await self.store.get_job(job_id)
         path = self.paths.job_dir(job_id)
         return await asyncio.to_thread(_read_metrics, path)
+
+    async def get_samples(self, job_id: str) -> list[Sample]:
+        """The job's samples (prompt, base, tuned, reference); [] when it generated none."""
+        await self.store.get_job(job_id)
+        return await asyncio.to_thread(read_samples, self.paths.job_dir(job_id))
 
     async def cancel_job(self, job_id: str) -> bool:
         """Stop training and terminate the instance; True once Lambda confirms it going."""

@@ -38,6 +38,12 @@ SUMMARY_FILE = "lgui_training.json"  # inside OUTPUT_DIR
 ARTIFACT_FILE = "adapter.tar.gz"
 ARTIFACT_SHA256_FILE = ARTIFACT_FILE + ".sha256"
 ERROR_FILE = "error.txt"
+# After training (optional steps, each packaged with its .sha256 next to it).
+AFTER_TRAINING_FILE = "after_training.py"  # uploaded with train.py
+SAMPLES_FILE = "samples.json"  # {"samples": [{"prompt", "base", "tuned", "reference"}]}
+MERGED_DIR = "merged"
+MERGED_ARTIFACT_FILE = "merged.tar.gz"
+GGUF_FILE_PATTERN = "model-{kind}.gguf"  # kind: f16, q8_0
 EXIT_CODE_FILE = "exit_code"  # written last: its first line is one of EXIT_CODES
 
 # --- exit codes ---------------------------------------------------------------------------------
