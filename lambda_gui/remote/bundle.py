@@ -27,6 +27,7 @@ from lambda_gui.core.errors import ConfigError
 from lambda_gui.core.models import TrainingConfig
 from lambda_gui.remote.bundle_files import protocol as P
 from lambda_gui.remote.bundle_files.protocol import (
+    AFTER_TRAINING_FILE,
     ARTIFACT_FILE,
     ARTIFACT_SHA256_FILE,
     BOOTSTRAP_FILE,
@@ -39,17 +40,21 @@ from lambda_gui.remote.bundle_files.protocol import (
     FORMAT_FILE,
     JOBS_ROOT,
     LOG_FILE,
+    MERGED_ARTIFACT_FILE,
     METRICS_FILE,
     MODEL_DIR,
     OUTPUT_DIR,
     PID_FILE,
     PROTOCOL_FILE,
+    RESUME_FILE,
+    SAMPLES_FILE,
     TRAIN_FILE,
 )
 
 # The job dir's names, exit codes and config.json's schema live in protocol.py, which train.py
 # imports on the instance too; they are re-exported here for the services.
 __all__ = [
+    "AFTER_TRAINING_FILE",
     "ARTIFACT_FILE",
     "ARTIFACT_SHA256_FILE",
     "BOOTSTRAP_FILE",
@@ -65,6 +70,7 @@ __all__ = [
     "JOB_DIR_TEMPLATE",
     "JOB_ID_PATTERN",
     "LOG_FILE",
+    "MERGED_ARTIFACT_FILE",
     "METRICS_FILE",
     "MKDIR_COMMAND",
     "MODEL_DIR",
@@ -72,6 +78,8 @@ __all__ = [
     "PID_FILE",
     "PROTOCOL_FILE",
     "REMOVE_COMMAND",
+    "RESUME_FILE",
+    "SAMPLES_FILE",
     "START_COMMAND",
     "STATUS_COMMAND",
     "TRAIN_FILE",
@@ -217,6 +225,7 @@ def build_bundle(
         BundleFile(CONFIG_FILE, config_json(cfg, job_id, gpu_count, dataset_file), 0o644),
         BundleFile(BOOTSTRAP_FILE, _bundled(BOOTSTRAP_FILE), 0o755),
         BundleFile(TRAIN_FILE, _bundled(TRAIN_FILE), 0o644),
+        BundleFile(AFTER_TRAINING_FILE, _bundled(AFTER_TRAINING_FILE), 0o644),
         BundleFile(PROTOCOL_FILE, _bundled(PROTOCOL_FILE), 0o644),
         BundleFile(FORMAT_FILE, _format_module(), 0o644),
     ]
@@ -240,6 +249,7 @@ def config_json(
         dataset_file=dataset_file,
         model_dir=MODEL_DIR if cfg.model_source == "local" else None,
         effective_quantization=effective_quantization(cfg),
+        resume_file=RESUME_FILE if cfg.resume_of else None,
     )
     P.JobConfig.from_dict(data)
     return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode()

@@ -14,7 +14,7 @@ from lambda_gui.core.dataset_format import is_hub_path
 from lambda_gui.core.errors import ArtifactMissingError, LambdaGUIError, SSHError
 from lambda_gui.core.job_state import Phase, Reason
 from lambda_gui.core.limits import LossGuard
-from lambda_gui.core.logparse import LogEvent, LogParser, MetricEvent
+from lambda_gui.core.logparse import LogEvent, LogParser, MetricEvent, StatusEvent
 from lambda_gui.remote import bundle as B
 from lambda_gui.remote.logtail import LogFollower
 from lambda_gui.remote.self_terminate import HEARTBEAT_COMMAND
@@ -66,6 +66,9 @@ class RemoteJob:
             instance_id=job.instance_id or "",
         )
         self._ssh: ReconnectingSSH | None = None
+        # What the completion message adds: after-training steps that failed on the instance.
+        self.notes: list[str] = []
+        self.saved: list[str] = ["adapter"]
 
     @property
     def ssh(self) -> ReconnectingSSH:
@@ -114,6 +117,7 @@ class RemoteJob:
         try:
             path = await self._download(B.ARTIFACT_FILE, "adapter.tar.gz")
             await self._copy_small(B.METRICS_FILE)
+            await self._download_after_training()
         except ArtifactMissingError as exc:
             # Training said it succeeded but left no adapter: nothing to keep the instance for.
             await lc.fail(self.job.id, Reason.JOB_ERROR, f"Job failed: {exc}")
@@ -123,6 +127,44 @@ class RemoteJob:
             return Outcome.KEPT
         await self.ctx.store.update_job(self.job.id, adapter_path=str(path))
         return Outcome.COMPLETED
+
+    async def _download_after_training(self) -> None:
+        """Samples and the opt-in merged model, each verified like the adapter. A step that
+        failed on the instance (it said so in the log) is noted, not fatal: the adapter is
+        here. Raises (the instance is then kept) only when a file that exists fails to come."""
+        cfg = self.job.config
+        session = await self.ssh.session()
+        if cfg.samples > 0:
+            await self._copy_small(B.SAMPLES_FILE)
+            if not await asyncio.to_thread(
+                (self.ctx.paths.job_dir(self.job.id) / B.SAMPLES_FILE).is_file
+            ):
+                self.notes.append("no samples: generating them failed on the instance (see log)")
+        if cfg.merge:
+            sha = f"{self.dir}/{B.MERGED_ARTIFACT_FILE}.sha256"
+            if (await session.run(["test", "-f", sha]))[0] == 0:
+                await self._download(B.MERGED_ARTIFACT_FILE, B.MERGED_ARTIFACT_FILE)
+                self.saved.append("merged model")
+            else:
+                self.notes.append("no merged model: the merge failed on the instance (see log)")
+
+    async def enter_after_training(self, phase_name: str) -> None:
+        """The instance reports an after-training step (sampling, exporting): record it."""
+        phase = {"sampling": Phase.SAMPLING, "exporting": Phase.EXPORTING}.get(phase_name)
+        if phase is None:
+            return
+        job = await self.ctx.store.get_job(self.job.id)
+        if (
+            job.phase in (Phase.RUNNING, Phase.SETTING_UP, Phase.SAMPLING)
+            and job.phase is not phase
+        ):
+            words = {Phase.SAMPLING: "generating samples", Phase.EXPORTING: "merging"}[phase]
+            await self.ctx.lifecycle.move(
+                self.job.id,
+                Reason.AFTER_TRAINING_STEP,
+                f"Training finished; the instance is {words}.",
+                phase=phase,
+            )
 
     async def _keep_for_retry(self, exc: BaseException) -> None:
         rate = self.job.price_cents_per_hour / 100.0
@@ -382,6 +424,9 @@ class _LogBatcher:
                 if events:
                     ctx.bus.publish(JobLogEvents(job_id, tuple(events)))
                     self._watch_loss(events)
+                    for event in events:
+                        if isinstance(event, StatusEvent):
+                            await self.remote.enter_after_training(event.phase)
             # Saved with every appended batch: a restart resumes right after the last line
             # written locally (the remote offset, which counts the bytes of cut lines too).
             if (lines or save_offset) and offset:

@@ -302,6 +302,8 @@ class JobRunner:
 
     async def _drive_locked(self, job_id: str) -> None:
         outcome = Outcome.FAILED
+        notes: list[str] = []
+        saved = ["adapter"]
         try:
             job = await self.ctx.store.get_job(job_id)
             if job.instance_id is None:
@@ -312,6 +314,7 @@ class JobRunner:
             remote = await self._bring_up(job)
             try:
                 outcome = await remote.run_to_end()
+                notes, saved = remote.notes, remote.saved
             finally:
                 await remote.close()
         except asyncio.CancelledError:
@@ -328,9 +331,13 @@ class JobRunner:
             await self.terminate(job_id)
         if outcome is Outcome.COMPLETED:
             gone = (await self.ctx.store.get_job(job_id)).billing is Billing.TERMINATED
-            note = "Adapter saved and verified" + (
-                "; instance terminated." if gone else "; the instance is still running."
+            note = (
+                " and ".join(saved).capitalize()
+                + " saved and verified"
+                + ("; instance terminated." if gone else "; the instance is still running.")
             )
+            if notes:
+                note += " Note: " + "; ".join(notes) + "."
             await self.lc.move(job_id, Reason.DOWNLOAD_VERIFIED, note, phase=Phase.COMPLETED)
         await self.ctx.logs.finish(job_id)
 

@@ -43,6 +43,7 @@ def test_files_and_modes() -> None:
         "config.json",
         "bootstrap.sh",
         "train.py",
+        "after_training.py",
         "protocol.py",
         "dataset_format.py",
     ]

@@ -32,6 +32,7 @@ JOB_FACTS = {
     "model_dir",
     "effective_quantization",
     "tracker_env_keys",
+    "resume_file",
 }
 # Every field away from its default, so that a field dropped on the way shows.
 FULL = TrainingConfig(
@@ -76,6 +77,12 @@ FULL = TrainingConfig(
     divergence_ratio=3.0,
     self_terminate=True,
     self_terminate_grace_minutes=20,
+    samples=3,
+    sample_prompts=["Say hi.", "Count to three."],
+    sample_max_new_tokens=32,
+    merge=True,
+    gguf=["q8_0"],
+    resume_of="0123456789ab",
     extra={"note": "x"},
 )
 
@@ -126,6 +133,7 @@ def test_config_json_round_trips_exactly_as_train_py_parses_it(full_job: Path) -
     assert parsed.effective_quantization == "int8"
     assert parsed.tracker_env_keys == ["DATABRICKS_TOKEN", "HF_TOKEN", "WANDB_API_KEY"]
     assert parsed.bundle_version == protocol.BUNDLE_VERSION
+    assert parsed.resume_file == protocol.RESUME_FILE
 
 
 def test_every_schema_field_is_a_setting_or_a_job_fact() -> None:

@@ -146,18 +146,29 @@ def test_missing_requirements_command(job: Path) -> None:
         assert missing(**lora, report_to="mlflow") == ["mlflow>=2.16,<4"]
 
 
-def test_package_skips_links_and_optimizer_state(train: ModuleType, tmp_path: Path) -> None:
+def test_package_keeps_resume_state_and_skips_links_and_pickles(
+    train: ModuleType, tmp_path: Path
+) -> None:
     source = tmp_path / "checkpoint-10"
     (source / "sub").mkdir(parents=True)
     (source / "adapter_config.json").write_text("{}")
     (source / "sub" / "x.txt").write_text("x")
     (source / "optimizer.pt").write_bytes(b"0")
     (source / "rng_state.pth").write_bytes(b"0")
+    (source / "trainer_state.json").write_text("{}")
+    (source / "training_args.bin").write_bytes(b"pickle")
     os.symlink("/etc/passwd", source / "link")
     digest = train.package(tmp_path, source)
     with tarfile.open(tmp_path / "adapter.tar.gz") as tar:
         members = {m.name: m for m in tar.getmembers()}
-    assert sorted(members) == ["adapter_config.json", "sub/x.txt"]
+    # What Trainer needs to resume exactly travels; the pickled arguments and links do not.
+    assert sorted(members) == [
+        "adapter_config.json",
+        "optimizer.pt",
+        "rng_state.pth",
+        "sub/x.txt",
+        "trainer_state.json",
+    ]
     assert all(m.uid == 0 and m.mode == 0o644 for m in members.values())
     assert (tmp_path / "adapter.tar.gz.sha256").read_text() == f"{digest}  adapter.tar.gz\n"
     assert not (tmp_path / "adapter.tar.gz.tmp").exists()

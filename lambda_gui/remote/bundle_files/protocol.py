@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2
 
 # Where the jobs live, relative to the login home: one dir per job id.
 JOBS_ROOT = "lambda-gui/jobs"
@@ -43,6 +43,7 @@ AFTER_TRAINING_FILE = "after_training.py"  # uploaded with train.py
 SAMPLES_FILE = "samples.json"  # {"samples": [{"prompt", "base", "tuned", "reference"}]}
 MERGED_DIR = "merged"
 MERGED_ARTIFACT_FILE = "merged.tar.gz"
+RESUME_FILE = "resume.tar.gz"  # uploaded by the app: the checkpoint a resumed job continues
 GGUF_FILE_PATTERN = "model-{kind}.gguf"  # kind: f16, q8_0
 EXIT_CODE_FILE = "exit_code"  # written last: its first line is one of EXIT_CODES
 
@@ -82,6 +83,8 @@ PHASE_CHECKPOINT = "checkpoint"
 PHASE_EVALUATING = "evaluating"
 PHASE_SAVING = "saving"
 PHASE_PACKAGING = "packaging"
+PHASE_SAMPLING = "sampling"  # after training: base and tuned answer the sample prompts
+PHASE_EXPORTING = "exporting"  # after training: merge (and GGUF); its "step" says which
 PHASE_COMPLETED = "completed"
 PHASE_FAILED = "failed"  # train.py and bootstrap.sh, with "exit_code" and "error"
 
@@ -114,6 +117,7 @@ class JobConfig:
     model_dir: str | None  # relative to the job dir; None for a Hub model
     effective_quantization: str  # "int4" for QLoRA left at "none", else `quantization`
     tracker_env_keys: list[str]  # names in the environment (values never enter config.json)
+    resume_file: str | None  # relative to the job dir: the checkpoint archive to resume from
     # The user's settings.
     base_model: str
     algorithm: str
@@ -144,6 +148,11 @@ class JobConfig:
     report_to: str
     bf16: bool | None
     gradient_checkpointing: bool
+    samples: int
+    sample_prompts: list[str]
+    sample_max_new_tokens: int
+    merge: bool
+    gguf: list[str]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JobConfig:

@@ -22,6 +22,7 @@ import importlib.util
 import json
 import math
 import os
+import shutil
 import signal
 import sys
 import tarfile
@@ -36,6 +37,7 @@ sys.path.insert(0, str(HERE))
 # Both shipped next to this file by the bundle. A type checker run on the package does not
 # find them by these names, so it sees them as Any; tests/remote/test_protocol.py holds train.py
 # and the app to the same protocol instead.
+import after_training  # noqa: E402
 import dataset_format as fmtlib  # noqa: E402
 import protocol  # noqa: E402
 from protocol import JobConfig  # noqa: E402
@@ -56,7 +58,9 @@ TRACKER_REQUIREMENTS: dict[str, Requirement] = {
     "tensorboard": ("tensorboard", "tensorboard", (2, 16), (3,)),
 }
 UNSLOTH_ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-CHECKPOINT_SKIP = ("optimizer.pt", "scheduler.pt", "training_args.bin", "rng_state")
+# A checkpoint keeps optimizer.pt, scheduler.pt, rng_state*.pth and trainer_state.json: what
+# Trainer needs to resume exactly (the app's "Resume"). training_args.bin is a pickle.
+CHECKPOINT_SKIP = ("training_args.bin",)
 
 
 class JobInputError(Exception):
@@ -260,15 +264,24 @@ def check_tracker_env(config: JobConfig) -> None:
         say(f"Tracker settings in the environment: {', '.join(config.tracker_env_keys)}.")
 
 
+def dtype_kwargs(prec: str) -> dict[str, Any]:
+    """from_pretrained's dtype argument for `prec` (named torch_dtype before transformers 4.56)."""
+    import torch
+
+    transformers = library("transformers")
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[prec]
+    dtype_key = "dtype" if version_tuple(transformers.__version__) >= (4, 56) else "torch_dtype"
+    return {dtype_key: dtype}
+
+
 def load_model_peft(config: JobConfig, source: str, quant: str, prec: str) -> Any:
     """The base model with a PEFT adapter (LoRA / DoRA / rsLoRA, quantized base for QLoRA)."""
     import torch
 
     transformers = library("transformers")
     peft = library("peft")
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[prec]
-    dtype_key = "dtype" if version_tuple(transformers.__version__) >= (4, 56) else "torch_dtype"
-    kwargs: dict[str, Any] = {dtype_key: dtype}
+    kwargs = dtype_kwargs(prec)
+    dtype = next(iter(kwargs.values()))
     if quant in ("int4", "int8"):
         compute = dtype if prec != "fp32" else torch.float16
         if quant == "int4":
@@ -576,9 +589,10 @@ def _tar_member(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
-def package(job_dir: Path, source: Path) -> str:
-    """adapter.tar.gz of `source`'s regular files (relative names) and its .sha256; the digest."""
-    archive = job_dir / protocol.ARTIFACT_FILE
+def package(job_dir: Path, source: Path, archive_name: str = protocol.ARTIFACT_FILE) -> str:
+    """`archive_name` (adapter.tar.gz) of `source`'s regular files (relative names) and its .sha256;
+    the digest. training_args.bin (a pickle, never needed to resume) is left out."""
+    archive = job_dir / archive_name
     partial = archive.with_name(archive.name + ".tmp")
     with tarfile.open(partial, "w:gz") as tar:
         for path in sorted(source.rglob("*")):
@@ -593,10 +607,7 @@ def package(job_dir: Path, source: Path) -> str:
         for block in iter(lambda: data.read(1 << 20), b""):
             digest.update(block)
     os.replace(partial, archive)
-    write_atomic(
-        job_dir / protocol.ARTIFACT_SHA256_FILE,
-        f"{digest.hexdigest()}  {protocol.ARTIFACT_FILE}\n",
-    )
+    write_atomic(job_dir / (archive_name + ".sha256"), f"{digest.hexdigest()}  {archive_name}\n")
     return digest.hexdigest()
 
 
@@ -638,7 +649,8 @@ def train(job_dir: Path) -> None:
     else:
         tokenizer = load_tokenizer(source)
     status(protocol.PHASE_LOADING_DATASET)
-    texts = training_texts(config, load_rows(config, job_dir), tokenizer)
+    rows = load_rows(config, job_dir)
+    texts = training_texts(config, rows, tokenizer)
     train_set, eval_set = split_datasets(config, texts)
     if not use_unsloth:
         model = load_model_peft(config, source, quant, prec)
@@ -648,7 +660,10 @@ def train(job_dir: Path) -> None:
         say(f"Trainable parameters: {trainable:,} of {total:,}.")
 
     trainer = build_trainer(config, job_dir, model, tokenizer, train_set, eval_set, prec)
-    trainer.train()
+    resume = resume_checkpoint(config, job_dir)
+    if resume is not None:
+        say(f"Resuming from {resume.name}: weights, optimizer, scheduler and RNG state.")
+    trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
     evaluated = any(
         "eval_loss" in entry and entry.get("step") == trainer.state.global_step
         for entry in trainer.state.log_history
@@ -673,7 +688,70 @@ def train(job_dir: Path) -> None:
         write_atomic(output / protocol.SUMMARY_FILE, json.dumps(summary, indent=1, default=str))
         status(protocol.PHASE_PACKAGING)
         digest = package(job_dir, output)
-        status(protocol.PHASE_COMPLETED, sha256=digest)
+        problems = run_after_training(config, job_dir, trainer.model, tokenizer, rows, source, prec)
+        status(protocol.PHASE_COMPLETED, sha256=digest, after_training_problems=problems)
+
+
+def run_after_training(
+    config: JobConfig,
+    job_dir: Path,
+    model: Any,
+    tokenizer: Any,
+    rows: Any,
+    source: str,
+    prec: str,
+) -> list[str]:
+    """Samples, then the opt-in merge; each failure is reported and skipped (the adapter is
+    already packaged: nothing it produced is lost). Returns the problems, in words."""
+    problems: list[str] = []
+    if config.samples > 0:
+        status(protocol.PHASE_SAMPLING, prompts=config.samples)
+        try:
+            fmt = fmtlib.detect_format(
+                rows, text_field=config.text_field, declared=config.dataset_format
+            )
+            templated = config.use_chat_template and bool(getattr(tokenizer, "chat_template", None))
+            count = after_training.write_samples(
+                config, job_dir, model, tokenizer, rows, fmt, templated, say
+            )
+            say(f"{count} samples written to {protocol.SAMPLES_FILE}.")
+        except Exception as exc:  # a sample must never cost the adapter
+            problems.append(f"samples failed: {type(exc).__name__}: {exc}")
+            say(f"Samples could not be generated: {type(exc).__name__}: {exc}")
+    if config.merge:
+        status(protocol.PHASE_EXPORTING, step="merge")
+        try:
+            merged = job_dir / protocol.MERGED_DIR
+            after_training.merge(
+                source, job_dir / protocol.OUTPUT_DIR, merged, dtype_kwargs(prec), say
+            )
+            package(job_dir, merged, protocol.MERGED_ARTIFACT_FILE)
+        except Exception as exc:
+            problems.append(f"merge failed: {type(exc).__name__}: {exc}")
+            say(f"The merge failed: {type(exc).__name__}: {exc}")
+    return problems
+
+
+def resume_checkpoint(config: JobConfig, job_dir: Path) -> Path | None:
+    """The checkpoint the app uploaded to resume from (resume.tar.gz), unpacked; None if none."""
+    if not config.resume_file:
+        return None
+    archive = job_dir / str(config.resume_file)
+    if not archive.is_file():
+        raise JobInputError(f"The checkpoint to resume from ({archive.name}) was not uploaded.")
+    # One copy per process: each reads it while the others may still be unpacking theirs.
+    rank = os.environ.get("LOCAL_RANK", "0")
+    target: Path = job_dir / protocol.CHECKPOINTS_DIR / f"resumed-from-{rank}"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    with tarfile.open(archive, "r:gz") as tar:
+        tar.extractall(target, filter=tarfile.data_filter)
+    if not (target / "trainer_state.json").is_file():
+        raise JobInputError(
+            "The checkpoint to resume from has no trainer_state.json: it was saved by an older "
+            "version without optimizer and scheduler state. Start a new job instead."
+        )
+    return target
 
 
 def fail(job_dir: Path, code: int, exc: BaseException) -> None:

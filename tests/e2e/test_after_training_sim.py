@@ -1,0 +1,82 @@
+"""After training, on the simulator with the tiny model: samples and the merged model are made
+on the instance, downloaded and verified before it is terminated."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lambda_gui import JobStatus, LambdaLabsConnector
+from lambda_gui.core.job_state import Billing
+from lambda_gui.core.models import JobPhase
+from lambda_gui.remote.archive import safe_extract
+from lambda_gui.services.events import BillingChanged, DownloadProgress, JobPhaseChanged
+from tests.e2e.conftest import demo_config
+
+pytestmark = pytest.mark.slow
+
+
+async def test_samples_and_merge_come_back_before_the_instance_goes(
+    sim: Any, connector: LambdaLabsConnector, tiny_model: Path, tmp_path: Path
+) -> None:
+    seen: list[object] = []
+    connector.events.subscribe(seen.append)
+    cfg = demo_config(tiny_model, samples=3, merge=True, validation_split=0.1)
+    job_id = await connector.submit_job(cfg)
+    lines = [line async for line in connector.stream_logs(job_id)]
+    job = await connector.get_job(job_id)
+    assert job.phase is JobPhase.COMPLETED, (job.error, "\n".join(lines[-30:]))
+    assert await connector.get_job_status(job_id) is JobStatus.COMPLETED
+
+    phases = [e.phase for e in seen if isinstance(e, JobPhaseChanged) and e.job_id == job_id]
+    order = [JobPhase.RUNNING, JobPhase.SAMPLING, JobPhase.EXPORTING, JobPhase.DOWNLOADING]
+    assert [p for p in phases if p in order] == order, phases
+
+    # Samples: held-out rows, base and tuned side by side, with the dataset's answers.
+    samples = await connector.get_samples(job_id)
+    assert len(samples) == 3
+    assert all(s.prompt and s.reference for s in samples)
+    assert any(s.tuned != s.base for s in samples), samples
+
+    # The merged model came back verified, and only then was the instance terminated.
+    merged = connector.paths.job_dir(job_id) / "merged.tar.gz"
+    digest = (merged.parent / "merged.tar.gz.sha256").read_text().split()[0]
+    assert hashlib.sha256(merged.read_bytes()).hexdigest() == digest
+    last_download = max(i for i, e in enumerate(seen) if isinstance(e, DownloadProgress))
+    terminated = [
+        i
+        for i, e in enumerate(seen)
+        if isinstance(e, BillingChanged) and e.new is Billing.TERMINATING
+    ]
+    assert terminated and terminated[0] > last_download
+    assert "merged model saved and verified" in (job.error or "") or any(
+        isinstance(e, JobPhaseChanged) and "merged model saved and verified" in e.message
+        for e in seen
+    )
+
+    _assert_merged_equals_peft(merged, Path(job.adapter_path or ""), tiny_model, tmp_path)
+
+
+def _assert_merged_equals_peft(
+    merged_archive: Path, adapter_archive: Path, base_dir: Path, tmp_path: Path
+) -> None:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    merged_dir, adapter_dir = tmp_path / "merged", tmp_path / "adapter"
+    safe_extract(merged_archive, merged_dir)
+    safe_extract(adapter_archive, adapter_dir)
+    assert list(merged_dir.glob("*.safetensors")), sorted(p.name for p in merged_dir.iterdir())
+    assert (merged_dir / "config.json").is_file() and (merged_dir / "tokenizer.json").is_file()
+    ids = torch.tensor([[1, 5, 9, 12, 3, 7, 2]])
+    with torch.no_grad():
+        base = AutoModelForCausalLM.from_pretrained(base_dir)
+        plain = base(ids).logits.clone()
+        peft_logits = PeftModel.from_pretrained(base, adapter_dir)(ids).logits
+        merged_logits = AutoModelForCausalLM.from_pretrained(merged_dir)(ids).logits
+    assert not torch.allclose(plain, peft_logits, atol=1e-4)
+    torch.testing.assert_close(merged_logits, peft_logits, atol=1e-4, rtol=1e-4)
