@@ -21,7 +21,7 @@ from lambda_gui.gui.gc_guard import collect_due_generation
 
 # Fixtures shared across the suite live in tests/plugins/ (one module per real server).
 pytest_plugins: list[str] = []
-for _plugin in ("simulator", "sshd"):
+for _plugin in ("simulator", "sshd", "fake_hub"):
     if os.path.exists(os.path.join(os.path.dirname(__file__), "plugins", f"{_plugin}.py")):
         pytest_plugins.append(f"tests.plugins.{_plugin}")
 

@@ -14,12 +14,13 @@ from PySide6.QtWidgets import (
 )
 
 from lambda_gui.core.errors import LambdaAPIError
-from lambda_gui.core.models import Resource
+from lambda_gui.core.models import Resource, TrainingConfig
 from lambda_gui.gui.async_slots import cancel_slot_tasks, exec_dialog, reported_slot
 from lambda_gui.gui.bridge import EventBridge
 from lambda_gui.gui.dialogs.quit_prompt import QuitPrompt
 from lambda_gui.gui.dialogs.settings import SettingsDialog
 from lambda_gui.gui.error_report import ErrorReporter
+from lambda_gui.gui.notifications import JobNotifier
 from lambda_gui.gui.panels.catalog_panel import CatalogPanel
 from lambda_gui.gui.panels.jobs_panel import JobsPanel
 from lambda_gui.gui.panels.money_banners import BillingBanner, OrphanBanner
@@ -108,6 +109,14 @@ class MainWindow(QMainWindow):
         self.bridge.billing_warning.connect(self._on_billing)
         self.bridge.phase_changed.connect(self.billing_banner.on_phase)
         self.bridge.orphans_found.connect(self._on_orphans)
+
+        detail = self.jobs.detail
+        detail.clone_requested.connect(self.clone_job)
+        detail.job_submitted.connect(self.show_job)
+        detail.job_deleted.connect(self._on_job_deleted)
+        self.notifier = JobNotifier(connector, self.reporter, self.show_from_notice, self)
+        self.bridge.phase_changed.connect(self.notifier.on_phase)
+        self.bridge.billing_warning.connect(self.notifier.on_billing_warning)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -226,6 +235,30 @@ class MainWindow(QMainWindow):
         await self.jobs.reload()
         self.jobs.select_job(job_id)
 
+    def clone_job(self, job_id: str, config: TrainingConfig) -> None:
+        """The New job tab filled in with a job's config (its Clone… button)."""
+        self.wizard.set_draft(config.to_dict())
+        self.wizard.compute_page.type_chosen = True  # the config names its instance type
+        self.wizard.status.setText(f"Cloned from job {job_id}: check the settings, then Launch.")
+        self.show_new_job()
+
+    @reported_slot("Could not list the jobs", str)
+    async def _on_job_deleted(self, job_id: str) -> None:
+        self.statusBar().showMessage(f"Deleted job {job_id} from this computer.", 10_000)
+        await self.jobs.reload()
+
+    def show_from_notice(self, job_id: str | None) -> None:
+        """A notification was clicked: the window comes up with its job selected."""
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
+        if job_id is not None:
+            self.show_job(job_id)
+        else:
+            self.tabs.setCurrentWidget(self.jobs)
+
     # -- settings -------------------------------------------------------------------------
 
     def settings_dialog(self) -> SettingsDialog:
@@ -275,6 +308,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.quitting:
+            self.notifier.close()
             event.accept()
             self.closed.emit()
             return

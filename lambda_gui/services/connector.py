@@ -22,13 +22,15 @@ from lambda_gui.core.errors import LambdaAPIError, NotConnectedError
 from lambda_gui.core.logparse import MetricEvent, parse_events
 from lambda_gui.core.models import JobStatus, PricingInfo, Resource, Sample, TrainingConfig
 from lambda_gui.remote.self_terminate import build_user_data
-from lambda_gui.services import artifacts
+from lambda_gui.services import artifacts, hub_push, job_delete
 from lambda_gui.services.catalog import Catalog
 from lambda_gui.services.events import EventBus, Orphan, TaskFailed
 from lambda_gui.services.instance_control import Timing
 from lambda_gui.services.job_context import JobContext
+from lambda_gui.services.job_delete import DeletedJob, JobFolder
 from lambda_gui.services.job_lock import JobLocks
 from lambda_gui.services.job_log import JobLogs
+from lambda_gui.services.job_resume import resume_config
 from lambda_gui.services.job_service import JobService
 from lambda_gui.services.lifecycle import Lifecycle
 from lambda_gui.services.paths import AppPaths
@@ -304,6 +306,40 @@ class LambdaLabsConnector:
         """The job's samples (prompt, base, tuned, reference); [] when it generated none."""
         await self.store.get_job(job_id)
         return await asyncio.to_thread(read_samples, self.paths.job_dir(job_id))
+
+    async def resume_job(self, job_id: str) -> str:
+        """Continue a cancelled, capped or failed job from its last checkpoint (optimizer,
+        scheduler and RNG state included) on a new instance; the new job's id."""
+        job = await self.store.get_job(job_id)
+        config = await resume_config(job, self.paths.job_dir(job_id))
+        return await self.jobs.submit(config)
+
+    async def push_to_hub(
+        self, job_id: str, repo_id: str, *, private: bool = True, what: str = "adapter"
+    ) -> str:
+        """Push a completed job's adapter, with its model card and loss curve, to the Hugging
+        Face Hub as `repo_id` (created if needed); the repo's URL. The token is the keyring's
+        HF_TOKEN; it is never logged, stored elsewhere or sent to an instance."""
+        if what != "adapter":
+            raise ValueError(
+                f"what={what!r}: only the adapter is pushed from the desktop; the merged model "
+                "is downloaded (merged.tar.gz) and can be uploaded from there."
+            )
+        repo_id = hub_push.check_repo_id(repo_id)
+        job = await self.store.get_job(job_id)
+        archive = artifacts.require_adapter(job)
+        metrics = await self.read_metrics(job_id)
+        token = await hub_push.hub_token(self.secrets)
+        return await hub_push.push_adapter(job, archive, metrics, repo_id, token, private=private)
+
+    async def job_folder(self, job_id: str) -> JobFolder:
+        """A job's folder on this computer and the bytes it holds (what Delete would remove)."""
+        return await job_delete.job_folder(self.store, self.paths, job_id)
+
+    async def delete_job(self, job_id: str) -> DeletedJob:
+        """Delete a finished job's row and folder on this computer (nothing on Lambda);
+        JobNotDeletableError while its instance may bill or it is not over."""
+        return await job_delete.delete_job(self.store, self.paths, job_id)
 
     async def cancel_job(self, job_id: str) -> bool:
         """Stop training and terminate the instance; True once Lambda confirms it going."""

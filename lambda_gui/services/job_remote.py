@@ -24,6 +24,7 @@ from lambda_gui.remote.ssh_target import SSHTarget
 from lambda_gui.remote.transfer import download, fetch_remote_sha256
 from lambda_gui.services.events import DownloadProgress, JobLogEvents, JobLogLines
 from lambda_gui.services.job_context import JobContext
+from lambda_gui.services.job_resume import CHECKPOINT_FILE, checkpoint_path
 from lambda_gui.services.local_model import model_files
 from lambda_gui.services.store import JobRecord
 from lambda_gui.services.tracker_secrets import tracker_environment
@@ -196,6 +197,13 @@ class RemoteJob:
                 f"{self.dir}/{B.DATA_DIR}/{dataset_name}",
                 mode=0o600,
             )
+        if cfg.resume_of:
+            # Checked when the job was resumed (services/job_resume.py); unpacked by train.py.
+            await session.put_file(
+                checkpoint_path(self.ctx.paths.job_dir(cfg.resume_of)),
+                f"{self.dir}/{B.RESUME_FILE}",
+                mode=0o600,
+            )
         if cfg.model_source == "local":
             # Walked again: the folder may have changed since the check before launch.
             files = await asyncio.to_thread(model_files, cfg.base_model)
@@ -304,7 +312,7 @@ class RemoteJob:
             session = await self.ssh.session()
             sha = f"{self.dir}/{B.ARTIFACT_FILE}.sha256"
             if (await session.run(["test", "-f", sha]))[0] == 0:
-                await self._download(B.ARTIFACT_FILE, "checkpoint.tar.gz")
+                await self._download(B.ARTIFACT_FILE, CHECKPOINT_FILE)
                 saved.append("the last checkpoint (checkpoint.tar.gz)")
         except (LambdaGUIError, OSError) as exc:
             detail = detail or f"(could not read the error details: {exc})"
@@ -339,7 +347,7 @@ class RemoteJob:
             await remote._copy_small(B.METRICS_FILE)
             sha = f"{remote.dir}/{B.ARTIFACT_FILE}.sha256"
             if (await session.run(["test", "-f", sha]))[0] == 0:
-                await remote._download(B.ARTIFACT_FILE, "checkpoint.tar.gz")
+                await remote._download(B.ARTIFACT_FILE, CHECKPOINT_FILE)
                 saved.append("the last checkpoint (checkpoint.tar.gz)")
         except (LambdaGUIError, OSError):
             pass

@@ -303,6 +303,19 @@ class JobStore:
         marks = ", ".join(f":{k}" for k in row)
         await self._write(f"INSERT INTO jobs ({cols}) VALUES ({marks})", row)
 
+    async def delete_job(self, job_id: str) -> bool:
+        """Remove a job's row; False when there was none (services/job_delete.py checks first
+        that the job is over and bills no more)."""
+
+        def delete() -> bool:
+            cursor = self._connection().execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            try:
+                return cursor.rowcount > 0
+            finally:
+                cursor.close()
+
+        return await self._run(delete)
+
     async def update_job(self, job_id: str, **changes: Any) -> JobRecord:
         """Change some fields of a job (never its phase or billing) and return the result."""
         if STATE_FIELDS & set(changes):

@@ -4,6 +4,7 @@ on the instance, downloaded and verified before it is terminated."""
 from __future__ import annotations
 
 import hashlib
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,18 @@ from lambda_gui.core.models import JobPhase
 from lambda_gui.remote.archive import safe_extract
 from lambda_gui.services.events import BillingChanged, DownloadProgress, JobPhaseChanged
 from tests.e2e.conftest import demo_config
+from tests.plugins.fake_hub import FakeHub
 
 pytestmark = pytest.mark.slow
 
 
 async def test_samples_and_merge_come_back_before_the_instance_goes(
-    sim: Any, connector: LambdaLabsConnector, tiny_model: Path, tmp_path: Path
+    sim: Any,
+    connector: LambdaLabsConnector,
+    tiny_model: Path,
+    tmp_path: Path,
+    fake_hub: FakeHub,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     seen: list[object] = []
     connector.events.subscribe(seen.append)
@@ -58,6 +65,24 @@ async def test_samples_and_merge_come_back_before_the_instance_goes(
     )
 
     _assert_merged_equals_peft(merged, Path(job.adapter_path or ""), tiny_model, tmp_path)
+
+    # Shared: the adapter and its card land on the Hub (HF_ENDPOINT), with the keyring's token.
+    monkeypatch.setenv("HF_ENDPOINT", fake_hub.url)
+    await connector.secrets.save_secret("HF_TOKEN", fake_hub.write_token)
+    url = await connector.push_to_hub(job_id, "alice/tiny-demo")
+    assert url == f"{fake_hub.url}/alice/tiny-demo"
+    repo = fake_hub.repos["alice/tiny-demo"]
+    assert repo.private
+    with tarfile.open(job.adapter_path) as tar:
+        for member in tar.getmembers():
+            data = tar.extractfile(member)
+            # The card replaces PEFT's template README.md.
+            if data is not None and member.name in repo.files and member.name != "README.md":
+                assert repo.files[member.name] == data.read(), member.name
+    assert "adapter_model.safetensors" in repo.files
+    card = repo.files["README.md"].decode()
+    assert "library_name: peft" in card and "gpu_1x_a10" in card and job_id in card
+    assert repo.files["loss_curve.png"].startswith(b"\x89PNG")
 
 
 def _assert_merged_equals_peft(

@@ -48,7 +48,7 @@ async def test_whole_flow_in_demo_mode(
     win.tabs.setCurrentWidget(wizard)
     assert wizard.wizard.get("model_source") == "local"
     assert Path(wizard.wizard.get("base_model")) == demo.model_dir
-    for key in ("model", "dataset", "method", "hyperparameters", "compute", "limits"):
+    for key in ("model", "dataset", "method", "hyperparameters", "compute", "limits", "after"):
         assert wizard.wizard.current.key == key
         if key == "dataset":
             await wait_until(lambda: wizard.wizard.state.preview is not None, 10, "the preview")

@@ -208,6 +208,8 @@ async def test_compute_page_plans_and_recommends(panel: WizardPanel) -> None:
     panel.next_button.click()
     assert panel.wizard.current.key == "limits"
     panel.next_button.click()
+    assert panel.wizard.current.key == "after"
+    panel.next_button.click()
     assert panel.wizard.is_last and panel.next_button.text().startswith("Launch — about $")
     assert best.name in panel.review_page.summary_text()
 
@@ -269,6 +271,8 @@ async def test_limits_page_caps_divergence_and_self_termination(panel: WizardPan
     assert grace.isEnabled() and panel.wizard.get("self_terminate") is True
     _spin(panel, "self_terminate_grace_minutes", 20)
 
+    panel.next_button.click()
+    assert panel.wizard.current.key == "after"
     panel.next_button.click()
     assert panel.wizard.is_last
     summary = panel.review_page.summary_text()

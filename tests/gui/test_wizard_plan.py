@@ -25,6 +25,7 @@ from lambda_gui.gui.async_slots import cancel_slot_tasks
 from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.style import MIN_CONTRAST, contrast_ratio
 from lambda_gui.gui.wizard import wizard_panel as panel_module
+from lambda_gui.gui.wizard.after_step import estimate_job
 from lambda_gui.gui.wizard.wizard_panel import WizardPanel
 from lambda_gui.services.connector import LambdaLabsConnector
 from lambda_gui.services.model_shape import ModelShapes
@@ -263,7 +264,11 @@ async def test_launch_is_primary_with_its_cost_and_review_is_aligned(panel: Wiza
     panel._show_current()
     plan = panel.wizard.plan()
     assert plan is not None
-    assert panel.next_button.text() == f"Launch — about ${plan.cost:,.2f}"
+    # The cost on Launch is training's plus the after-training steps' (samples by default).
+    estimate = estimate_job(panel.wizard.state)
+    assert estimate is not None and estimate.cost >= plan.cost
+    assert estimate.seconds == pytest.approx(plan.total_seconds + estimate.after.seconds)
+    assert panel.next_button.text() == f"Launch — about ${estimate.cost:,.2f}"
     assert panel_module.PRIMARY_BACKGROUND in panel.next_button.styleSheet()
     for text, background in (
         (panel_module.PRIMARY_TEXT, panel_module.PRIMARY_BACKGROUND),

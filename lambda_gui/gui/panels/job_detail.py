@@ -1,6 +1,7 @@
 """The live view of one job: phase, step, ETA, dollars, cancel, download, loss curves, log;
-a completed job's adapter (where it is, Open folder) and total cost; and, when the adapter
-download failed with the instance kept, Retry download or Terminate."""
+a completed job's adapter (where it is, Open folder), total cost and samples; and, when the
+adapter download failed with the instance kept, Retry download or Terminate. Any job can be
+cloned into the wizard or run again; a finished one that bills no more can be deleted."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QResizeEvent
@@ -23,12 +24,14 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from lambda_gui.core.errors import JobNotFoundError
 from lambda_gui.core.logparse import LogEvent, MetricEvent
-from lambda_gui.core.models import JobPhase
+from lambda_gui.core.models import JobPhase, TrainingConfig
 from lambda_gui.gui.async_slots import reported_slot, run_modal, spawn
 from lambda_gui.gui.dialogs.prompts import ask, question_box
 from lambda_gui.gui.error_report import ErrorReporter
@@ -43,8 +46,15 @@ from lambda_gui.gui.panels.job_progress import (
 from lambda_gui.gui.style import BANNER_FRAME_STYLE
 from lambda_gui.gui.widgets.log_view import LogView
 from lambda_gui.gui.widgets.loss_plot import SERIES, LossPlotWidget
+from lambda_gui.gui.widgets.samples_view import (
+    NO_JOB_TEXT,
+    WAITING_TEXT,
+    SampleReader,
+    SamplesView,
+)
 from lambda_gui.remote.archive import safe_extract
 from lambda_gui.services.events import DownloadProgress, JobLogEvents, JobLogLines
+from lambda_gui.services.job_delete import DeletedJob, JobFolder, not_deletable
 from lambda_gui.services.ports import JobControl
 from lambda_gui.services.store import JobRecord
 
@@ -69,6 +79,31 @@ def unpack_folder(archive: Path) -> Path:
     return candidate
 
 
+def format_bytes(count: int) -> str:
+    """A size in words: bytes, KB, MB or GB (powers of 1000, as file managers show them)."""
+    if count < 1000:
+        return f"{count} bytes"
+    size = float(count)
+    for unit in ("KB", "MB", "GB"):
+        size /= 1000
+        if size < 1000 or unit == "GB":
+            return f"{size:,.1f} {unit}"
+    return f"{size:,.1f} GB"
+
+
+@runtime_checkable
+class JobDeleter(Protocol):
+    """Deleting a finished job's local files (the connector)."""
+
+    async def job_folder(self, job_id: str) -> JobFolder:
+        """The job's folder on this computer and its size."""
+        ...
+
+    async def delete_job(self, job_id: str) -> DeletedJob:
+        """Delete the job's row and folder (refused while it may bill or is not over)."""
+        ...
+
+
 class ProgressRelay(QObject):
     """Carries progress callbacks from a copy thread to the GUI thread (a queued signal)."""
 
@@ -80,9 +115,14 @@ class ProgressRelay(QObject):
 
 class JobDetail(QWidget):
     """Everything about the selected job, kept live by the jobs tab; `history_read` fires
-    with the job id once its log and metrics so far are shown."""
+    with the job id once its log and metrics so far are shown. `clone_requested` carries a
+    job's id and config for the wizard, `job_submitted` a job launched by Run again, `job_deleted`
+    the id of a job whose files were deleted."""
 
     history_read = Signal(str)
+    clone_requested = Signal(str, object)  # job id, TrainingConfig
+    job_submitted = Signal(str)
+    job_deleted = Signal(str)
 
     def __init__(
         self, connector: JobControl, reporter: ErrorReporter, parent: QWidget | None = None
@@ -100,6 +140,10 @@ class JobDetail(QWidget):
         # stays disabled meanwhile), and the job being terminated from the failed download.
         self.retrying: str | None = None
         self.terminating: str | None = None
+        # The job Run again or Delete is working on (their buttons wait meanwhile), and the
+        # job whose samples are read or shown.
+        self.acting: str | None = None
+        self._samples_of: str | None = None
         self._pos = 0
         self._synced = False
         self._backfilling = False
@@ -183,6 +227,14 @@ class JobDetail(QWidget):
 
         self.plot = LossPlotWidget(self)
         self.log_view = LogView(self)
+        self.samples = SamplesView(self)
+
+        self.clone_button = QPushButton("Clone…", self)
+        self.clone_button.setToolTip(
+            "Open the New job tab filled in with this job's settings, to change and launch"
+        )
+        self.run_again_button = QPushButton("Run again…", self)
+        self.delete_button = QPushButton("Delete…", self)
 
         # Two facts a line, so the table above keeps its rows and the curves their height. In a
         # short window the facts fold away (the table row keeps the key numbers) unless the
@@ -241,12 +293,21 @@ class JobDetail(QWidget):
         ):
             buttons.addWidget(widget)
         buttons.addWidget(self.saved_label, 1)
+        for widget in (self.clone_button, self.run_again_button, self.delete_button):
+            buttons.addWidget(widget)
         buttons.addWidget(self.details_button)
 
         split = QSplitter(Qt.Orientation.Horizontal, self)
         split.addWidget(self.plot)
         split.addWidget(self.log_view)
         split.setSizes([450, 550])
+        # Tabs on the side: a tab bar above would take its height from the curves, which a
+        # 900x600 window with both money banners up cannot spare.
+        self.views = QTabWidget(self)
+        self.views.setDocumentMode(True)
+        self.views.setTabPosition(QTabWidget.TabPosition.West)
+        self.views.addTab(split, "Curves and log")
+        self.views.addTab(self.samples, "Samples")
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -255,7 +316,7 @@ class JobDetail(QWidget):
         layout.addWidget(self.kept_box)
         layout.addWidget(self.facts)
         layout.addLayout(buttons)
-        layout.addWidget(split, 1)
+        layout.addWidget(self.views, 1)
 
         self.cancel_button.clicked.connect(self.cancel_job)
         self.download_button.clicked.connect(self.download_adapter)
@@ -264,6 +325,9 @@ class JobDetail(QWidget):
         self.retry_download_button.clicked.connect(self.retry_download)
         self.terminate_button.clicked.connect(self.terminate_kept)
         self.details_button.clicked.connect(self._toggle_facts)
+        self.clone_button.clicked.connect(self.clone_job)
+        self.run_again_button.clicked.connect(self.run_again)
+        self.delete_button.clicked.connect(self.delete_job)
         self._update_buttons()
 
     # -- room for the curves ------------------------------------------------------------
@@ -310,6 +374,7 @@ class JobDetail(QWidget):
         self._last_step = {}
         self._held = []
         self._backfilling = True
+        self._samples_of = None
         self.update_record(record, message)
         self._backfill = spawn(
             self._read_history(record.id, record.phase.is_terminal),
@@ -354,8 +419,75 @@ class JobDetail(QWidget):
         adapter = record.adapter_path if record.phase is JobPhase.COMPLETED else None
         self.adapter_value.setText(adapter or "")
         self._set_adapter_row(bool(adapter))
+        self._show_samples(record)
         self.tick()
         self._update_buttons()
+
+    def clear(self) -> None:
+        """Show no job (the one on show was deleted)."""
+        if self._backfill is not None:
+            self._backfill.cancel()
+        self.record = None
+        self.message = ""
+        self._backfilling = False
+        self._held = []
+        self._samples_of = None
+        self.title.setText("No job selected")
+        self.phase_label.setText("")
+        self.message_label.setText("")
+        self.message_label.show()
+        self.kept_box.hide()
+        self.saved_label.setText("")
+        self.open_button.hide()
+        self.log_view.clear()
+        self.plot.clear()
+        for label in (self.instance_value, self.inputs_value, self.billing_value):
+            label.setText("—")
+        self._set_adapter_row(False)
+        self.samples.show_message(NO_JOB_TEXT)
+        self.views.setTabText(self.views.indexOf(self.samples), "Samples")
+        self._update_buttons()
+
+    # -- samples ------------------------------------------------------------------------
+
+    def _show_samples(self, record: JobRecord) -> None:
+        """A completed job's samples are read once it completes (or is shown completed)."""
+        index = self.views.indexOf(self.samples)
+        if record.phase is not JobPhase.COMPLETED:
+            self._samples_of = None
+            self.samples.show_message(WAITING_TEXT)
+            self.views.setTabText(index, "Samples")
+            return
+        if self._samples_of == record.id:
+            return
+        self._samples_of = record.id
+        source = self.connector
+        if not isinstance(source, SampleReader):
+            self.samples.show_message("This view cannot read samples.")
+            return
+        spawn(
+            self._load_samples(source, record.id),
+            f"samples:{record.id}",
+            self.reporter,
+            "Could not read the job's samples",
+        )
+
+    async def _load_samples(self, source: SampleReader, job_id: str) -> None:
+        try:
+            shown = await self.samples.load(source, job_id)
+        except JobNotFoundError:
+            if self.job_id == job_id:
+                self.samples.show_message("This job is no longer in the job store.")
+            return  # deleted meanwhile (from another window): nothing to read
+        except Exception:
+            if self.job_id == job_id:
+                self._samples_of = None  # read again when the job is shown again
+                self.samples.show_message("The samples could not be read.")
+            raise
+        if shown and self.job_id == job_id:
+            count = self.samples.count
+            index = self.views.indexOf(self.samples)
+            self.views.setTabText(index, f"Samples ({count})" if count else "Samples")
 
     # -- live feed ----------------------------------------------------------------------
 
@@ -556,6 +688,29 @@ class JobDetail(QWidget):
         self.retry_download_button.setText(
             "Retrying…" if record is not None and record.id == self.retrying else "Retry download"
         )
+        self._update_job_actions(record)
+
+    def _update_job_actions(self, record: JobRecord | None) -> None:
+        """Clone, Run again and Delete, each with a tooltip saying what it does or why not."""
+        busy = record is not None and record.id == self.acting
+        self.clone_button.setEnabled(record is not None)
+        over = record is not None and record.phase.is_terminal
+        self.run_again_button.setEnabled(over and not busy)
+        self.run_again_button.setToolTip(
+            "Launch a new job with exactly this job's settings (asks first)"
+            if over or record is None
+            else "The job is still going: Clone… starts another like it"
+        )
+        why = not_deletable(record) if record is not None else "No job is selected."
+        if why is None and not isinstance(self.connector, JobDeleter):
+            why = "This view cannot delete jobs."
+        self.delete_button.setEnabled(why is None and not busy)
+        self.delete_button.setToolTip(
+            "Delete this job's files on this computer and its row in the list; nothing on "
+            "Lambda Cloud is touched (asks first)"
+            if why is None
+            else f"Cannot delete now. {why}"
+        )
 
     @reported_slot("Could not cancel the job")
     async def cancel_job(self) -> None:
@@ -627,6 +782,78 @@ class JobDetail(QWidget):
                 f"Lambda did not confirm that the instance of job {record.id} is terminating.",
                 "Check the Lambda dashboard and terminate it there if it is still running.",
             )
+
+    def clone_job(self) -> None:
+        """Hand a copy of the job's config to the wizard (the main window opens it)."""
+        if self.record is not None:
+            config = TrainingConfig.from_dict(self.record.config.to_dict())
+            self.clone_requested.emit(self.record.id, config)
+
+    @reported_slot("Could not run the job again")
+    async def run_again(self) -> None:
+        """Ask (naming the instance type and what the last run cost), then launch a new job
+        with the same config; `job_submitted` carries its id."""
+        record = self.record
+        if record is None or not record.phase.is_terminal or self.acting == record.id:
+            return
+        box = question_box(
+            self,
+            "Run this job again?",
+            run_again_text(record, time.time()),
+            "Launch again",
+            "Don't launch",
+        )
+        self.confirm_box = box
+        if not await ask(box):
+            return
+        self.acting = record.id
+        self._update_buttons()
+        try:
+            # A fresh copy: the stored config keeps tracker secrets by name; submit reads
+            # their values from the keyring as for any job.
+            config = TrainingConfig.from_dict(record.config.to_dict())
+            job_id = await self.connector.submit_job(config)
+        finally:
+            self.acting = None
+            self._update_buttons()
+        self.job_submitted.emit(job_id)
+
+    @reported_slot("Could not delete the job")
+    async def delete_job(self) -> None:
+        """Ask (naming the folder and its size), then delete the job's local files and its row;
+        `job_deleted` carries its id. Refused while it may bill or is not over."""
+        record = self.record
+        deleter = self.connector
+        if (
+            record is None
+            or not_deletable(record) is not None
+            or not isinstance(deleter, JobDeleter)
+            or self.acting == record.id
+        ):
+            return
+        folder = await deleter.job_folder(record.id)
+        if self.record is None or self.record.id != record.id:
+            return
+        box = question_box(
+            self,
+            "Delete this job?",
+            delete_text(record, folder),
+            "Delete job",
+            "Keep it",
+        )
+        self.confirm_box = box
+        if not await ask(box):
+            return
+        self.acting = record.id
+        self._update_buttons()
+        try:
+            await deleter.delete_job(record.id)
+        finally:
+            self.acting = None
+            self._update_buttons()
+        if self.job_id == record.id:
+            self.clear()
+        self.job_deleted.emit(record.id)
 
     @reported_slot("Could not retry the download")
     async def retry_download(self) -> None:
@@ -725,6 +952,44 @@ class JobDetail(QWidget):
         if record is None or not record.adapter_path:
             return False
         return QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(record.adapter_path).parent)))
+
+
+def run_again_text(record: JobRecord, now: float) -> str:
+    """The Run again question: the instance type, its rate and what the last run cost."""
+    cfg = record.config
+    row = job_row(record)
+    rate = record.price_cents_per_hour / 100
+    text = (
+        f"Launch {cfg.project_name} again with the same settings, as a new job on a new "
+        f"{record.instance_type} instance (${rate:,.2f}/h when this one ran)?"
+    )
+    if row.billing_started_at is None:
+        text += " No estimate of its cost: this run launched no instance."
+    elif record.phase is JobPhase.COMPLETED:
+        cost = row.cost_so_far(now)
+        took = format_duration(row.billed_seconds(now))
+        text += f" Estimated cost: about ${cost:,.2f}, what this run cost over {took}."
+    else:
+        text += (
+            f" This run ended early after ${row.cost_so_far(now):,.2f}, so there is no "
+            "estimate of a whole run."
+        )
+    if cfg.budget_usd:
+        text += f" Its budget cap stops it at ${cfg.budget_usd:,.2f}."
+    return text + " Billing starts when Lambda accepts the launch."
+
+
+def delete_text(record: JobRecord, folder: JobFolder) -> str:
+    """The Delete question: what goes (the folder and its size) and what stays."""
+    name = f"{record.config.project_name} ({record.id})"
+    held = format_bytes(folder.bytes) if folder.bytes else "empty or missing"
+    return (
+        f"Delete job {name} from this computer? Its row in the jobs list goes, and its folder "
+        f"{folder.path} ({held}): its log, metrics, and any samples and adapter archive kept there. "
+        "Adapters you saved elsewhere stay. The instance is not touched: nothing is asked of "
+        "Lambda Cloud (this job's instance is already gone or was never launched). This "
+        "cannot be undone."
+    )
 
 
 def _kept_since_retry(before: JobRecord | None, after: JobRecord) -> bool:

@@ -1,8 +1,9 @@
-"""The Jobs tab: every job this app knows, and the live view of the selected one."""
+"""The Jobs tab: every job this app knows, the live view of the selected one, and Compare…
+over several selected jobs."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, Qt, QTimer
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -18,6 +19,7 @@ from lambda_gui.gui.async_slots import reported_slot
 from lambda_gui.gui.bridge import EventBridge
 from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.models.jobs_table import MODEL, NAME, JobsTableModel
+from lambda_gui.gui.panels.compare_runs import CompareRunsDialog
 from lambda_gui.gui.panels.job_detail import JobDetail
 from lambda_gui.gui.panels.job_progress import LiveProgress, job_row
 from lambda_gui.services.events import BillingChanged, JobLogEvents, JobPhaseChanged
@@ -52,7 +54,8 @@ class JobsPanel(QWidget):
         self.table = QTableView(self)
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # Several rows at once (Ctrl/Shift+click) for Compare…; the current row is the one shown.
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().hide()
@@ -81,8 +84,11 @@ class JobsPanel(QWidget):
         self.empty_label.setWordWrap(True)
         self.refresh_button = QPushButton("Refresh", self)
         self.refresh_button.setToolTip("Read every job again from this computer's job store")
+        self.compare_button = QPushButton("Compare…", self)
+        self.compare_dialog: CompareRunsDialog | None = None
         self.detail = JobDetail(connector, reporter, self)
         # Beside the selected job's title, so the table keeps the room of a toolbar line.
+        self.detail.head.addWidget(self.compare_button)
         self.detail.head.addWidget(self.refresh_button)
 
         top = QWidget(self)
@@ -102,7 +108,10 @@ class JobsPanel(QWidget):
         layout.addWidget(split)
 
         self.table.selectionModel().currentRowChanged.connect(self._on_current)
+        self.table.selectionModel().selectionChanged.connect(self._update_compare)
+        self.model.modelReset.connect(self._update_compare)
         self.refresh_button.clicked.connect(self.reload)
+        self.compare_button.clicked.connect(self.open_compare)
         bridge.phase_changed.connect(self.on_phase)
         bridge.billing_changed.connect(self.on_billing)
         bridge.log_events.connect(self._on_log_events)
@@ -113,6 +122,7 @@ class JobsPanel(QWidget):
         self._timer.setInterval(TICK_MS)
         self._timer.timeout.connect(self._tick)
         self._timer.start()
+        self._update_compare()
 
     def _fit_model_column(self) -> None:
         self.table.resizeColumnToContents(MODEL)
@@ -139,6 +149,7 @@ class JobsPanel(QWidget):
 
     def _set_jobs(self, jobs: list[JobRecord]) -> None:
         selected = self.detail.job_id
+        chosen = self.selected_job_ids()
         self.records = {j.id: j for j in jobs}
         self.model.set_rows(
             [job_row(j, self._progress(j.id), self.messages.get(j.id, "")) for j in jobs]
@@ -146,8 +157,57 @@ class JobsPanel(QWidget):
         self.empty_label.setVisible(not jobs)
         if selected and selected in self.records:
             self._select_row(selected)
+            self._reselect(chosen, selected)  # the reset dropped a multi-selection
         elif jobs and selected is None:
             self.select_job(jobs[0].id)
+
+    def _reselect(self, job_ids: list[str], current: str) -> None:
+        """Select the rows of `job_ids` again after the model was reset (the current row
+        stays `current`'s)."""
+        rows = [r for r in (self.model.row_of(j) for j in job_ids) if r is not None]
+        if len(rows) < 2:
+            return
+        selection = QItemSelection()
+        last = self.model.columnCount() - 1
+        for row in rows:
+            selection.select(self.model.index(row, 0), self.model.index(row, last))
+        flags = QItemSelectionModel.SelectionFlag
+        self.table.selectionModel().select(selection, flags.ClearAndSelect | flags.Rows)
+        at = self.model.row_of(current)
+        if at is not None:
+            self.table.selectionModel().setCurrentIndex(self.model.index(at, 0), flags.NoUpdate)
+
+    def selected_job_ids(self) -> list[str]:
+        """The jobs whose rows are selected, top to bottom."""
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [self.model.job(r).job_id for r in rows if r < self.model.rowCount()]
+
+    def _update_compare(self) -> None:
+        count = len(self.selected_job_ids())
+        self.compare_button.setEnabled(count >= 2)
+        self.compare_button.setToolTip(
+            f"Overlay the loss curves of the {count} selected jobs against step, tokens seen "
+            "or dollars spent, and list their settings with the differences marked"
+            if count >= 2
+            else "Select two or more jobs (Ctrl+click or Shift+click) to compare their runs"
+        )
+
+    def open_compare(self) -> CompareRunsDialog | None:
+        """Open a comparison of the selected jobs (two or more); None when fewer are selected."""
+        job_ids = self.selected_job_ids()
+        if len(job_ids) < 2:
+            return None
+        dialog = CompareRunsDialog(self.connector, self.reporter, job_ids, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.destroyed.connect(lambda _obj=None, d=dialog: self._forget_compare(d))
+        self.compare_dialog = dialog
+        dialog.show()
+        dialog.start_loading()
+        return dialog
+
+    def _forget_compare(self, dialog: CompareRunsDialog) -> None:
+        if self.compare_dialog is dialog:
+            self.compare_dialog = None
 
     def select_job(self, job_id: str) -> bool:
         """Select a job in the table and show it; False when it is not listed."""
@@ -157,7 +217,11 @@ class JobsPanel(QWidget):
         row = self.model.row_of(job_id)
         if row is None:
             return False
-        self.table.selectRow(row)
+        # This row alone, whatever keys are held (selectRow would follow Ctrl and Shift).
+        flags = QItemSelectionModel.SelectionFlag
+        self.table.selectionModel().setCurrentIndex(
+            self.model.index(row, 0), flags.ClearAndSelect | flags.Rows
+        )
         if self.detail.job_id != job_id:
             self._show(job_id)
         return True

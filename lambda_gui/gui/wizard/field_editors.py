@@ -76,6 +76,7 @@ SPIN_RANGES: dict[str, SpinRange] = {
     "seed": SpinRange(0, min(limits.MAX_SEED, _INT_MAX)),
     "divergence_ratio": SpinRange(1, limits.MAX_DIVERGENCE_RATIO, 0.5, 2, suffix=" ×"),
     "self_terminate_grace_minutes": SpinRange(0, limits.MAX_GRACE_MINUTES, 5, 1, suffix=" min"),
+    "sample_max_new_tokens": SpinRange(0, limits.MAX_SAMPLE_TOKENS, 16, suffix=" tokens"),
 }
 
 
@@ -225,7 +226,7 @@ class FieldEditor(QObject):
             elif isinstance(w, TrackerEnvWidget):
                 w.set_value(value if isinstance(value, dict) else {}, self._saved)
             elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
-                _show_number(w, value)
+                show_number(w, value)
             elif isinstance(w, QLineEdit):
                 w.setText(_text(value))
         finally:
@@ -242,7 +243,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _show_number(box: QSpinBox | QDoubleSpinBox, value: Any) -> None:
+def show_number(box: QSpinBox | QDoubleSpinBox, value: Any) -> None:
     """Show a draft number, widening the range for a loaded value outside it (its field's
     error says what is wrong with it)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:

@@ -1,4 +1,4 @@
-"""Step 7: the whole job in words, the plan, any problem left, and the project name."""
+"""Step 8: the whole job in words, the plan, any problem left, and the project name."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
 
+from lambda_gui.core.after_training_plan import sample_count
 from lambda_gui.core.known_models import SIZE_SOURCE_TEXT
 from lambda_gui.core.presets import PRESETS, matching_preset
 from lambda_gui.core.wizard import Step, Wizard
+from lambda_gui.gui.wizard.after_step import estimate_job, estimate_text, total_text
 from lambda_gui.gui.wizard.compute_page import rough_duration
 from lambda_gui.gui.wizard.dataset_page import layout_text
 from lambda_gui.gui.wizard.field_editors import CHOICE_LABELS
@@ -80,13 +82,14 @@ def review_rows(wizard: Wizard, auto_terminate: bool = True) -> Rows:
     if plan is not None:
         rows.append(
             (
-                "Estimate",
+                "Training estimate",
                 f"about {rough_duration(plan.total_seconds)} billed, about ${plan.cost:,.2f} "
                 f"({plan.need_gib:.1f} of {plan.usable_gib:.1f} GiB, "
                 + ("fits" if plan.fits else "DOES NOT FIT")
                 + ")",
             )
         )
+    rows += after_rows(wizard)
     rows += limits_rows(d)
     if auto_terminate:
         rows.append(
@@ -102,6 +105,48 @@ def review_rows(wizard: Wizard, auto_terminate: bool = True) -> Rows:
                 "When it ends",
                 "the adapter is downloaded and checked; the instance KEEPS RUNNING and billing "
                 "until you terminate it (see Settings).",
+            )
+        )
+    return rows
+
+
+def after_rows(wizard: Wizard) -> Rows:
+    """The after-training steps chosen, each with its estimate; their total, and the whole
+    job's when there are any."""
+    cfg = wizard.state.config()
+    estimate = estimate_job(wizard.state)
+    by_key = {s.key: s for s in estimate.after.steps} if estimate is not None else {}
+
+    def with_estimate(text: str, key: str) -> str:
+        found = by_key.get(key)
+        return f"{text} ({estimate_text(found, name_type=False)})" if found else text
+
+    parts: list[str] = []
+    answered = sample_count(cfg)
+    if answered > 0:
+        source = "typed" if cfg.sample_prompts else "from the dataset"
+        parts.append(
+            with_estimate(
+                f"samples: {answered} prompts {source}, up to {cfg.sample_max_new_tokens} new "
+                "tokens each, answered by the base and the tuned model",
+                "samples",
+            )
+        )
+    if cfg.merge is True:
+        parts.append(with_estimate("merge into the base weights (16-bit safetensors)", "merge"))
+    kinds = cfg.gguf if isinstance(cfg.gguf, list) else []
+    for kind in kinds:
+        parts.append(with_estimate(f"GGUF {kind}", f"gguf_{kind}"))
+    if not parts:
+        return [("After training", "nothing: only the adapter is downloaded")]
+    rows: Rows = [("After training", "; ".join(parts))]
+    if estimate is not None:
+        rows.append(("After-training estimate", total_text(estimate.after)))
+        rows.append(
+            (
+                "Total estimate",
+                f"about {rough_duration(estimate.seconds)} billed, about "
+                f"${estimate.cost:,.2f} (training and the steps after it)",
             )
         )
     return rows

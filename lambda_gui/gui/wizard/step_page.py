@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
 
 from lambda_gui.core.wizard import STEPS, FieldError, Step, Wizard
 from lambda_gui.gui.style import ERROR_STYLE, WARNING_STYLE
+from lambda_gui.gui.wizard.after_step import AFTER_STEP
 from lambda_gui.gui.wizard.field_editors import FieldEditor
 
 
@@ -30,7 +31,7 @@ class StepPage(QWidget):
         self.editors: dict[str, FieldEditor] = {}
         self.error_labels: dict[str, QLabel] = {}
         self.parse_errors: dict[str, str] = {}
-        self.labels = {spec.name: spec.label for s in STEPS for spec in s.fields}
+        self.labels = {spec.name: spec.label for s in (*STEPS, AFTER_STEP) for spec in s.fields}
 
         self.heading = QLabel(f"<h3 style='margin:0'>{step.title}</h3>", self)
         self.intro = QLabel(self)

@@ -26,10 +26,12 @@ from lambda_gui.core.billing import BillingTerms
 from lambda_gui.core.errors import ConfigError
 from lambda_gui.core.models import Resource
 from lambda_gui.core.planner import pricing_by_terms
-from lambda_gui.core.wizard import STEPS, FieldError, Wizard
+from lambda_gui.core.wizard import FieldError, Step, Wizard
 from lambda_gui.gui.async_slots import reported_slot, run_modal
 from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.style import ERROR_COLOUR
+from lambda_gui.gui.wizard.after_page import AfterPage
+from lambda_gui.gui.wizard.after_step import add_after_step, estimate_job
 from lambda_gui.gui.wizard.compute_page import ComputePage
 from lambda_gui.gui.wizard.dataset_page import DatasetPage
 from lambda_gui.gui.wizard.hyper_page import HyperPage
@@ -58,9 +60,10 @@ STEP_LIST_WIDTH = 170
 
 
 def launch_text(wizard: Wizard) -> str:
-    """The Launch button's text: with the estimated cost once the plan is known."""
-    plan = wizard.plan()
-    return f"Launch — about ${plan.cost:,.2f}" if plan is not None else "Launch"
+    """The Launch button's text: with the estimated cost (training and the after-training
+    steps) once the plan is known."""
+    estimate = estimate_job(wizard.state)
+    return f"Launch — about ${estimate.cost:,.2f}" if estimate is not None else "Launch"
 
 
 class WizardPanel(QWidget):
@@ -80,23 +83,28 @@ class WizardPanel(QWidget):
         self.connector = connector
         self.reporter = reporter
         self.pricing_of = pricing_by_terms(BillingTerms.from_json(load_json("billing.json")))
-        self.wizard = Wizard(draft, pricing_of=self.pricing_of)
+        self.wizard = add_after_step(Wizard(draft, pricing_of=self.pricing_of))
         self.launching = False
         self.visited = {0}
+        # The steps in order: core.wizard's, with the After training step before the review.
+        self.steps: tuple[Step, ...] = self.wizard.steps
+        step = {s.key: s for s in self.steps}
 
         self.step_list = QListWidget(self)
         self.step_list.setMaximumWidth(STEP_LIST_WIDTH)
-        for i, step in enumerate(STEPS, 1):
-            self.step_list.addItem(f"{i}. {step.title}")
-        self.pages: list[StepPage] = [
-            ModelPage(STEPS[0], self.wizard, reporter, shapes=model_shapes),
-            DatasetPage(STEPS[1], self.wizard, reporter),
-            MethodPage(STEPS[2], self.wizard),
-            HyperPage(STEPS[3], self.wizard),
-            ComputePage(STEPS[4], self.wizard),
-            LimitsPage(STEPS[5], self.wizard),
-            ReviewPage(STEPS[6], self.wizard),
-        ]
+        for i, each in enumerate(self.steps, 1):
+            self.step_list.addItem(f"{i}. {each.title}")
+        pages: dict[str, StepPage] = {
+            "model": ModelPage(step["model"], self.wizard, reporter, shapes=model_shapes),
+            "dataset": DatasetPage(step["dataset"], self.wizard, reporter),
+            "method": MethodPage(step["method"], self.wizard),
+            "hyperparameters": HyperPage(step["hyperparameters"], self.wizard),
+            "compute": ComputePage(step["compute"], self.wizard),
+            "limits": LimitsPage(step["limits"], self.wizard),
+            "after": AfterPage(step["after"], self.wizard),
+            "review": ReviewPage(step["review"], self.wizard),
+        }
+        self.pages: list[StepPage] = [pages[s.key] for s in self.steps]
         self.stack = QStackedWidget(self)
         for page in self.pages:
             scroll = QScrollArea(self.stack)
@@ -144,58 +152,68 @@ class WizardPanel(QWidget):
         """The page on show."""
         return self.pages[self.wizard.index]
 
+    def _page(self, key: str) -> StepPage:
+        return self.pages[[s.key for s in self.steps].index(key)]
+
     @property
     def model_page(self) -> ModelPage:
         """Step 1."""
-        page = self.pages[0]
+        page = self._page("model")
         assert isinstance(page, ModelPage)
         return page
 
     @property
     def dataset_page(self) -> DatasetPage:
         """Step 2."""
-        page = self.pages[1]
+        page = self._page("dataset")
         assert isinstance(page, DatasetPage)
         return page
 
     @property
     def method_page(self) -> MethodPage:
         """Step 3."""
-        page = self.pages[2]
+        page = self._page("method")
         assert isinstance(page, MethodPage)
         return page
 
     @property
     def hyper_page(self) -> StepPage:
         """Step 4."""
-        return self.pages[3]
+        return self._page("hyperparameters")
 
     @property
     def compute_page(self) -> ComputePage:
         """Step 5."""
-        page = self.pages[4]
+        page = self._page("compute")
         assert isinstance(page, ComputePage)
         return page
 
     @property
     def limits_page(self) -> LimitsPage:
         """Step 6."""
-        page = self.pages[5]
+        page = self._page("limits")
         assert isinstance(page, LimitsPage)
         return page
 
     @property
-    def review_page(self) -> ReviewPage:
+    def after_page(self) -> AfterPage:
         """Step 7."""
-        page = self.pages[6]
+        page = self._page("after")
+        assert isinstance(page, AfterPage)
+        return page
+
+    @property
+    def review_page(self) -> ReviewPage:
+        """Step 8."""
+        page = self._page("review")
         assert isinstance(page, ReviewPage)
         return page
 
     def set_resources(self, resources: Sequence[Resource]) -> None:
         """The live catalog the compute step plans against."""
         self.wizard.set_catalog(resources, self.pricing_of)
-        if self.page is self.compute_page:
-            self.compute_page.load()
+        if self.page in (self.compute_page, self.after_page, self.review_page):
+            self.page.load()  # their estimates follow the catalog's prices
         self.revalidate()
 
     def set_auto_terminate(self, on: bool) -> None:
@@ -208,7 +226,7 @@ class WizardPanel(QWidget):
         self._bind(Wizard(draft, resources=self.wizard.state.resources, pricing_of=self.pricing_of))
 
     def _bind(self, wizard: Wizard) -> None:
-        self.wizard = wizard
+        self.wizard = add_after_step(wizard)
         self.visited = {0}
         for page in self.pages:
             page.bind(wizard)
@@ -247,7 +265,7 @@ class WizardPanel(QWidget):
 
     def _mark_steps(self, current_ok: bool) -> None:
         """✓ on steps done, ✗ (and the problems as a tooltip) on visited steps with errors."""
-        for i, step in enumerate(STEPS):
+        for i, step in enumerate(self.steps):
             item = self.step_list.item(i)
             problems: list[str] = []
             if i == self.wizard.index:
@@ -286,8 +304,8 @@ class WizardPanel(QWidget):
             self.go_next()
 
     def _on_step_clicked(self, row: int) -> None:
-        if 0 <= row < len(STEPS) and row != self.wizard.index:
-            if self.page.input_ok and self.wizard.go_to(STEPS[row].key):
+        if 0 <= row < len(self.steps) and row != self.wizard.index:
+            if self.page.input_ok and self.wizard.go_to(self.steps[row].key):
                 self._show_current()
             else:
                 self.step_list.blockSignals(True)
@@ -295,7 +313,7 @@ class WizardPanel(QWidget):
                 self.step_list.blockSignals(False)
 
     def _go_to_field(self, field: str) -> None:
-        for i, step in enumerate(STEPS):
+        for i, step in enumerate(self.steps):
             if field in step.field_names:
                 self.wizard.index = i
                 self._show_current()
