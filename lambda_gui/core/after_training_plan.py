@@ -19,10 +19,9 @@ left out (a forward pass each: well under a second). Plus 5 s to set up (the pro
 first call). Nothing to download but samples.json (a few KB).
 
 Merge: the base reloaded in 16 bit on the CPU and the adapter merged (2P bytes at ~1 GB/s),
-saved as safetensors (2P bytes written at ~1 GB/s), packed by train.py's package() (tarfile
-"w:gz", zlib level 9 in one thread: ~20 MB/s on bf16 weights, measured 15 MB/s on a busy core;
-the gzip saves ~20%, left out so the size is an upper bound), its sha256 (~1 GB/s), plus 15 s
-of imports and model building; then 2P bytes downloaded.
+saved as safetensors (2P bytes written at ~1 GB/s), packed by train.py's package() into a plain
+tar (no gzip: it would save ~20% at ~15 MB/s; the tar is one more copy at disk speed), its sha256
+(~1 GB/s), plus 15 s of imports and model building; then 2P bytes downloaded.
 
 GGUF (from the merged model, so it needs the merge): llama.cpp's convert_hf_to_gguf.py, with
 60 s once to fetch the converter and its gguf package, and 10 s per file to start it. f16
@@ -86,7 +85,7 @@ WEIGHT_BYTES_16BIT = 2.0
 Q8_0_BYTES_PER_WEIGHT = 34.0 / 32.0
 MERGE_BYTES_PER_S = 1e9
 DISK_WRITE_BYTES_PER_S = 1e9
-PACK_BYTES_PER_S = 20e6
+PACK_BYTES_PER_S = 1e9  # a plain tar: one more copy at disk speed
 SHA256_BYTES_PER_S = 1e9
 MERGE_FIXED_SECONDS = 15.0
 GGUF_SETUP_SECONDS = 60.0
@@ -214,7 +213,7 @@ def merged_bytes(job: JobSize) -> float:
 
 
 def merge_estimate(job: JobSize, machine: Machine) -> StepEstimate:
-    """15 s + 2P/1 GB/s (load, merge) + 2P/1 GB/s (save) + 2P/20 MB/s (gzip) + 2P/1 GB/s
+    """15 s + 2P/1 GB/s (load, merge) + 2P/1 GB/s (save) + 2P/1 GB/s (tar) + 2P/1 GB/s
     (sha256) + 2P/50 MB/s (download); downloads 2P bytes."""
     size = merged_bytes(job)
     seconds = MERGE_FIXED_SECONDS + size / MERGE_BYTES_PER_S + size / DISK_WRITE_BYTES_PER_S

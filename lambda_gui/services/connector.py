@@ -323,7 +323,7 @@ class LambdaLabsConnector:
         if what != "adapter":
             raise ValueError(
                 f"what={what!r}: only the adapter is pushed from the desktop; the merged model "
-                "is downloaded (merged.tar.gz) and can be uploaded from there."
+                "is downloaded (merged.tar in the job folder) and can be uploaded from there."
             )
         repo_id = hub_push.check_repo_id(repo_id)
         job = await self.store.get_job(job_id)

@@ -108,7 +108,8 @@ def test_merge_and_gguf_sizes() -> None:
     assert merge.download_bytes == pytest.approx(16.06e9, rel=1e-6)
     # Download alone at the assumed 50 MB/s: 321 s; gzip packing dominates the rest.
     assert merge.seconds > 16.06e9 / DOWNLOAD_BYTES_PER_S
-    assert 10 * 60 < merge.seconds < 30 * 60
+    # Dominated by the 16 GB download at 50 MB/s (321 s): about 6.7 min in all.
+    assert 5 * 60 < merge.seconds < 10 * 60
     assert merge.dollars == pytest.approx(merge.seconds * 3.29 / 3600)
     q8 = gguf_estimate(LLAMA_8B, h100, "q8_0")
     f16 = gguf_estimate(LLAMA_8B, h100, "f16")

@@ -49,8 +49,8 @@ async def test_samples_and_merge_come_back_before_the_instance_goes(
     assert any(s.tuned != s.base for s in samples), samples
 
     # The merged model came back verified, and only then was the instance terminated.
-    merged = connector.paths.job_dir(job_id) / "merged.tar.gz"
-    digest = (merged.parent / "merged.tar.gz.sha256").read_text().split()[0]
+    merged = connector.paths.job_dir(job_id) / "merged.tar"
+    digest = (merged.parent / "merged.tar.sha256").read_text().split()[0]
     assert hashlib.sha256(merged.read_bytes()).hexdigest() == digest
     last_download = max(i for i, e in enumerate(seen) if isinstance(e, DownloadProgress))
     terminated = [

@@ -2,7 +2,7 @@
 (the base and the tuned model answer the same prompts) and the opt-in merge.
 
 Shipped next to train.py, which calls it with the trained model still in memory; never
-imports lambda_gui. Writes samples.json, merged/ and merged.tar.gz (+ .sha256) into the job
+imports lambda_gui. Writes samples.json, merged/ and merged.tar (+ .sha256) into the job
 dir (names from protocol.py).
 """
 

@@ -589,12 +589,14 @@ def _tar_member(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
-def package(job_dir: Path, source: Path, archive_name: str = protocol.ARTIFACT_FILE) -> str:
+def package(
+    job_dir: Path, source: Path, archive_name: str = protocol.ARTIFACT_FILE, *, gzip: bool = True
+) -> str:
     """`archive_name` (adapter.tar.gz) of `source`'s regular files (relative names) and its .sha256;
     the digest. training_args.bin (a pickle, never needed to resume) is left out."""
     archive = job_dir / archive_name
     partial = archive.with_name(archive.name + ".tmp")
-    with tarfile.open(partial, "w:gz") as tar:
+    with tarfile.open(partial, "w:gz" if gzip else "w") as tar:
         for path in sorted(source.rglob("*")):
             if path.is_symlink() or not path.is_file():
                 continue
@@ -725,7 +727,7 @@ def run_after_training(
             after_training.merge(
                 source, job_dir / protocol.OUTPUT_DIR, merged, dtype_kwargs(prec), say
             )
-            package(job_dir, merged, protocol.MERGED_ARTIFACT_FILE)
+            package(job_dir, merged, protocol.MERGED_ARTIFACT_FILE, gzip=False)
         except Exception as exc:
             problems.append(f"merge failed: {type(exc).__name__}: {exc}")
             say(f"The merge failed: {type(exc).__name__}: {exc}")
