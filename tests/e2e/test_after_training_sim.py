@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import tarfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,14 @@ async def test_samples_and_merge_come_back_before_the_instance_goes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     seen: list[object] = []
-    connector.events.subscribe(seen.append)
+    stamps: dict[JobPhase, float] = {}
+
+    def note(event: object) -> None:
+        seen.append(event)
+        if isinstance(event, JobPhaseChanged):
+            stamps.setdefault(event.phase, time.monotonic())
+
+    connector.events.subscribe(note)
     cfg = demo_config(tiny_model, samples=3, merge=True, validation_split=0.1)
     job_id = await connector.submit_job(cfg)
     lines = [line async for line in connector.stream_logs(job_id)]
@@ -41,6 +49,13 @@ async def test_samples_and_merge_come_back_before_the_instance_goes(
     phases = [e.phase for e in seen if isinstance(e, JobPhaseChanged) and e.job_id == job_id]
     order = [JobPhase.RUNNING, JobPhase.SAMPLING, JobPhase.EXPORTING, JobPhase.DOWNLOADING]
     assert [p for p in phases if p in order] == order, phases
+    order.append(JobPhase.COMPLETED)
+    print(
+        "seconds per phase: "
+        + ", ".join(
+            f"{a.value} {stamps[b] - stamps[a]:.1f}" for a, b in zip(order, order[1:], strict=False)
+        )
+    )
 
     # Samples: held-out rows, base and tuned side by side, with the dataset's answers.
     samples = await connector.get_samples(job_id)
