@@ -3,9 +3,13 @@
 Every number here is an estimate from a simple model, stated so a user can check it.
 
 Memory, per GPU, in GiB (2^30 bytes):
-  weights     params * bytes/param: 2 for fp16/bf16, 1 for int8 (LLM.int8), 0.55 for int4
-              (NF4 is 0.5 byte; the rest covers quantisation constants and the embeddings and
-              norms that bitsandbytes leaves in 16 bit). QLoRA left at "none" loads 4-bit.
+  weights     params * bytes/param: 2 for fp16/bf16. A 4- or 8-bit base quantises only its
+              linear layers, at 0.55 bytes/param for int4 (NF4 is 0.5 byte; the rest covers
+              the quantisation constants) and 1 for int8 (LLM.int8); its embeddings and LM head
+              stay unquantised, and PEFT's prepare_model_for_kbit_training (which train.py calls)
+              casts them to fp32: 4 bytes/param on vocab * hidden * 2 parameters (an untied
+              head assumed, which errs large for tied ones). For Llama 3.1 8B that is 3.9 of
+              the 7.5 GiB an int4 base needs. QLoRA left at "none" loads 4-bit.
   adapter     LoRA parameters * 16 bytes: fp32 weight, fp32 gradient, Adam's two fp32 moments.
               A LoRA pair on a d_in x d_out matrix holds rank * (d_in + d_out) parameters;
               attention projections are taken as h x h, MLP projections as h x 3.5h.
@@ -14,8 +18,14 @@ Memory, per GPU, in GiB (2^30 bytes):
               the 5*a*s/h attention-score term, which fused (SDPA / flash) attention does not
               store. With gradient checkpointing only each layer's input (2 * b*s*h bytes) is
               kept, plus one layer's full activations while it is recomputed. The logits add
-              batch * seq * vocab * 10 bytes (bf16 logits, their fp32 copy for the loss, and its
-              gradient), which dominates for small models with large vocabularies.
+              batch * seq * vocab * 12 bytes: transformers computes the loss in fp32, so the
+              forward holds the bf16 logits, their fp32 copy and log-softmax's saved fp32
+              output (2 + 4 + 4), and the backward that output, its gradient and the logits'
+              fp32 gradient (4 + 4 + 4). This dominates for long sequences with large
+              vocabularies. Published Hugging Face runs on older transformers, whose loss kept
+              more fp32 copies, grew by 14-18 bytes per token per vocabulary entry
+              (core/planner_references.py), so at tens of thousands of tokens the need can be
+              up to ~15% above this.
   overhead    1 GiB of CUDA context and workspaces, plus 10% of the above for allocator
               fragmentation.
   usable      95% of the type's VRAM per GPU (ECC and driver reservations).
@@ -29,12 +39,22 @@ Time: an optimizer step takes batch_size * gradient_accumulation_steps rows on e
 Training costs about 4 * params FLOPs per token with LoRA (forward 2N, backward through
 the frozen weights 2N; LoRA's own gradients are negligible), 6N with gradient checkpointing
 (the forward runs twice). Tokens per second = peak dense fp16/bf16 tensor TFLOPS of the GPU
-(NVIDIA's data sheets, table below) * an assumed utilisation of 30% for Hugging Face Trainer +
-PEFT, lower for models under 1B parameters, which keep the GPU less busy; 4-bit weights run
-at 0.6x that (dequantisation per matmul), int8 at 0.35x, DoRA at 0.75x; n GPUs run at
-0.9 * n times one GPU (gradient all-reduce). These are rough: real
-runs land within a factor of two or so. Tokens per step take the full sequence length unless
-an average row length is given, so time is an upper bound there.
+(NVIDIA's data sheets, table below) * an assumed utilisation of 45% for Hugging Face Trainer +
+PEFT, lower for models under 1B parameters, which keep the GPU less busy; a 4-bit base trains
+at 0.8x that (dequantisation per matmul, mostly hidden behind matmuls of batch * seq rows),
+int8 at 0.35x, DoRA at 0.75x; n GPUs run at 0.9 * n times one GPU (gradient all-reduce).
+The 45% and the 0.8 are set from published runs (core/planner_references.py: Qwen's LoRA
+profiles on an A100 reach 34-53% by this count, LLaMA-Factory's 4-bit runs 36-41%); the
+median estimate there is within 1.1x, and the furthest (torchtune's compiled runs on an RTX
+4090) 2x under. Attention's own FLOPs (about 6 * seq * hidden * layers per token, 15% at 8k
+tokens for a 7B model) are left out. Tokens per step take the full sequence length unless an
+average row length is given, so time is an upper bound there.
+
+Held against published runs (core/planner_references.py), this model replaced an earlier one
+that took int4 as 0.55 bytes for every parameter (embeddings included), the logits as 10
+bytes, 30% utilisation and 0.6x for 4-bit training: that one put Hugging Face QLoRA runs of
+Llama 3.x up to 30% under their measured memory, and every measured throughput 1.1-3.9x
+above its estimate (median 1.95x; now 1.1x, and memory's median error 10.5% -> 8.6%).
 
 Overhead time (billed, since Lambda bills from launch): boot 5 min on one GPU and 15 min on
 several (docs/architecture.md#lambda-cloud-facts: 3-5 and 10-15 min), 3 min of environment
@@ -57,16 +77,20 @@ from lambda_gui.core.models import PricingInfo, Resource, TrainingConfig
 GIB = float(2**30)
 
 WEIGHT_BYTES_PER_PARAM = {"none": 2.0, "int8": 1.0, "int4": 0.55}
+UNQUANTIZED_BYTES_PER_PARAM = 4.0
 ADAPTER_BYTES_PER_PARAM = 16.0
 ACTIVATION_BYTES_FACTOR = 34.0
 CHECKPOINT_BYTES_FACTOR = 2.0
-LOGIT_BYTES = 10.0
+LOGIT_BYTES = 12.0
 CUDA_CONTEXT_GIB = 1.0
 FRAGMENTATION = 0.10
 USABLE_VRAM_FRACTION = 0.95
 
-BASE_UTILISATION = 0.30
+BASE_UTILISATION = 0.45
+# A quantised base's slow-down where each matmul is a single row (decoding at batch 1, which
+# after_training_plan times), and where it is batch * seq rows (training).
 SPEED_FACTOR = {"none": 1.0, "int8": 0.35, "int4": 0.6}
+TRAINING_SPEED_FACTOR = {"none": 1.0, "int8": 0.35, "int4": 0.8}
 DORA_SPEED_FACTOR = 0.75
 DATA_PARALLEL_EFFICIENCY = 0.9
 
@@ -229,10 +253,24 @@ def lora_params(shape: ModelShape, rank: int, target_modules: Sequence[str]) -> 
     return per_layer * shape.num_layers
 
 
+def base_weights_gib(job: JobSize) -> float:
+    """GiB of base weights: 16 bit, or quantised linear layers plus fp32 embeddings and head."""
+    params = job.params_b * 1e9
+    quantization = job.weight_quantization
+    if quantization == "none":
+        return params * WEIGHT_BYTES_PER_PARAM["none"] / GIB
+    shape = job.model_shape
+    unquantized = min(params, 2.0 * shape.vocab_size * shape.hidden_size)
+    quantized = params - unquantized
+    return (
+        quantized * WEIGHT_BYTES_PER_PARAM[quantization] + unquantized * UNQUANTIZED_BYTES_PER_PARAM
+    ) / GIB
+
+
 def memory_gib(job: JobSize) -> tuple[float, float, float, float, float]:
     """(weights, adapter, activations, overhead, need) in GiB per GPU."""
     shape = job.model_shape
-    weights = job.params_b * 1e9 * WEIGHT_BYTES_PER_PARAM[job.weight_quantization] / GIB
+    weights = base_weights_gib(job)
     adapter = lora_params(shape, job.rank, job.target_modules) * ADAPTER_BYTES_PER_PARAM / GIB
     tokens = float(job.batch_size * job.seq_len)
     per_layer = tokens * shape.hidden_size
@@ -272,7 +310,7 @@ def tokens_per_second(job: JobSize, spec: GpuSpec, gpu_count: int = 1) -> float:
     """Estimated training throughput over `gpu_count` GPUs (see the module docstring)."""
     flops_per_token = (6.0 if job.grad_ckpt else 4.0) * job.params_b * 1e9
     utilisation = BASE_UTILISATION * min(1.0, math.sqrt(max(job.params_b, 0.01)))
-    speed = SPEED_FACTOR[job.weight_quantization]
+    speed = TRAINING_SPEED_FACTOR[job.weight_quantization]
     if job.algorithm == "dora":
         speed *= DORA_SPEED_FACTOR
     if gpu_count > 1:
