@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from lambda_gui.core.dataset_format import Progress
-from lambda_gui.core.models import PricingInfo, Resource, TrainingConfig
+from lambda_gui.core.models import PricingInfo, Resource, Sample, TrainingConfig
 from lambda_gui.services.events import Orphan
+from lambda_gui.services.job_delete import DeletedJob, JobFolder
+from lambda_gui.services.paths import AppPaths
 from lambda_gui.services.settings import AppSettings
 from lambda_gui.services.store import JobRecord
+from lambda_gui.services.tracker_secrets import SecretKeeper
 
 
 class CatalogSource(Protocol):
@@ -148,4 +151,63 @@ class SettingsSource(Protocol):
     @property
     def settings(self) -> SettingsStore:
         """The settings of this connection (NotConnectedError when not connected)."""
+        ...
+
+
+# After training (docs/after-training.md). Runtime-checkable: the job detail panel offers an
+# action only when what it was given can do it (a test fake may not).
+
+
+@runtime_checkable
+class JobDeleter(Protocol):
+    """Deleting a finished job's local files (the connector)."""
+
+    async def job_folder(self, job_id: str) -> JobFolder:
+        """The job's folder on this computer and its size."""
+        ...
+
+    async def delete_job(self, job_id: str) -> DeletedJob:
+        """Delete the job's row and folder (refused while it may bill or is not over)."""
+        ...
+
+
+@runtime_checkable
+class JobResumer(Protocol):
+    """Resuming a stopped job from its checkpoint (the connector)."""
+
+    @property
+    def paths(self) -> AppPaths:
+        """Where the app keeps its data (a job's folder holds its checkpoint)."""
+        ...
+
+    async def resume_job(self, job_id: str) -> str:
+        """Continue a cancelled or failed job from its last checkpoint; the new job's id."""
+        ...
+
+
+@runtime_checkable
+class SampleReader(Protocol):
+    """Where a job's samples come from (the connector)."""
+
+    async def get_samples(self, job_id: str) -> list[Sample]:
+        """The job's samples; [] when it generated none (SamplesUnreadableError when its
+        samples.json cannot be read)."""
+        ...
+
+
+@runtime_checkable
+class HubPusher(Protocol):
+    """Pushing a completed job's adapter to the Hub (the connector)."""
+
+    secrets: SecretKeeper
+
+    @property
+    def paths(self) -> AppPaths:
+        """Where the app keeps its data (a job's folder holds merged.tar when it merged)."""
+        ...
+
+    async def push_to_hub(
+        self, job_id: str, repo_id: str, *, private: bool = True, what: str = "adapter"
+    ) -> str:
+        """Push the job's adapter as `repo_id`; the repo's URL."""
         ...

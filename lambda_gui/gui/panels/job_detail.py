@@ -1,15 +1,19 @@
 """The live view of one job: phase, step, ETA, dollars, cancel, download, loss curves, log;
 a completed job's adapter (where it is, Open folder), total cost and samples; and, when the
 adapter download failed with the instance kept, Retry download or Terminate. Any job can be
-cloned into the wizard or run again; a finished one that bills no more can be deleted."""
+cloned into the wizard or run again; a finished one that bills no more can be deleted; a
+cancelled or failed one that brought back a checkpoint can be resumed; a completed one's adapter
+can be pushed to the Hugging Face Hub."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import tarfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import IO, Any
 
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QResizeEvent
@@ -32,7 +36,8 @@ from PySide6.QtWidgets import (
 from lambda_gui.core.errors import JobNotFoundError
 from lambda_gui.core.logparse import LogEvent, MetricEvent
 from lambda_gui.core.models import JobPhase, TrainingConfig
-from lambda_gui.gui.async_slots import reported_slot, run_modal, spawn
+from lambda_gui.gui.async_slots import exec_dialog, reported_slot, run_modal, spawn
+from lambda_gui.gui.dialogs.hub_push import MERGED_FILE, HubPushDialog
 from lambda_gui.gui.dialogs.prompts import ask, question_box
 from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.models.job_row import format_duration
@@ -49,19 +54,28 @@ from lambda_gui.gui.widgets.loss_plot import SERIES, LossPlotWidget
 from lambda_gui.gui.widgets.samples_view import (
     NO_JOB_TEXT,
     WAITING_TEXT,
-    SampleReader,
     SamplesView,
 )
 from lambda_gui.remote.archive import safe_extract
 from lambda_gui.services.events import DownloadProgress, JobLogEvents, JobLogLines
-from lambda_gui.services.job_delete import DeletedJob, JobFolder, not_deletable
-from lambda_gui.services.ports import JobControl
+from lambda_gui.services.hub_push import TOKEN_NAME
+from lambda_gui.services.job_delete import JobFolder, not_deletable
+from lambda_gui.services.job_resume import CHECKPOINT_FILE, can_resume, checkpoint_path
+from lambda_gui.services.paths import AppPaths
+from lambda_gui.services.ports import HubPusher, JobControl, JobDeleter, JobResumer, SampleReader
 from lambda_gui.services.store import JobRecord
 
 # A running job's log is read from the start until it reaches the first live lines that
 # arrived meanwhile, or no line arrives for this long; from then on the live events carry it.
 CATCH_UP_S = 0.5
 _BATCH_LINES = 500
+# A stopped job can be resumed from its checkpoint (services/job_resume.py).
+RESUMABLE = (JobPhase.CANCELLED, JobPhase.FAILED)
+# Reading the checkpoint's step for the Resume question: trainer_state.json sits near the end
+# of the archive (after the optimizer state), so the read gives up after this long.
+STEP_READ_S = 1.5
+_STATE_FILE = "trainer_state.json"
+_CHECKING = "Looking for the job's checkpoint…"
 
 
 def _line_bytes(line: str) -> int:
@@ -89,19 +103,6 @@ def format_bytes(count: int) -> str:
         if size < 1000 or unit == "GB":
             return f"{size:,.1f} {unit}"
     return f"{size:,.1f} GB"
-
-
-@runtime_checkable
-class JobDeleter(Protocol):
-    """Deleting a finished job's local files (the connector)."""
-
-    async def job_folder(self, job_id: str) -> JobFolder:
-        """The job's folder on this computer and its size."""
-        ...
-
-    async def delete_job(self, job_id: str) -> DeletedJob:
-        """Delete the job's row and folder (refused while it may bill or is not over)."""
-        ...
 
 
 class ProgressRelay(QObject):
@@ -144,6 +145,11 @@ class JobDetail(QWidget):
         # job whose samples are read or shown.
         self.acting: str | None = None
         self._samples_of: str | None = None
+        # Whether the job on show can be resumed: the record it was checked for (id, phase,
+        # updated) and why not (None: it can), and the record being checked now.
+        self._resume_check: tuple[tuple[str, JobPhase, float], str | None] | None = None
+        self._resume_checking: tuple[str, JobPhase, float] | None = None
+        self.hub_dialog: HubPushDialog | None = None
         self._pos = 0
         self._synced = False
         self._backfilling = False
@@ -188,7 +194,11 @@ class JobDetail(QWidget):
 
         self.cancel_button = QPushButton("Cancel job…", self)
         self.download_button = QPushButton("Download adapter…", self)
-        self.unpack = QCheckBox("Unpack after saving", self)
+        # One word, so the actions row fits a 900 px window; the tooltip says the rest.
+        self.unpack = QCheckBox("Unpack", self)
+        self.unpack.setToolTip(
+            "After saving the adapter archive, unpack it into a folder beside it, named after it"
+        )
         self.unpack.setChecked(True)
         self.open_button = QPushButton("Open saved folder", self)
         self.open_button.setToolTip("Open the folder the adapter was saved to")
@@ -235,6 +245,10 @@ class JobDetail(QWidget):
         )
         self.run_again_button = QPushButton("Run again…", self)
         self.delete_button = QPushButton("Delete…", self)
+        # Only one of these two shows at a time (a stopped job resumes, a completed one's
+        # adapter is pushed), so the row fits a 900 px window.
+        self.resume_button = QPushButton("Resume…", self)
+        self.hub_button = QPushButton("Push to Hub…", self)
 
         # Two facts a line, so the table above keeps its rows and the curves their height. In a
         # short window the facts fold away (the table row keeps the key numbers) unless the
@@ -293,7 +307,13 @@ class JobDetail(QWidget):
         ):
             buttons.addWidget(widget)
         buttons.addWidget(self.saved_label, 1)
-        for widget in (self.clone_button, self.run_again_button, self.delete_button):
+        for widget in (
+            self.resume_button,
+            self.hub_button,
+            self.clone_button,
+            self.run_again_button,
+            self.delete_button,
+        ):
             buttons.addWidget(widget)
         buttons.addWidget(self.details_button)
 
@@ -328,6 +348,8 @@ class JobDetail(QWidget):
         self.clone_button.clicked.connect(self.clone_job)
         self.run_again_button.clicked.connect(self.run_again)
         self.delete_button.clicked.connect(self.delete_job)
+        self.resume_button.clicked.connect(self.resume_job)
+        self.hub_button.clicked.connect(self.push_to_hub)
         self._update_buttons()
 
     # -- room for the curves ------------------------------------------------------------
@@ -711,6 +733,80 @@ class JobDetail(QWidget):
             if why is None
             else f"Cannot delete now. {why}"
         )
+        self._update_resume(record, busy)
+        self._update_hub(record)
+
+    def _update_resume(self, record: JobRecord | None, busy: bool) -> None:
+        """Resume…: shown for a cancelled or failed job, enabled once its checkpoint is found."""
+        self.resume_button.setVisible(record is not None and record.phase in RESUMABLE)
+        why: str | None
+        if record is None:
+            why = "No job is selected."
+        elif record.phase is JobPhase.COMPLETED:
+            why = (
+                "The job completed: there is nothing to resume. Clone… trains further with new "
+                "settings."
+            )
+        elif record.phase not in RESUMABLE:
+            why = "The job is still going; a cancelled or failed job with a checkpoint resumes."
+        elif not isinstance(self.connector, JobResumer):
+            why = "This view cannot resume jobs."
+        else:
+            key = (record.id, record.phase, record.updated_at)
+            checked = self._resume_check
+            if checked is not None and checked[0] == key:
+                why = checked[1]
+            else:
+                why = _CHECKING
+                if self._resume_checking != key:
+                    self._resume_checking = key
+                    spawn(
+                        self._check_checkpoint(self.connector, record, key),
+                        f"checkpoint:{record.id}",
+                        self.reporter,
+                        "Could not look for the job's checkpoint",
+                    )
+        self.resume_button.setEnabled(why is None and not busy)
+        self.resume_button.setToolTip(
+            "Continue this job from its last checkpoint (weights, optimizer and scheduler "
+            "state) on a new instance, with the same settings (asks first)"
+            if why is None
+            else why
+            if why == _CHECKING
+            else f"Cannot resume. {why}"
+        )
+
+    async def _check_checkpoint(
+        self, resumer: JobResumer, record: JobRecord, key: tuple[str, JobPhase, float]
+    ) -> None:
+        try:
+            why = await asyncio.to_thread(_resume_problem, record, resumer.paths)
+        finally:
+            if self._resume_checking == key:
+                self._resume_checking = None
+        self._resume_check = (key, why)
+        if self.record is not None and self.record.id == record.id:
+            self._update_buttons()
+
+    def _update_hub(self, record: JobRecord | None) -> None:
+        """Push to Hub…: shown for a completed job, enabled when its adapter is here."""
+        self.hub_button.setVisible(record is not None and record.phase is JobPhase.COMPLETED)
+        why: str | None = None
+        if record is None:
+            why = "No job is selected."
+        elif record.phase is not JobPhase.COMPLETED:
+            why = "Only a completed job's adapter is pushed."
+        elif not record.adapter_path:
+            why = "The adapter is not on this computer."
+        elif not isinstance(self.connector, HubPusher):
+            why = "This view cannot push to the Hub."
+        self.hub_button.setEnabled(why is None)
+        self.hub_button.setToolTip(
+            "Upload the adapter, with a model card and the loss curve, to a model repo on the "
+            "Hugging Face Hub (private by default)"
+            if why is None
+            else f"Cannot push. {why}"
+        )
 
     @reported_slot("Could not cancel the job")
     async def cancel_job(self) -> None:
@@ -855,6 +951,70 @@ class JobDetail(QWidget):
             self.clear()
         self.job_deleted.emit(record.id)
 
+    @reported_slot("Could not resume the job")
+    async def resume_job(self) -> None:
+        """Ask (naming the checkpoint's step, the instance type and its rate), then launch a
+        job that continues this one from its checkpoint; `job_submitted` carries its id."""
+        record = self.record
+        resumer = self.connector
+        if (
+            record is None
+            or record.phase not in RESUMABLE
+            or not isinstance(resumer, JobResumer)
+            or self.acting == record.id
+        ):
+            return
+        archive = checkpoint_path(await asyncio.to_thread(resumer.paths.job_dir, record.id))
+        step, size = await asyncio.to_thread(checkpoint_facts, archive)
+        if self.record is None or self.record.id != record.id:
+            return
+        box = question_box(
+            self,
+            "Resume this job?",
+            resume_text(record, step, size),
+            "Resume on a new instance",
+            "Don't resume",
+        )
+        self.confirm_box = box
+        if not await ask(box):
+            return
+        self.acting = record.id
+        self._update_buttons()
+        try:
+            job_id = await resumer.resume_job(record.id)
+        finally:
+            self.acting = None
+            self._update_buttons()
+        self.job_submitted.emit(job_id)
+
+    @reported_slot("Could not push to the Hub")
+    async def push_to_hub(self) -> None:
+        """The Push to Hub dialog over a completed job's adapter (it asks for a token when the
+        keyring has none, pushes, and shows the repo's URL or what went wrong)."""
+        record = self.record
+        pusher = self.connector
+        if (
+            record is None
+            or record.phase is not JobPhase.COMPLETED
+            or not record.adapter_path
+            or not isinstance(pusher, HubPusher)
+        ):
+            return
+        saved = bool((await pusher.secrets.secret(TOKEN_NAME) or "").strip())
+        merged = await asyncio.to_thread(_merged_archive, pusher.paths, record.id)
+        if self.record is None or self.record.id != record.id:
+            return
+        dialog = HubPushDialog(
+            pusher, record, self.reporter, token_saved=saved, merged=merged, parent=self
+        )
+        self.hub_dialog = dialog
+        try:
+            await exec_dialog(dialog)
+        finally:
+            if self.hub_dialog is dialog and not dialog.busy:
+                self.hub_dialog = None
+                dialog.deleteLater()
+
     @reported_slot("Could not retry the download")
     async def retry_download(self) -> None:
         """Download the adapter of a job whose download failed again (its instance was kept);
@@ -952,6 +1112,104 @@ class JobDetail(QWidget):
         if record is None or not record.adapter_path:
             return False
         return QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(record.adapter_path).parent)))
+
+
+def _resume_problem(record: JobRecord, paths: AppPaths) -> str | None:
+    """Why the job cannot be resumed from what is on this computer; None when it can."""
+    job_dir = paths.job_dir(record.id)
+    if not can_resume(record, job_dir):
+        return (
+            "No checkpoint came back: the job stopped before its first save, or its instance "
+            "was gone before the app could copy one."
+        )
+    side = checkpoint_path(job_dir).with_name(CHECKPOINT_FILE + ".sha256")
+    if not side.is_file():
+        return (
+            f"The checkpoint came back without its checksum file ({side.name}), so it cannot "
+            "be checked."
+        )
+    return None
+
+
+def _merged_archive(paths: AppPaths, job_id: str) -> Path | None:
+    path = paths.job_dir(job_id) / MERGED_FILE
+    return path if path.is_file() else None
+
+
+class _OutOfTime(Exception):
+    """Reading the archive took longer than it is worth."""
+
+
+class _Deadline:
+    """A binary file whose reads stop (raising _OutOfTime) once `deadline` has passed."""
+
+    def __init__(self, raw: IO[bytes], deadline: float) -> None:
+        self.raw = raw
+        self.deadline = deadline
+
+    def read(self, size: int = -1, /) -> bytes:
+        if time.monotonic() > self.deadline:
+            raise _OutOfTime
+        return self.raw.read(size)
+
+    def write(self, data: bytes, /) -> int:
+        raise OSError("read only")
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def seek(self, pos: int, /) -> int:
+        return self.raw.seek(pos)
+
+    def close(self) -> None:
+        """The file is closed by its owner."""
+
+
+def checkpoint_facts(archive: Path, within: float = STEP_READ_S) -> tuple[int | None, int | None]:
+    """The step a checkpoint archive was saved at (trainer_state.json's global_step) and its
+    size in bytes; None for what could not be read (within `within` seconds, for the step)."""
+    try:
+        size = archive.stat().st_size
+    except OSError:
+        return None, None
+    step: int | None = None
+    try:
+        with archive.open("rb") as raw:
+            stream = _Deadline(raw, time.monotonic() + within)
+            with tarfile.open(fileobj=stream, mode="r|*") as tar:
+                for member in tar:
+                    if not member.isfile() or member.name.rsplit("/", 1)[-1] != _STATE_FILE:
+                        continue
+                    if member.size > 16 * 2**20:
+                        break
+                    data = tar.extractfile(member)
+                    if data is None:
+                        break
+                    state = json.loads(data.read())
+                    value = state.get("global_step") if isinstance(state, dict) else None
+                    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                        step = value
+                    break
+    except (_OutOfTime, OSError, tarfile.TarError, ValueError, EOFError):
+        pass
+    return step, size
+
+
+def resume_text(record: JobRecord, step: int | None, size: int | None) -> str:
+    """The Resume question: from which step, on what instance at what rate, what is sent."""
+    cfg = record.config
+    rate = record.price_cents_per_hour / 100
+    where = f"its checkpoint at step {step:,}" if step is not None else "its last checkpoint"
+    held = f" ({format_bytes(size)})" if size else ""
+    text = (
+        f"Resume {cfg.project_name} ({record.id}) from {where}, as a new job on a new "
+        f"{record.instance_type} instance (${rate:,.2f}/h when this one ran)? Training goes on "
+        "from there with the same settings: the checkpoint"
+        f"{held} is uploaded to the new instance first, with the optimizer and scheduler state."
+    )
+    if cfg.budget_usd:
+        text += f" Its budget cap stops the new job at ${cfg.budget_usd:,.2f}."
+    return text + " Billing starts when Lambda accepts the launch."
 
 
 def run_again_text(record: JobRecord, now: float) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
@@ -21,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from lambda_gui.core.models import Sample
+from lambda_gui.services.ports import SampleReader
 from lambda_gui.services.samples import SamplesUnreadableError
 
 PROMPT, BASE, TUNED, REFERENCE = range(4)
@@ -116,16 +116,6 @@ class SamplesTableModel(QAbstractTableModel):
         if orientation == Qt.Orientation.Horizontal:
             return COLUMNS[section] if 0 <= section < len(COLUMNS) else None
         return str(section + 1)
-
-
-@runtime_checkable
-class SampleReader(Protocol):
-    """Where a job's samples come from (the connector)."""
-
-    async def get_samples(self, job_id: str) -> list[Sample]:
-        """The job's samples; [] when it generated none (SamplesUnreadableError when its
-        samples.json cannot be read)."""
-        ...
 
 
 class SamplesView(QWidget):
