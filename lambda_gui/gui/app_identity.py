@@ -11,7 +11,6 @@ from importlib import resources
 
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QGuiApplication, QIcon, QPainter, QPixmap
-from PySide6.QtSvg import QSvgRenderer
 
 APP_ID = "ai.lambdagui.LambdaGUI"
 APP_NAME = "Lambda GUI"
@@ -34,6 +33,8 @@ def _icon_bytes(name: str) -> bytes | None:
 
 def _svg_pixmaps(svg: bytes) -> list[QPixmap]:
     """The SVG drawn at each of ICON_SIZES (empty when Qt cannot read it)."""
+    from PySide6.QtSvg import QSvgRenderer  # with the icon, not with the module
+
     renderer = QSvgRenderer(QByteArray(svg))
     if not renderer.isValid():
         return []

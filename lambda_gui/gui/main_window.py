@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QLabel,
     QMainWindow,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -17,20 +18,23 @@ from lambda_gui.core.errors import LambdaAPIError
 from lambda_gui.core.models import Resource, TrainingConfig
 from lambda_gui.gui.async_slots import cancel_slot_tasks, exec_dialog, reported_slot
 from lambda_gui.gui.bridge import EventBridge
-from lambda_gui.gui.dialogs.quit_prompt import QuitPrompt
-from lambda_gui.gui.dialogs.settings import SettingsDialog
 from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.notifications import JobNotifier
 from lambda_gui.gui.panels.catalog_panel import CatalogPanel
-from lambda_gui.gui.panels.jobs_panel import JobsPanel
 from lambda_gui.gui.panels.money_banners import BillingBanner, OrphanBanner
-from lambda_gui.gui.panels.pricing_panel import PricingPanel
 from lambda_gui.gui.style import DEMO_BANNER_STYLE, apply_accessible_palette
-from lambda_gui.gui.wizard.wizard_panel import WizardPanel
+from lambda_gui.gui.widgets.lazy_tabs import LazyTabs
 from lambda_gui.services.connector import DEFAULT_BASE_URL, LambdaLabsConnector
 from lambda_gui.services.credentials import CredentialStore
 from lambda_gui.services.demo import DemoCloud, demo_draft
 from lambda_gui.services.events import BillingWarning, OrphansFound, TaskFailed
+
+if TYPE_CHECKING:
+    from lambda_gui.gui.dialogs.quit_prompt import QuitPrompt
+    from lambda_gui.gui.dialogs.settings import SettingsDialog
+    from lambda_gui.gui.panels.jobs_panel import JobsPanel
+    from lambda_gui.gui.panels.pricing_panel import PricingPanel
+    from lambda_gui.gui.wizard.wizard_panel import WizardPanel
 
 DEMO_BANNER = (
     "Demo mode: the Lambda Cloud here is simulated on this computer, and training runs on "
@@ -72,17 +76,15 @@ class MainWindow(QMainWindow):
         self.bridge = EventBridge(self)
         self.bridge.attach(connector.events)
 
+        # The first paint pays for the Catalog tab only: the other tabs (and pyqtgraph, the
+        # wizard's planner, the job services' modules) are built when first shown or used.
+        self._resources: list[Resource] | None = None
         self.catalog = CatalogPanel(connector, self.reporter)
-        self.pricing = PricingPanel()
-        self.wizard = WizardPanel(
-            connector, self.reporter, draft=demo_draft(demo.model_dir) if demo else None
-        )
-        self.jobs = JobsPanel(connector, self.reporter, self.bridge)
-        self.tabs = QTabWidget(self)
-        for name, panel in zip(
-            TAB_NAMES, (self.catalog, self.pricing, self.wizard, self.jobs), strict=True
-        ):
-            self.tabs.addTab(panel, name)
+        self.tabs = LazyTabs(self)
+        self.tabs.addTab(self.catalog, TAB_NAMES[0])
+        self._pricing_slot = self.tabs.add_lazy(self._build_pricing, TAB_NAMES[1])
+        self._wizard_slot = self.tabs.add_lazy(self._build_wizard, TAB_NAMES[2])
+        self._jobs_slot = self.tabs.add_lazy(self._build_jobs, TAB_NAMES[3])
 
         self.demo_banner = QLabel(DEMO_BANNER, self)
         self.demo_banner.setWordWrap(True)
@@ -104,19 +106,70 @@ class MainWindow(QMainWindow):
 
         self.catalog.resources_loaded.connect(self._on_resources)
         self.catalog.new_job_requested.connect(self.new_job_on)
-        self.wizard.launched.connect(self.show_job)
         self.bridge.task_failed.connect(self._on_task_failed)
         self.bridge.billing_warning.connect(self._on_billing)
         self.bridge.phase_changed.connect(self.billing_banner.on_phase)
         self.bridge.orphans_found.connect(self._on_orphans)
 
-        detail = self.jobs.detail
-        detail.clone_requested.connect(self.clone_job)
-        detail.job_submitted.connect(self.show_job)
-        detail.job_deleted.connect(self._on_job_deleted)
         self.notifier = JobNotifier(connector, self.reporter, self.show_from_notice, self)
         self.bridge.phase_changed.connect(self.notifier.on_phase)
         self.bridge.billing_warning.connect(self.notifier.on_billing_warning)
+
+    # -- tabs, built on first use --------------------------------------------------------
+
+    @property
+    def pricing(self) -> PricingPanel:
+        """The Pricing tab."""
+        return cast("PricingPanel", self._pricing_slot.widget)
+
+    @property
+    def wizard(self) -> WizardPanel:
+        """The New job tab."""
+        return cast("WizardPanel", self._wizard_slot.widget)
+
+    @property
+    def jobs(self) -> JobsPanel:
+        """The Jobs tab."""
+        return cast("JobsPanel", self._jobs_slot.widget)
+
+    def _build_pricing(self, parent: QWidget) -> QWidget:
+        from lambda_gui.gui.panels.pricing_panel import PricingPanel
+
+        panel = PricingPanel(parent)
+        if self._resources is not None:
+            panel.set_resources(self._resources)
+        return panel
+
+    def _build_wizard(self, parent: QWidget) -> QWidget:
+        from lambda_gui.gui.wizard.wizard_panel import WizardPanel
+
+        demo = self.demo
+        panel = WizardPanel(
+            self.connector,
+            self.reporter,
+            draft=demo_draft(demo.model_dir) if demo else None,
+            parent=parent,
+        )
+        panel.launched.connect(self.show_job)
+        if self._resources is not None:
+            panel.set_resources(self._resources)
+        if self.connected:
+            self._sync_auto_terminate(panel)
+        return panel
+
+    def _build_jobs(self, parent: QWidget) -> QWidget:
+        from lambda_gui.gui.panels.jobs_panel import JobsPanel
+
+        panel = JobsPanel(self.connector, self.reporter, self.bridge, parent)
+        detail = panel.detail
+        detail.clone_requested.connect(self.clone_job)
+        detail.job_submitted.connect(self.show_job)
+        detail.job_deleted.connect(self._on_job_deleted)
+        return panel
+
+    @reported_slot("Could not read the settings")
+    async def _sync_auto_terminate(self, panel: WizardPanel) -> None:
+        panel.set_auto_terminate(await self.connector.auto_terminate())
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -124,9 +177,9 @@ class MainWindow(QMainWindow):
         self.settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
         self.settings_action.triggered.connect(self.open_settings)
         save = QAction("Save job config…", self)
-        save.triggered.connect(self.wizard.save_config)
+        save.triggered.connect(lambda: self.wizard.save_config())
         load = QAction("Load job config…", self)
-        load.triggered.connect(self.wizard.load_config)
+        load.triggered.connect(lambda: self.wizard.load_config())
         reconnect = QAction("&Reconnect", self)
         reconnect.setToolTip("Connect to Lambda again with the saved API key")
         reconnect.triggered.connect(self.reconnect_now)
@@ -190,7 +243,8 @@ class MainWindow(QMainWindow):
         """Fill every tab from the connector (errors go to the error display)."""
         await self.catalog.refresh(False)
         await self.jobs.reload()
-        self.wizard.set_auto_terminate(await self.connector.auto_terminate())
+        if self._wizard_slot.built:
+            self.wizard.set_auto_terminate(await self.connector.auto_terminate())
         await self.billing_banner.refresh()
         await self.check_orphans()
 
@@ -205,8 +259,11 @@ class MainWindow(QMainWindow):
         self.orphan_banner.set_orphans(orphans)
 
     def _on_resources(self, resources: list[Resource]) -> None:
-        self.pricing.set_resources(resources)
-        self.wizard.set_resources(resources)
+        self._resources = resources
+        if self._pricing_slot.built:
+            self.pricing.set_resources(resources)
+        if self._wizard_slot.built:
+            self.wizard.set_resources(resources)
 
     def show_new_job(self) -> None:
         """Switch to the New job tab (Ctrl+N)."""
@@ -263,6 +320,8 @@ class MainWindow(QMainWindow):
 
     def settings_dialog(self) -> SettingsDialog:
         """A settings dialog over this window's connector and keyring."""
+        from lambda_gui.gui.dialogs.settings import SettingsDialog
+
         regions = sorted({g.name for r in self.catalog.resources for g in r.regions})
         return SettingsDialog(
             self.connector,
@@ -281,7 +340,7 @@ class MainWindow(QMainWindow):
         self.open_dialog = dialog
         await dialog.prepare()
         await exec_dialog(dialog)
-        if dialog.saved and self.connected:
+        if dialog.saved and self.connected and self._wizard_slot.built:
             self.wizard.set_auto_terminate(await self.connector.auto_terminate())
             await self.billing_banner.refresh()
 
@@ -322,6 +381,8 @@ class MainWindow(QMainWindow):
         if self.connected:
             running = [j for j in await self.connector.list_jobs() if not j.phase.is_terminal]
         if running and self.demo is None:
+            from lambda_gui.gui.dialogs.quit_prompt import QuitPrompt
+
             prompt = QuitPrompt(self, self.connector, self.reporter, running)
             self.quit_prompt = prompt
             self.open_dialog = prompt.box

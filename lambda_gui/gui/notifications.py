@@ -18,7 +18,6 @@ from lambda_gui.core.models import JobPhase
 from lambda_gui.gui.app_identity import APP_NAME, app_icon
 from lambda_gui.gui.async_slots import reported_slot
 from lambda_gui.gui.error_report import ErrorReporter
-from lambda_gui.gui.panels.job_progress import download_kept
 from lambda_gui.services.events import BillingWarning, JobPhaseChanged
 from lambda_gui.services.ports import JobLister
 from lambda_gui.services.store import JobRecord
@@ -69,6 +68,8 @@ def phase_notice(event: JobPhaseChanged, record: JobRecord | None) -> Notice | N
         why = (record.error if record is not None else None) or event.message
         text = f"{name} failed: {why}" if why else f"{name} failed."
         return Notice(FAILED, f"Job failed: {project}", _short(text), event.job_id)
+    from lambda_gui.gui.panels.job_progress import download_kept  # with the first notice
+
     if event.phase is JobPhase.DOWNLOADING and record is not None and download_kept(record):
         rate = record.price_cents_per_hour / 100
         return Notice(

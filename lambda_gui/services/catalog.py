@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambda_gui.assets import load_json
-from lambda_gui.cloud.client import LambdaCloudClient
 from lambda_gui.cloud.wire import InstanceTypeAvailability
 from lambda_gui.core.billing import BillingTerms, pricing_info
 from lambda_gui.core.errors import UnknownInstanceTypeError
 from lambda_gui.core.models import PricingInfo, Resource
+
+if TYPE_CHECKING:
+    from lambda_gui.cloud.client import LambdaCloudClient
 
 _VRAM = re.compile(r"\((\d+)\s*GB", re.IGNORECASE)
 

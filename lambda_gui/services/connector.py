@@ -1,5 +1,9 @@
 """LambdaLabsConnector: the seed's public API (docs/architecture.md#the-connector-api) over the
-services."""
+services.
+
+Importing and constructing it is cheap: the HTTP client (aiohttp), the SSH stack (paramiko,
+cryptography) and the job services load in connect(), so a window can paint before any of
+them is imported (bench/bench_startup.py)."""
 
 from __future__ import annotations
 
@@ -9,43 +13,31 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
-from lambda_gui.cloud.client import LambdaCloudClient
-from lambda_gui.cloud.pacing import Pacer
-from lambda_gui.cloud.tls import tls_context
-from lambda_gui.cloud.wire import Instance
 from lambda_gui.core.dataset_format import Progress
 from lambda_gui.core.errors import LambdaAPIError, NotConnectedError
-from lambda_gui.core.logparse import MetricEvent, parse_events
 from lambda_gui.core.models import JobStatus, PricingInfo, Resource, Sample, TrainingConfig
-from lambda_gui.remote.self_terminate import build_user_data
-from lambda_gui.services import artifacts, hub_push, job_delete
-from lambda_gui.services.catalog import Catalog
 from lambda_gui.services.events import EventBus, Orphan, TaskFailed
 from lambda_gui.services.instance_control import Timing
-from lambda_gui.services.job_context import JobContext
-from lambda_gui.services.job_delete import DeletedJob, JobFolder
 from lambda_gui.services.job_lock import JobLocks
 from lambda_gui.services.job_log import JobLogs
-from lambda_gui.services.job_resume import resume_config
-from lambda_gui.services.job_service import JobService
-from lambda_gui.services.lifecycle import Lifecycle
 from lambda_gui.services.paths import AppPaths
-from lambda_gui.services.samples import read_samples
-from lambda_gui.services.settings import Settings
-from lambda_gui.services.ssh_keys import LoginKey, ensure_login_key
-from lambda_gui.services.store import (
-    JobRecord,
-    JobStore,
-    describe_moved_aside,
-    describe_skipped,
-)
-from lambda_gui.services.store_recovery import rebuild_jobs
 from lambda_gui.services.tasks import TaskGroup
 from lambda_gui.services.tracker_secrets import SecretKeeper, SessionSecrets, stash_secrets
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from lambda_gui.cloud.client import LambdaCloudClient
+    from lambda_gui.cloud.pacing import Pacer
+    from lambda_gui.cloud.wire import Instance
+    from lambda_gui.services.catalog import Catalog
+    from lambda_gui.services.job_delete import DeletedJob, JobFolder
+    from lambda_gui.services.job_service import JobService
+    from lambda_gui.services.settings import Settings
+    from lambda_gui.services.ssh_keys import LoginKey
+    from lambda_gui.services.store import JobRecord, JobStore
 
 DEFAULT_BASE_URL = "https://cloud.lambda.ai/api/v1"
 
@@ -104,6 +96,19 @@ class LambdaLabsConnector:
                 "(API keys page) and pass it as credentials['api_key']."
             )
         await self.disconnect()
+        # Loaded on the first connect, not at import (see the module docstring).
+        import aiohttp
+
+        from lambda_gui.cloud.client import LambdaCloudClient
+        from lambda_gui.cloud.tls import tls_context
+        from lambda_gui.services.catalog import Catalog
+        from lambda_gui.services.job_context import JobContext
+        from lambda_gui.services.job_service import JobService
+        from lambda_gui.services.lifecycle import Lifecycle
+        from lambda_gui.services.settings import Settings
+        from lambda_gui.services.ssh_keys import ensure_login_key
+        from lambda_gui.services.store import JobStore
+
         self.base_url = str(credentials.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
         key_path = credentials.get("ssh_key_path")
         # certifi's CA bundle: a frozen app's OpenSSL may not find the system's certificates.
@@ -162,7 +167,12 @@ class LambdaLabsConnector:
     async def _recover_store(self, client: LambdaCloudClient, store: JobStore) -> None:
         """Say what the store could not keep: a damaged file moved aside (the job list is
         rebuilt from Lambda's instances and the job folders), rows that could not be read."""
+        from lambda_gui.services.store import describe_moved_aside, describe_skipped
+
         if store.moved_aside is not None:
+            from lambda_gui.services.lifecycle import Lifecycle
+            from lambda_gui.services.store_recovery import rebuild_jobs
+
             instances: Sequence[Instance] = ()
             try:
                 instances = await client.list_instances()
@@ -305,12 +315,16 @@ class LambdaLabsConnector:
     async def get_samples(self, job_id: str) -> list[Sample]:
         """The job's samples (prompt, base, tuned, reference); [] when it generated none."""
         await self.store.get_job(job_id)
+        from lambda_gui.services.samples import read_samples
+
         return await asyncio.to_thread(read_samples, self.paths.job_dir(job_id))
 
     async def resume_job(self, job_id: str) -> str:
         """Continue a cancelled, capped or failed job from its last checkpoint (optimizer,
         scheduler and RNG state included) on a new instance; the new job's id."""
         job = await self.store.get_job(job_id)
+        from lambda_gui.services.job_resume import resume_config
+
         config = await resume_config(job, self.paths.job_dir(job_id))
         return await self.jobs.submit(config)
 
@@ -325,8 +339,12 @@ class LambdaLabsConnector:
                 f"what={what!r}: only the adapter is pushed from the desktop; the merged model "
                 "is downloaded (merged.tar in the job folder) and can be uploaded from there."
             )
+        from lambda_gui.services import hub_push
+
         repo_id = hub_push.check_repo_id(repo_id)
         job = await self.store.get_job(job_id)
+        from lambda_gui.services import artifacts
+
         archive = artifacts.require_adapter(job)
         metrics = await self.read_metrics(job_id)
         token = await hub_push.hub_token(self.secrets)
@@ -334,11 +352,15 @@ class LambdaLabsConnector:
 
     async def job_folder(self, job_id: str) -> JobFolder:
         """A job's folder on this computer and the bytes it holds (what Delete would remove)."""
+        from lambda_gui.services import job_delete
+
         return await job_delete.job_folder(self.store, self.paths, job_id)
 
     async def delete_job(self, job_id: str) -> DeletedJob:
         """Delete a finished job's row and folder on this computer (nothing on Lambda);
         JobNotDeletableError while its instance may bill or it is not over."""
+        from lambda_gui.services import job_delete
+
         return await job_delete.delete_job(self.store, self.paths, job_id)
 
     async def cancel_job(self, job_id: str) -> bool:
@@ -351,6 +373,8 @@ class LambdaLabsConnector:
 
     async def fetch_artifact(self, job_id: str) -> bytes:
         """The adapter.tar.gz of a completed job, as bytes."""
+        from lambda_gui.services import artifacts
+
         return await artifacts.read_adapter(await self.store.get_job(job_id))
 
     async def download_artifact(
@@ -361,6 +385,8 @@ class LambdaLabsConnector:
     ) -> Path:
         """Save a completed job's adapter.tar.gz to `dest` (verified, via `<dest>.part`)."""
         job = await self.store.get_job(job_id)
+        from lambda_gui.services import artifacts
+
         return await artifacts.copy_adapter(job, Path(dest), progress)
 
     # -- money: orphans, billing, stopping everything ---------------------------------------
@@ -391,6 +417,8 @@ class LambdaLabsConnector:
             return None
         cfg = job.config
         grace_s = cfg.self_terminate_grace_minutes * 60
+        from lambda_gui.remote.self_terminate import build_user_data
+
         return build_user_data(
             api_key=self._api_key,
             base_url=self.base_url,
@@ -417,6 +445,8 @@ def _read_metrics(job_dir: Path) -> list[dict[str, Any]]:
         return records
     log_file = job_dir / "train.log"
     if log_file.is_file():
+        from lambda_gui.core.logparse import MetricEvent, parse_events
+
         for line in log_file.read_text(encoding="utf-8", errors="replace").splitlines():
             for event in parse_events(line):
                 if isinstance(event, MetricEvent) and event.source == "lgui":

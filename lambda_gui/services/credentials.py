@@ -17,13 +17,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-import keyring
-import keyring.backend
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lambda_gui.cloud.errors_map import sanitize
 from lambda_gui.core.errors import CredentialStoreError
+
+if TYPE_CHECKING:
+    import keyring.backend
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,11 @@ class CredentialStore:
     # -- executor side ------------------------------------------------------------------
 
     def _keyring(self) -> keyring.backend.KeyringBackend:
-        return self._backend if self._backend is not None else keyring.get_keyring()
+        if self._backend is not None:
+            return self._backend
+        import keyring  # ~50 ms with its backend discovery: loaded on first use, off the GUI thread
+
+        return keyring.get_keyring()
 
     async def _get(self, entry: str) -> str | None:
         if entry in self._session:

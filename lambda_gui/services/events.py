@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lambda_gui.core.job_state import Billing
-from lambda_gui.core.logparse import LogEvent
 from lambda_gui.core.models import JobPhase
+
+if TYPE_CHECKING:
+    from lambda_gui.core.logparse import LogEvent
 
 log = logging.getLogger(__name__)
 

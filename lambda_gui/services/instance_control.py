@@ -7,10 +7,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from lambda_gui.cloud.client import LambdaCloudClient
 from lambda_gui.cloud.wire import Instance
 from lambda_gui.core.errors import LambdaAPIError, ObjectNotFoundError
+
+if TYPE_CHECKING:
+    from lambda_gui.cloud.client import LambdaCloudClient
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from lambda_gui.cloud.client import LambdaCloudClient
 from lambda_gui.cloud.wire import Instance, Tag
 from lambda_gui.core.errors import LambdaAPIError
 from lambda_gui.services.catalog import Catalog
@@ -19,10 +19,13 @@ from lambda_gui.services.job_log import JobLogs
 from lambda_gui.services.lifecycle import Lifecycle
 from lambda_gui.services.paths import AppPaths
 from lambda_gui.services.settings import Settings
-from lambda_gui.services.ssh_keys import LoginKey
 from lambda_gui.services.store import JobRecord, JobStore
 from lambda_gui.services.tasks import TaskGroup
 from lambda_gui.services.tracker_secrets import SecretKeeper
+
+if TYPE_CHECKING:
+    from lambda_gui.cloud.client import LambdaCloudClient
+    from lambda_gui.services.ssh_keys import LoginKey
 
 INSTANCE_PREFIX = "lambda-gui-"
 # Launch tags (spec v1.8.3: key ^[a-z][a-z0-9-:]+$, at most 55 characters).

@@ -8,19 +8,24 @@ Windows) through `filelock`, so the OS drops a lock when its holder dies.
 from __future__ import annotations
 
 import inspect
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from filelock import FileLock, Timeout
+if TYPE_CHECKING:
+    from filelock import FileLock
 
-# Only the OS's lock will do: filelock 4 can fall back to a marker-file ("soft") lock on a file
-# system without flock, and a soft lock outlives a holder that crashed, so the job could never be
-# driven again. Older filelock versions have no such fallback (nor the option).
-_NATIVE_ONLY: dict[str, Any] = (
-    {"fallback_to_soft": False}
-    if "fallback_to_soft" in inspect.signature(FileLock.__init__).parameters
-    else {}
-)
+
+@cache
+def _native_only() -> dict[str, Any]:
+    """Only the OS's lock will do: filelock 4 can fall back to a marker-file ("soft") lock on a
+    file system without flock, and a soft lock outlives a holder that crashed, so the job could
+    never be driven again. Older filelock versions have no such fallback (nor the option)."""
+    from filelock import FileLock
+
+    if "fallback_to_soft" in inspect.signature(FileLock.__init__).parameters:
+        return {"fallback_to_soft": False}
+    return {}
 
 
 class JobLocks:
@@ -34,12 +39,14 @@ class JobLocks:
         """Take the job's lock; False when another process (or task here) holds it."""
         if job_id in self._held:
             return False
+        from filelock import FileLock, Timeout  # loaded with the first job, not at start-up
+
         self._dir.mkdir(parents=True, exist_ok=True)
         # A new, non-shared lock object each time: filelock locks are reentrant per object, and
         # a second JobLocks here (another window) must be refused like another process.
         # thread_local=False: the lock may be released from another thread than took it.
         lock = FileLock(
-            self._dir / f"{job_id}.lock", mode=0o600, thread_local=False, **_NATIVE_ONLY
+            self._dir / f"{job_id}.lock", mode=0o600, thread_local=False, **_native_only()
         )
         try:
             lock.acquire(blocking=False)

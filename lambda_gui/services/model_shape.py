@@ -18,8 +18,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from lambda_gui.cloud.tls import tls_context
 from lambda_gui.core.known_models import InferredShape, shape_from_config, shape_of
 from lambda_gui.services.paths import AppPaths
@@ -135,6 +133,8 @@ class ModelShapes:
         return config
 
     async def _fetch(self, model: str) -> dict[str, Any] | None:
+        import aiohttp  # loaded when a Hub model is first looked up, not at start-up
+
         url = f"{self.hub_url}/{model}/resolve/main/config.json"
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)

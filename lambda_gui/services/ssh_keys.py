@@ -15,10 +15,13 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lambda_gui.cloud.client import LambdaCloudClient
 from lambda_gui.core.errors import KeyIndexCorruptError, SSHKeyError
 from lambda_gui.remote.keyfile import KeyIdentity, load_identity, save_private_key
+
+if TYPE_CHECKING:
+    from lambda_gui.cloud.client import LambdaCloudClient
 
 log = logging.getLogger(__name__)
 

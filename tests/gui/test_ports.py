@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import sys
 import typing
 from pathlib import Path
 from typing import Any
@@ -80,8 +81,20 @@ def _kind(fn: Any) -> str:
     return "call"
 
 
+def _type_checking_names(module: Any) -> dict[str, Any]:
+    """The names a module imports under `if TYPE_CHECKING:` (the connector imports its heavy
+    types there so that importing it stays cheap), imported here for real."""
+    names: dict[str, Any] = {}
+    for node in ast.parse(inspect.getsource(module)).body:
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            code = compile(ast.Module(body=node.body, type_ignores=[]), module.__file__, "exec")
+            exec(code, names)  # noqa: S102 (the module's own import lines)
+    return names
+
+
 def _hints(fn: Any) -> dict[str, Any]:
-    return typing.get_type_hints(fn)
+    module = sys.modules[fn.__module__]
+    return typing.get_type_hints(fn, globalns={**vars(module), **_type_checking_names(module)})
 
 
 def structural_problems(impl: type, protocol: type) -> list[str]:

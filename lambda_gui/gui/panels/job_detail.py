@@ -13,7 +13,7 @@ import tarfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QResizeEvent
@@ -49,8 +49,9 @@ from lambda_gui.gui.panels.job_progress import (
     status_message,
 )
 from lambda_gui.gui.style import BANNER_FRAME_STYLE
+from lambda_gui.gui.widgets.lazy_widget import LazyWidget
 from lambda_gui.gui.widgets.log_view import LogView
-from lambda_gui.gui.widgets.loss_plot import SERIES, LossPlotWidget
+from lambda_gui.gui.widgets.plot_series import SERIES
 from lambda_gui.gui.widgets.samples_view import (
     NO_JOB_TEXT,
     WAITING_TEXT,
@@ -65,6 +66,9 @@ from lambda_gui.services.paths import AppPaths
 from lambda_gui.services.ports import HubPusher, JobControl, JobDeleter, JobResumer, SampleReader
 from lambda_gui.services.store import JobRecord
 
+if TYPE_CHECKING:
+    from lambda_gui.gui.widgets.loss_plot import LossPlotWidget
+
 # A running job's log is read from the start until it reaches the first live lines that
 # arrived meanwhile, or no line arrives for this long; from then on the live events carry it.
 CATCH_UP_S = 0.5
@@ -76,6 +80,12 @@ RESUMABLE = (JobPhase.CANCELLED, JobPhase.FAILED)
 STEP_READ_S = 1.5
 _STATE_FILE = "trainer_state.json"
 _CHECKING = "Looking for the job's checkpoint…"
+
+
+def _loss_plot(parent: QWidget) -> QWidget:
+    from lambda_gui.gui.widgets.loss_plot import LossPlotWidget
+
+    return LossPlotWidget(parent)
 
 
 def _line_bytes(line: str) -> int:
@@ -235,7 +245,8 @@ class JobDetail(QWidget):
         kept_layout.addLayout(kept_buttons)
         self.kept_box.hide()
 
-        self.plot = LossPlotWidget(self)
+        # pyqtgraph loads when the Jobs tab first shows or a job's curves first arrive.
+        self.plot_slot = LazyWidget(_loss_plot, self)
         self.log_view = LogView(self)
         self.samples = SamplesView(self)
 
@@ -318,7 +329,7 @@ class JobDetail(QWidget):
         buttons.addWidget(self.details_button)
 
         split = QSplitter(Qt.Orientation.Horizontal, self)
-        split.addWidget(self.plot)
+        split.addWidget(self.plot_slot)
         split.addWidget(self.log_view)
         split.setSizes([450, 550])
         # Tabs on the side: a tab bar above would take its height from the curves, which a
@@ -356,6 +367,11 @@ class JobDetail(QWidget):
 
     # Below this height the facts would leave the curves a sliver: they fold away.
     FACTS_MIN_HEIGHT = 440
+
+    @property
+    def plot(self) -> LossPlotWidget:
+        """The loss and learning-rate chart (built, and pyqtgraph loaded, on first use)."""
+        return cast("LossPlotWidget", self.plot_slot.widget)
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802  (Qt's name)
         super().resizeEvent(event)

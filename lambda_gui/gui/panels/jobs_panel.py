@@ -3,6 +3,8 @@ over several selected jobs."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -19,12 +21,14 @@ from lambda_gui.gui.async_slots import reported_slot
 from lambda_gui.gui.bridge import EventBridge
 from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.models.jobs_table import MODEL, NAME, JobsTableModel
-from lambda_gui.gui.panels.compare_runs import CompareRunsDialog
 from lambda_gui.gui.panels.job_detail import JobDetail
 from lambda_gui.gui.panels.job_progress import LiveProgress, job_row
 from lambda_gui.services.events import BillingChanged, JobLogEvents, JobPhaseChanged
 from lambda_gui.services.ports import JobControl
 from lambda_gui.services.store import JobRecord
+
+if TYPE_CHECKING:
+    from lambda_gui.gui.panels.compare_runs import CompareRunsDialog
 
 TICK_MS = 1000
 # Rows the table always has room for, however tall the banners above it and the job below.
@@ -197,6 +201,9 @@ class JobsPanel(QWidget):
         job_ids = self.selected_job_ids()
         if len(job_ids) < 2:
             return None
+        # pyqtgraph loads with the first comparison, not with the window.
+        from lambda_gui.gui.panels.compare_runs import CompareRunsDialog
+
         dialog = CompareRunsDialog(self.connector, self.reporter, job_ids, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.destroyed.connect(lambda _obj=None, d=dialog: self._forget_compare(d))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import TYPE_CHECKING, cast
 
 from PySide6.QtCore import QItemSelection, QSortFilterProxyModel, Qt
 from PySide6.QtWidgets import (
@@ -31,7 +32,10 @@ from lambda_gui.core.price_compare import (
 )
 from lambda_gui.gui.models.price_table import OTHER, SAVINGS, PriceCompareTableModel
 from lambda_gui.gui.models.roles import SORT_ROLE
-from lambda_gui.gui.widgets.price_chart import PriceBarChart
+from lambda_gui.gui.widgets.lazy_widget import LazyWidget
+
+if TYPE_CHECKING:
+    from lambda_gui.gui.widgets.price_chart import PriceBarChart
 
 # (label, gpu_count): None compares per GPU-hour over every size.
 MODES: tuple[tuple[str, int | None], ...] = (
@@ -69,6 +73,12 @@ def source_lines(row: PriceRow) -> list[str]:
             f"{derived}; source {p.source}; dated {p.date_label}"
         )
     return lines
+
+
+def _price_chart(parent: QWidget) -> QWidget:
+    from lambda_gui.gui.widgets.price_chart import PriceBarChart
+
+    return PriceBarChart(parent)
 
 
 class PricingPanel(QWidget):
@@ -118,7 +128,10 @@ class PricingPanel(QWidget):
         header.moveSection(header.visualIndex(SAVINGS), header.visualIndex(OTHER) + 1)
         self.table.setWordWrap(False)
 
-        self.chart = PriceBarChart(self)
+        # pyqtgraph loads when the Pricing tab is first shown.
+        self.chart_slot = LazyWidget(
+            _price_chart, self, on_built=lambda _chart: self._update_chart()
+        )
         self.sources = QPlainTextEdit(self)
         self.sources.setReadOnly(True)
         self.sources.setPlaceholderText("Select a row to see every offer with its source and date.")
@@ -129,7 +142,7 @@ class PricingPanel(QWidget):
         bar.addWidget(self.include_stale)
         bar.addStretch(1)
         lower = QSplitter(Qt.Orientation.Horizontal, self)
-        lower.addWidget(self.chart)
+        lower.addWidget(self.chart_slot)
         lower.addWidget(self.sources)
         lower.setSizes([500, 500])
         split = QSplitter(Qt.Orientation.Vertical, self)
@@ -186,11 +199,18 @@ class PricingPanel(QWidget):
         self.charted = [
             r for r in self.table_rows() if r.lambda_price is not None or r.cheapest_other_price
         ]
-        self.chart.set_price_rows(self.charted)
-        self._mark_in_chart(self.selected_row())
+        if self.chart_slot.built:
+            self.chart.set_price_rows(self.charted)
+            self._mark_in_chart(self.selected_row())
+
+    @property
+    def chart(self) -> PriceBarChart:
+        """The price chart (built, and pyqtgraph loaded, on first use)."""
+        return cast("PriceBarChart", self.chart_slot.widget)
 
     def _mark_in_chart(self, row: PriceRow | None) -> None:
-        self.chart.select(self.charted.index(row) if row in self.charted else None)
+        if self.chart_slot.built:
+            self.chart.select(self.charted.index(row) if row in self.charted else None)
 
     def _on_selection(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
         row = self.selected_row()

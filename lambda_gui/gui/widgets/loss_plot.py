@@ -33,8 +33,8 @@ from PySide6.QtWidgets import (
 
 from lambda_gui.gui.widgets.curve_math import Smoother, format_clock, format_rate, map_steps
 from lambda_gui.gui.widgets.plot_axes import PlainAxis, RateAxis, XAxis
+from lambda_gui.gui.widgets.plot_series import SERIES  # noqa: E402
 
-SERIES = ("loss", "eval_loss", "learning_rate")
 REDRAW_HZ = 15.0
 X_AXES = (("step", "Step"), ("epoch", "Epoch"), ("time", "Elapsed time"))
 LEGEND = {"loss": "train loss", "eval_loss": "eval loss"}
