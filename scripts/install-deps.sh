@@ -41,3 +41,9 @@ if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
   .venv/bin/python -m pip install -q "torch==2.13.0" || .venv/bin/python -m pip install -q "torch==2.14.1"
 fi
 .venv/bin/python -m pip install -q -e ".[train,test]"
+# The pinned sdist llama.cpp's converter comes from (remote/bundle_files/gguf_export.py): the
+# GGUF tests and the simulated instances use this copy instead of downloading it each time.
+if [ ! -f .cache/llama-cpp/llama_cpp_python-0.3.36.tar.gz ]; then
+  .venv/bin/python -m pip download -q --no-deps --no-binary :all: --dest .cache/llama-cpp \
+    "llama-cpp-python==0.3.36"
+fi

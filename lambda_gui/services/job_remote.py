@@ -130,7 +130,7 @@ class RemoteJob:
         return Outcome.COMPLETED
 
     async def _download_after_training(self) -> None:
-        """Samples and the opt-in merged model, each verified like the adapter. A step that
+        """Samples and the opt-in merged model and GGUF files, each verified like the adapter. A step that
         failed on the instance (it said so in the log) is noted, not fatal: the adapter is
         here. Raises (the instance is then kept) only when a file that exists fails to come."""
         cfg = self.job.config
@@ -148,6 +148,13 @@ class RemoteJob:
                 self.saved.append("merged model")
             else:
                 self.notes.append("no merged model: the merge failed on the instance (see log)")
+        for kind in cfg.gguf:
+            name = B.GGUF_FILE_PATTERN.format(kind=kind)
+            if (await session.run(["test", "-f", f"{self.dir}/{name}.sha256"]))[0] == 0:
+                await self._download(name, name)
+                self.saved.append(f"GGUF {kind}")
+            else:
+                self.notes.append(f"no GGUF {kind}: its export failed on the instance (see log)")
 
     async def enter_after_training(self, phase_name: str) -> None:
         """The instance reports an after-training step (sampling, exporting): record it."""
@@ -159,7 +166,10 @@ class RemoteJob:
             job.phase in (Phase.RUNNING, Phase.SETTING_UP, Phase.SAMPLING)
             and job.phase is not phase
         ):
-            words = {Phase.SAMPLING: "generating samples", Phase.EXPORTING: "merging"}[phase]
+            words = {
+                Phase.SAMPLING: "generating samples",
+                Phase.EXPORTING: "merging and exporting the model",
+            }[phase]
             await self.ctx.lifecycle.move(
                 self.job.id,
                 Reason.AFTER_TRAINING_STEP,

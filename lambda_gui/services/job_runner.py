@@ -331,8 +331,10 @@ class JobRunner:
             await self.terminate(job_id)
         if outcome is Outcome.COMPLETED:
             gone = (await self.ctx.store.get_job(job_id)).billing is Billing.TERMINATED
+            what = ", ".join(saved[:-1]) + " and " + saved[-1] if len(saved) > 1 else saved[0]
             note = (
-                " and ".join(saved).capitalize()
+                what[:1].upper()
+                + what[1:]
                 + " saved and verified"
                 + ("; instance terminated." if gone else "; the instance is still running.")
             )

@@ -120,3 +120,42 @@ def _assert_merged_equals_peft(
         merged_logits = AutoModelForCausalLM.from_pretrained(merged_dir)(ids).logits
     assert not torch.allclose(plain, peft_logits, atol=1e-4)
     torch.testing.assert_close(merged_logits, peft_logits, atol=1e-4, rtol=1e-4)
+
+
+async def test_gguf_files_are_converted_on_the_instance_and_read_back(
+    sim: Any, connector: LambdaLabsConnector, tmp_path: Path
+) -> None:
+    """llama.cpp's own converter on the simulated instance (its sources from the copy
+    scripts/install-deps.sh keeps). The demo model's byte-level BPE tokenizer has a
+    pre-tokenizer the converter does not know, so this job trains the SentencePiece-style tiny
+    Llama of tests/remote/gguf_tiny.py."""
+    from gguf import GGMLQuantizationType, GGUFReader
+
+    from tests.plugins.simulator import instance_env
+    from tests.remote.gguf_tiny import build_gguf_tiny_model
+
+    assert "LGUI_LLAMA_CPP_SDIST" in instance_env(), "run scripts/install-deps.sh"
+    model = build_gguf_tiny_model(tmp_path / "tiny-sp")
+    cfg = demo_config(model, samples=1, merge=True, gguf=["q8_0"], max_steps=10)
+    said: list[str] = []
+    connector.events.subscribe(
+        lambda e: said.append(e.message) if isinstance(e, JobPhaseChanged) else None
+    )
+    job_id = await connector.submit_job(cfg)
+    lines = [line async for line in connector.stream_logs(job_id)]
+    job = await connector.get_job(job_id)
+    assert job.phase is JobPhase.COMPLETED, (job.error, "\n".join(lines[-30:]))
+    assert "Adapter, merged model and GGUF q8_0 saved and verified" in said[-1], said
+
+    path = connector.paths.job_dir(job_id) / "model-q8_0.gguf"
+    digest = (path.parent / "model-q8_0.gguf.sha256").read_text().split()[0]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    reader = GGUFReader(path)
+    assert reader.fields["general.architecture"].contents() == "llama"
+    names = {t.name for t in reader.tensors}
+    assert "token_embd.weight" in names and "blk.0.attn_q.weight" in names
+    assert reader.tensors[0].tensor_type in (
+        GGMLQuantizationType.Q8_0,
+        GGMLQuantizationType.F32,
+    )
+    assert any(t.tensor_type == GGMLQuantizationType.Q8_0 for t in reader.tensors)

@@ -31,6 +31,20 @@ class TestSimulator(Simulator):
     test_key_name: str
 
 
+# scripts/install-deps.sh keeps the sdist llama.cpp's converter comes from here; instances
+# use it instead of downloading it (remote/bundle_files/gguf_export.py).
+LLAMA_CPP_SDISTS = Path(__file__).resolve().parents[2] / ".cache" / "llama-cpp"
+
+
+def instance_env() -> dict[str, str]:
+    """What the simulated instances' environment adds: no Hub, the local converter sources."""
+    env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    sdists = sorted(LLAMA_CPP_SDISTS.glob("llama_cpp_python-*.tar.gz"))
+    if sdists:
+        env["LGUI_LLAMA_CPP_SDIST"] = str(sdists[-1])
+    return env
+
+
 @pytest.fixture
 async def sim(tmp_path: Path) -> AsyncIterator[TestSimulator]:
     """A started simulator (boot 0.3 s, no rate limits) whose every reply is validated against
@@ -44,7 +58,7 @@ async def sim(tmp_path: Path) -> AsyncIterator[TestSimulator]:
             terminated_linger_seconds=1.0,
             rate_limits=False,
             validate_response=validator,
-            extra_env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+            extra_env=instance_env(),
         )
     )
     await simulator.start()

@@ -40,6 +40,7 @@ ARTIFACT_SHA256_FILE = ARTIFACT_FILE + ".sha256"
 ERROR_FILE = "error.txt"
 # After training (optional steps, each packaged with its .sha256 next to it).
 AFTER_TRAINING_FILE = "after_training.py"  # uploaded with train.py
+GGUF_EXPORT_FILE = "gguf_export.py"  # uploaded with train.py: llama.cpp's converter, run
 SAMPLES_FILE = "samples.json"  # {"samples": [{"prompt", "base", "tuned", "reference"}]}
 MERGED_DIR = "merged"
 # Not compressed: safetensors weights shrink ~20% under gzip, which runs at ~15 MB/s (an 8B

@@ -39,6 +39,7 @@ sys.path.insert(0, str(HERE))
 # and the app to the same protocol instead.
 import after_training  # noqa: E402
 import dataset_format as fmtlib  # noqa: E402
+import gguf_export  # noqa: E402
 import protocol  # noqa: E402
 from protocol import JobConfig  # noqa: E402
 
@@ -52,6 +53,11 @@ BASE_REQUIREMENTS: list[Requirement] = [
     ("accelerate", "accelerate", (1, 4), (2,)),
 ]
 QUANT_REQUIREMENT: Requirement = ("bitsandbytes", "bitsandbytes", (0, 45), (1,))
+# llama.cpp's converter (gguf_export.py): its Llama path imports sentencepiece, gguf-py yaml.
+GGUF_REQUIREMENTS: list[Requirement] = [
+    ("sentencepiece", "sentencepiece", (0, 1, 98), (0, 3)),
+    ("yaml", "PyYAML", (5, 1), (7,)),
+]
 TRACKER_REQUIREMENTS: dict[str, Requirement] = {
     "wandb": ("wandb", "wandb", (0, 18), (1,)),
     "mlflow": ("mlflow", "mlflow", (2, 16), (4,)),
@@ -154,6 +160,8 @@ def requirements(config: JobConfig) -> list[Requirement]:
     tracker = TRACKER_REQUIREMENTS.get(config.report_to)
     if tracker:
         needed.append(tracker)
+    if config.gguf:
+        needed.extend(GGUF_REQUIREMENTS)
     return needed
 
 
@@ -731,6 +739,15 @@ def run_after_training(
         except Exception as exc:
             problems.append(f"merge failed: {type(exc).__name__}: {exc}")
             say(f"The merge failed: {type(exc).__name__}: {exc}")
+            return problems  # GGUF is converted from the merged model
+    for kind in config.gguf:
+        status(protocol.PHASE_EXPORTING, step=f"gguf_{kind}")
+        try:
+            converter = gguf_export.fetch_converter(gguf_export.default_cache_dir(), say)
+            gguf_export.export_kind(job_dir, kind, converter, say)
+        except Exception as exc:
+            problems.append(f"GGUF {kind} failed: {type(exc).__name__}: {exc}")
+            say(f"The GGUF {kind} export failed: {type(exc).__name__}: {exc}")
     return problems
 
 
