@@ -118,8 +118,9 @@ class _Point:
     tokens: float | None
 
 
-def _number(value: Any) -> float | None:
-    """A finite float from a record's value (numbers may arrive as strings)."""
+def metric_number(value: Any) -> float | None:
+    """A finite float from a metrics record's value, else None (transformers 5 prints the log
+    dict's values as strings, '5.738'; older versions as floats)."""
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -132,16 +133,16 @@ def _number(value: Any) -> float | None:
 def _points(records: Iterable[Mapping[str, Any]]) -> list[_Point]:
     points: list[_Point] = []
     for record in records:
-        step = _number(record.get("step"))
+        step = metric_number(record.get("step"))
         if step is None or step < 0:
             continue
         points.append(
             _Point(
                 step=step,
-                loss=_number(record.get("loss")),
-                eval_loss=_number(record.get("eval_loss")),
-                time=_number(record.get("time")),
-                tokens=_number(record.get("num_tokens")),
+                loss=metric_number(record.get("loss")),
+                eval_loss=metric_number(record.get("eval_loss")),
+                time=metric_number(record.get("time")),
+                tokens=metric_number(record.get("num_tokens")),
             )
         )
     return points

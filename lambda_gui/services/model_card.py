@@ -10,7 +10,6 @@ values may be secrets, and even their names say nothing about the model."""
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 from lambda_gui.core.dataset_format import DatasetFormatError, is_hub_path, parse_hub_path
 from lambda_gui.core.gpu_names import normalize_gpu_name
 from lambda_gui.core.models import TrainingConfig
+from lambda_gui.core.run_compare import metric_number
 from lambda_gui.services.costing import job_cost
 from lambda_gui.services.store import JobRecord
 
@@ -64,10 +64,10 @@ def loss_series(metrics: Iterable[Mapping[str, Any]]) -> LossSeries:
     for index, entry in enumerate(metrics):
         if not isinstance(entry, Mapping):
             continue
-        step = _number(entry.get("step"))
+        step = metric_number(entry.get("step"))
         x = step if step is not None else float(index)
         for key, into in (("loss", train), ("eval_loss", evals)):
-            value = _number(entry.get(key))
+            value = metric_number(entry.get(key))
             if value is not None:
                 into.append((x, value))
     # Stable: a resumed job's repeated steps keep their logged order.
@@ -198,8 +198,12 @@ def _results_section(
     if series.final_eval is not None:
         step, loss = series.final_eval
         rows.append(("Final validation loss", f"{loss:.4f} (step {step:g})"))
-    steps = [s for s in (_number(m.get("step")) for m in metrics if isinstance(m, Mapping)) if s]
-    epochs = [e for e in (_number(m.get("epoch")) for m in metrics if isinstance(m, Mapping)) if e]
+    steps = [
+        s for s in (metric_number(m.get("step")) for m in metrics if isinstance(m, Mapping)) if s
+    ]
+    epochs = [
+        e for e in (metric_number(m.get("epoch")) for m in metrics if isinstance(m, Mapping)) if e
+    ]
     if steps:
         rows.append(("Steps trained", f"{max(steps):g}"))
     if epochs:
@@ -335,18 +339,3 @@ def _precision(bf16: bool | None) -> str:
     if bf16 is None:
         return "automatic (bf16 where the GPU has it, else fp16)"
     return "bf16" if bf16 else "fp32"
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if math.isfinite(number) else None

@@ -8,10 +8,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
-from PySide6.QtWidgets import QMessageBox
 
 from lambda_gui.core.dataset_format import Progress
 from lambda_gui.core.errors import JobNotFoundError
@@ -24,7 +22,7 @@ from lambda_gui.gui.panels.job_detail import JobDetail, format_bytes
 from lambda_gui.gui.panels.job_progress import LiveProgress
 from lambda_gui.services.job_delete import DeletedJob, JobFolder
 from lambda_gui.services.store import JobRecord
-from tests.gui.helpers import wait_until
+from tests.gui.helpers import answer_confirm, wait_until
 from tests.gui.test_download_kept import FakeJobs
 
 CONFIG = TrainingConfig(
@@ -56,18 +54,6 @@ def _record(
         updated_at=1600.0,
         billing=billing,
     )
-
-
-async def _answer(detail: JobDetail, button: Any, choice: str) -> QMessageBox:
-    """Click `button`, wait for its question and answer it with `choice` ("yes"/"no")."""
-    detail.confirm_box = None
-    button.click()
-    await wait_until(lambda: detail.confirm_box is not None and detail.confirm_box.isVisible())
-    box = detail.confirm_box
-    assert box is not None
-    next(b for b in box.buttons() if b.objectName() == choice).click()
-    await wait_until(lambda: not box.isVisible())
-    return box
 
 
 class ActingJobs(FakeJobs):
@@ -128,13 +114,13 @@ async def test_run_again_names_the_instance_and_cost_then_submits_the_same_confi
     detail.job_submitted.connect(submitted.append)
     assert detail.run_again_button.isEnabled()
 
-    box = await _answer(detail, detail.run_again_button, "no")
+    box = await answer_confirm(detail, detail.run_again_button, "no")
     text = box.text()
     assert "gpu_1x_a100" in text and "$1.29/h" in text
     assert "Estimated cost: about $0.21" in text  # what 600 s at $1.29/h cost
     assert fake.submitted == [] and submitted == []
 
-    await _answer(detail, detail.run_again_button, "yes")
+    await answer_confirm(detail, detail.run_again_button, "yes")
     await wait_until(lambda: submitted == ["ffffffffffff"], 5, "the new job")
     (config,) = fake.submitted
     assert config == fake.record.config and config is not fake.record.config
@@ -147,13 +133,13 @@ async def test_run_again_of_a_job_that_ended_early_gives_no_estimate(
     detail, fake = acting
     cfg = replace(fake.record.config, budget_usd=5.0)
     detail.update_record(replace(fake.record, phase=JobPhase.CANCELLED, config=cfg))
-    box = await _answer(detail, detail.run_again_button, "no")
+    box = await answer_confirm(detail, detail.run_again_button, "no")
     assert (
         "no estimate of a whole run" in box.text() and "budget cap stops it at $5.00" in box.text()
     )
     never = replace(fake.record, phase=JobPhase.FAILED, launch_sent_at=None, instance_id=None)
     detail.update_record(never)
-    box = await _answer(detail, detail.run_again_button, "no")
+    box = await answer_confirm(detail, detail.run_again_button, "no")
     assert "launched no instance" in box.text()
     assert fake.submitted == []
 
@@ -200,12 +186,12 @@ async def test_delete_asks_naming_the_folder_and_size(
     detail, fake = acting
     deleted: list[str] = []
     detail.job_deleted.connect(deleted.append)
-    box = await _answer(detail, detail.delete_button, "no")
+    box = await answer_confirm(detail, detail.delete_button, "no")
     text = box.text()
     assert "/data/jobs/0a1b2c3d4e5f" in text and "3.3 MB" in text
     assert "instance is not touched" in text
     assert fake.deleted == [] and deleted == []
-    await _answer(detail, detail.delete_button, "yes")
+    await answer_confirm(detail, detail.delete_button, "yes")
     await wait_until(lambda: deleted == ["0a1b2c3d4e5f"], 5, "the deletion")
     assert fake.deleted == ["0a1b2c3d4e5f"]
     assert detail.job_id is None and detail.title.text() == "No job selected"
@@ -242,7 +228,7 @@ async def test_delete_removes_the_row_and_folder_and_the_list_moves_on(
     await wait_until(lambda: detail.job_id == job.id, 5, "the job on show")
     await wait_until(detail.delete_button.isEnabled, 5, "Delete enabled")
 
-    box = await _answer(detail, detail.delete_button, "yes")
+    box = await answer_confirm(detail, detail.delete_button, "yes")
     assert str(folder) in box.text() and "3.3 KB" in box.text()
     await wait_until(lambda: job.id not in window.jobs.records, 5, "the list to reload")
     with pytest.raises(JobNotFoundError):
@@ -289,7 +275,7 @@ async def test_run_again_selects_the_new_job(
     detail = window.jobs.detail
     await wait_until(lambda: detail.job_id == job.id, 5, "the job on show")
     window.tabs.setCurrentWidget(window.catalog)
-    await _answer(detail, detail.run_again_button, "yes")
+    await answer_confirm(detail, detail.run_again_button, "yes")
     await wait_until(lambda: detail.job_id == new.id, 5, "the new job on show")
     assert window.tabs.currentWidget() is window.jobs
     assert submitted == [job.config]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QAbstractButton, QLabel, QLineEdit, QMessageBox, QWidget
+from PySide6.QtWidgets import QAbstractButton, QLabel, QLineEdit, QWidget
 
 from lambda_gui.core.job_state import Billing
 from lambda_gui.core.models import JobPhase, TrainingConfig
@@ -32,7 +32,7 @@ from lambda_gui.gui.panels.job_detail import JobDetail, checkpoint_facts
 from lambda_gui.services.credentials import CredentialStore
 from lambda_gui.services.hub_push import check_repo_id
 from lambda_gui.services.store import JobRecord
-from tests.gui.helpers import wait_until
+from tests.gui.helpers import answer_confirm, wait_until
 
 if TYPE_CHECKING:
     from tests.plugins.fake_hub import FakeHub
@@ -98,18 +98,6 @@ async def _show(window: MainWindow, job_id: str) -> JobDetail:
     return detail
 
 
-async def _answer(detail: JobDetail, button: QAbstractButton, choice: str) -> QMessageBox:
-    """Click `button`, wait for its question and answer it with `choice` ("yes"/"no")."""
-    detail.confirm_box = None
-    button.click()
-    await wait_until(lambda: detail.confirm_box is not None and detail.confirm_box.isVisible())
-    box = detail.confirm_box
-    assert box is not None
-    next(b for b in box.buttons() if b.objectName() == choice).click()
-    await wait_until(lambda: not box.isVisible())
-    return box
-
-
 def _checked(detail: JobDetail) -> bool:
     return not detail.resume_button.toolTip().startswith("Looking for")
 
@@ -155,14 +143,14 @@ async def test_resume_says_why_not_then_resumes_a_cancelled_job_from_its_checkpo
     await wait_until(detail.resume_button.isEnabled, 5, "Resume enabled")
     assert "last checkpoint" in detail.resume_button.toolTip()
 
-    box = await _answer(detail, detail.resume_button, "no")
+    box = await answer_confirm(detail, detail.resume_button, "no")
     text = box.text()
     assert f"checkpoint at step {STEP}" in text, text
     assert "gpu_1x_a10" in text and "$0.75/h" in text and "$4.00" in text
     assert len(await connector.list_jobs()) == 4
 
     window.tabs.setCurrentWidget(window.catalog)
-    await _answer(detail, detail.resume_button, "yes")
+    await answer_confirm(detail, detail.resume_button, "yes")
     await wait_until(lambda: detail.job_id not in (None, stopped.id), 15, "the new job on show")
     new_id = detail.job_id
     assert new_id is not None

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lambda_gui.core.run_compare import metric_number
 from lambda_gui.gui.widgets.curve_math import Smoother, format_clock, format_rate, map_steps
 from lambda_gui.gui.widgets.plot_axes import PlainAxis, RateAxis, XAxis
 from lambda_gui.gui.widgets.plot_series import SERIES  # noqa: E402
@@ -234,17 +235,19 @@ class LossPlotWidget(QWidget):
         columns: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in SERIES}
         kept = 0
         for record in records:
-            step = _number(record.get("step"))
+            step = metric_number(record.get("step"))
             if step is None:
                 continue
             kept += 1
             for name in SERIES:
-                value = _number(record.get(name))
+                value = metric_number(record.get(name))
                 if value is not None:
                     columns[name][0].append(step)
                     columns[name][1].append(value)
             self.add_clock(
-                step, epoch=_number(record.get("epoch")), time=_number(record.get("time"))
+                step,
+                epoch=metric_number(record.get("epoch")),
+                time=metric_number(record.get("time")),
             )
         for name, (xs, ys) in columns.items():
             if xs:
@@ -525,14 +528,3 @@ def _nearest(x: NDArray[np.float64], at: float) -> int:
 
 def _short(value: float) -> str:
     return "nan" if not np.isfinite(value) else f"{value:.4g}"
-
-
-def _number(value: Any) -> float | None:
-    # transformers 5 prints the log dict's values as strings ('5.738'), older versions as floats.
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if np.isfinite(number) else None
