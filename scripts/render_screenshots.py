@@ -194,6 +194,9 @@ async def render_window(
         budget.setText("")
         wizard.go_next()
         await settle()
+        save(window, out, "wizard-after", suffix)
+        wizard.go_next()
+        await settle()
         save(window, out, "wizard-review", suffix)
 
         # A longer run than the demo's default, so the shot catches it mid-training.

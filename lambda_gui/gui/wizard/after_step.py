@@ -197,7 +197,9 @@ def total_text(after: AfterTrainingPlan) -> str:
     """The chosen steps together, in words."""
     if not after.steps:
         return "nothing after training: only the adapter is downloaded"
-    text = f"about {short_duration(after.seconds)} more billed, about {money(after.dollars)}"
+    cost = money(after.dollars)
+    cost = cost if cost.startswith("under") else f"about {cost}"
+    text = f"about {short_duration(after.seconds)} more billed, {cost}"
     if after.download_bytes >= 1e6:
         text += f"; downloads {size_text(after.download_bytes)}"
     return text
