@@ -1,22 +1,29 @@
 """Benchmark (not a test): downloading a file over a real loopback sshd, ours vs OpenSSH scp.
 
-Run: .venv/bin/python bench/bench_transfer.py [--mib 256] [--repeat 3] [--rtt-ms 0]
+Run: .venv/bin/python bench/bench_transfer.py [--mib 256] [--repeat 3] [--rtt-ms 0,50]
+                                              [--cases ours,scp-pkg,openssh] [--json FILE]
 
-Cases, each timed from connect to a closed connection and a file on disk, median of --repeat:
-  ours        lambda_gui.remote.transfer.download (exec `tail -c +N` over the tuned transport,
-              sha256 computed while receiving, fsync, rename)
+Cases, each timed from connect to a closed connection and a file on disk, median of --repeat
+rounds that interleave the cases (so a load drift on the machine hits all of them alike):
+  ours        lambda_gui.remote.transfer.download (pipelined SFTP reads over the tuned
+              transport, sha256 computed while receiving, one fsync, rename)
   scp-pkg     the `scp` package with a 1 MiB buffer on the same tuned transport
   sftp        paramiko SFTP get with its defaults, on the same tuned transport (slow: opt-in)
-  openssh     OpenSSH's scp CLI (-c aes128-gcm@openssh.com)
---rtt-ms N puts a proxy on loopback that delays every chunk N/2 ms each way, like a real link
-to a cloud region.
+  openssh     OpenSSH's scp CLI (-c aes128-gcm@openssh.com; OpenSSH 9+ speaks SFTP)
+Each --rtt-ms value is a run of its own: 0 is plain loopback, N > 0 puts a proxy on loopback
+that delays every chunk N/2 ms each way, like a real link to a cloud region. The proxy runs in
+a process of its own, so it does not share ours' GIL. --json writes one record per case and
+link, {"case", "mb_s", "reference": "openssh scp", "reference_mb_s", "ratio"}, the ratio being
+OpenSSH scp's median time over the case's.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
+import json
 import os
 import statistics
 import subprocess
@@ -24,7 +31,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -98,10 +105,16 @@ class DelayProxy:
                 await writer.drain()
 
         sender = asyncio.ensure_future(send())
-        while data := await reader.read(256 * 1024):
-            await queue.put((time.monotonic() + self.delay_s, data))
-        await queue.put((0.0, b""))
-        await sender
+        try:
+            while data := await reader.read(256 * 1024):
+                await queue.put((time.monotonic() + self.delay_s, data))
+            await queue.put((0.0, b""))
+            await sender
+        except ConnectionError:
+            # One side reset the connection (a client closing it abruptly): it just ends.
+            writer.close()
+        finally:
+            sender.cancel()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
@@ -115,6 +128,38 @@ class DelayProxy:
             # Shutting the proxy down: the connection just ends.
             writer.close()
             up_writer.close()
+
+
+@contextlib.contextmanager
+def delay_proxy(upstream_port: int, delay_s: float) -> Iterator[int]:
+    """A DelayProxy in a child process (see --serve-proxy); yields its port."""
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve-proxy", f"{upstream_port}:{delay_s}"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        yield int(child.stdout.readline())
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        try:
+            child.wait(5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def serve_proxy(spec: str) -> None:
+    """The child side of delay_proxy: print the port, forward until stdin closes."""
+    upstream, delay = spec.split(":")
+    proxy = DelayProxy(int(upstream), float(delay))
+    print(proxy.port, flush=True)
+    sys.stdin.read()
+    # The proxy's loop thread is a daemon: leave without waiting for its connections.
+    os._exit(0)
 
 
 def timed(runs: dict[str, Callable[[], None]], repeat: int, size: int) -> dict[str, float]:
@@ -134,30 +179,78 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--rtt-ms", type=float, default=0.0)
+    parser.add_argument(
+        "--rtt-ms", default="0,50", help="comma-separated round trips to run; 0 is loopback"
+    )
     parser.add_argument(
         "--cases", default="ours,scp-pkg,openssh", help="any of ours,scp-pkg,sftp,openssh"
     )
+    parser.add_argument("--json", type=Path, help="write the figures to this file as JSON")
+    parser.add_argument("--serve-proxy", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_proxy:
+        serve_proxy(args.serve_proxy)
+        return
     size = args.mib * MiB
     cases = args.cases.split(",")
+    records: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="bench-transfer-") as tmp:
         base = Path(tmp)
         (base / "sshd").mkdir()
         with running_sshd(base / "sshd") as server:
-            run_cases(server, base, size, args.repeat, args.rtt_ms, cases)
+            print(f"making a {size // MiB} MiB file ...")
+            sha = make_file(server.workdir / "payload.bin", size)
+            for rtt_ms in (float(v) for v in args.rtt_ms.split(",")):
+                with contextlib.ExitStack() as stack:
+                    port = server.port
+                    if rtt_ms > 0:
+                        port = stack.enter_context(delay_proxy(server.port, rtt_ms / 2000))
+                    medians = run_cases(server, port, sha, base, size, args.repeat, rtt_ms, cases)
+                records += figures(medians, size, args.mib, rtt_ms)
+    print(f"\nsummary (median of {args.repeat}; ratio = OpenSSH scp's time / the case's):")
+    for record in records:
+        ratio = f"{record['ratio']:5.2f}x OpenSSH scp" if record["ratio"] is not None else ""
+        print(f"  {record['case']:40s} {record['mb_s']:7.1f} MB/s  {ratio}")
+    if args.json is not None:
+        args.json.write_text(json.dumps(records, indent=2) + "\n")
+        print(f"figures written to {args.json}")
+
+
+def figures(
+    medians: dict[str, float], size: int, mib: int, rtt_ms: float
+) -> list[dict[str, object]]:
+    """The --json records of one link: every case but the reference, against it."""
+    link = f"{rtt_ms:g} ms RTT" if rtt_ms else "loopback"
+    reference = medians.get("openssh")
+    out: list[dict[str, object]] = []
+    for name, seconds in medians.items():
+        if name == "openssh":
+            continue
+        label = "" if name == "ours" else f" ({name})"
+        out.append(
+            {
+                "case": f"download {mib} MiB, {link}{label}",
+                "mb_s": round(size / seconds / 1e6, 1),
+                "reference": "openssh scp" if reference else None,
+                "reference_mb_s": round(size / reference / 1e6, 1) if reference else None,
+                "ratio": round(reference / seconds, 3) if reference else None,
+            }
+        )
+    return out
 
 
 def run_cases(
-    server: SSHDServer, base: Path, size: int, repeat: int, rtt_ms: float, cases: list[str]
-) -> None:
+    server: SSHDServer,
+    port: int,
+    sha: str,
+    base: Path,
+    size: int,
+    repeat: int,
+    rtt_ms: float,
+    cases: list[str],
+) -> dict[str, float]:
+    """Time the cases against `port` (the sshd, or a proxy in front of it): median seconds."""
     rel = f"{server.rel_dir}/payload.bin"
-    print(f"making a {size // MiB} MiB file ...")
-    sha = make_file(server.workdir / "payload.bin", size)
-    port = server.port
-    proxy = DelayProxy(server.port, rtt_ms / 2000) if rtt_ms > 0 else None
-    if proxy is not None:
-        port = proxy.port
     target = SSHTarget(
         host="127.0.0.1",
         port=port,
@@ -220,7 +313,7 @@ def run_cases(
         "openssh": openssh,
     }
     rtt = f", {rtt_ms:g} ms RTT proxy" if rtt_ms else ", loopback"
-    print(f"{size // MiB} MiB{rtt}, median of {repeat}")
+    print(f"\n{size // MiB} MiB{rtt}, median of {repeat}")
 
     def checked(name: str) -> Callable[[], None]:
         def run() -> None:
@@ -229,16 +322,17 @@ def run_cases(
 
         return run
 
-    medians = timed({name: checked(name) for name in cases}, repeat, size)
-    print("\nmedians:")
+    try:
+        medians = timed({name: checked(name) for name in cases}, repeat, size)
+    finally:
+        loop.close()
+    print("medians:")
     for name, seconds in medians.items():
         line = f"  {name:8s} {seconds:6.2f} s  {size / seconds / 1e6:7.1f} MB/s"
         if "openssh" in medians and name != "openssh":
             line += f"  {medians['openssh'] / seconds:5.2f}x OpenSSH scp"
         print(line)
-    loop.close()
-    if proxy is not None:
-        proxy.close()
+    return medians
 
 
 if __name__ == "__main__":
