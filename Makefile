@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install test lint typecheck demo screenshots fuzz package package-test
+.PHONY: install test lint typecheck demo screenshots fuzz package package-test bench
 
 install:
 	bash scripts/install-deps.sh
@@ -17,6 +17,11 @@ typecheck: install
 test: lint typecheck
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+# Every benchmark against its reference, side by side; writes docs/benchmarks.md (run it on a
+# quiet machine: the benchmarks run one after the other, never together).
+bench: install
+	QT_QPA_PLATFORM=offscreen $(PY) bench/run_all.py
 
 fuzz: install
 	FUZZ_EXAMPLES=2000 QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider tests/fuzz
