@@ -84,7 +84,10 @@ async def test_job_bundle_trains_over_openssh(sshd: Any, tiny_model: Path, tmp_p
 
         remote_config = json.loads((sshd.home / job_dir / B.CONFIG_FILE).read_text())
         assert remote_config["project_name"] == "it's $(touch canary) `id`"
-        assert not list(sshd.home.glob("**/canary"))
+        # Where a command would run: the login home and the job dir (not all of the home,
+        # which is the machine's /root here and changes under other processes).
+        assert not (sshd.home / "canary").exists()
+        assert not list((sshd.home / job_dir).glob("**/canary"))
 
         rel = f"{job_dir}/{B.ARTIFACT_FILE}"
         digest = await fetch_remote_sha256(session, rel)
