@@ -23,6 +23,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 METRIC_MARKER = "LGUI_METRIC "
@@ -414,6 +415,9 @@ def _integer(value: Any) -> int | None:
     return int(number)
 
 
+# Bars repeat the same counts and clocks over and over: their values are cached (pure functions
+# of short strings), which is what a flood of progress lines spends much of its time on.
+@lru_cache(maxsize=8192)
 def _scaled(text: str) -> float | None:
     if not text:
         return None
@@ -425,6 +429,7 @@ def _scaled(text: str) -> float | None:
         return None
 
 
+@lru_cache(maxsize=8192)
 def _clock(text: str) -> float | None:
     try:
         parts = [int(p) for p in text.split(":")]

@@ -30,6 +30,11 @@ from lambda_gui.services.store import JobRecord
 from lambda_gui.services.tracker_secrets import tracker_environment
 
 _FLUSH_S = 0.25
+# A batch this long is decoded and parsed in a worker thread, so the loop stays responsive.
+_THREAD_LINES = 256
+_SLICE_LINES = 5000
+# Lines queued beyond this make the follower wait for the parsing: memory stays bounded.
+_BACKLOG_LINES = 100_000
 _RUNNING_STATES = ("starting", "running")
 _STOP_SSH_S = 20.0
 # train.py packages its latest checkpoint on SIGTERM; give it this long.
@@ -233,7 +238,8 @@ class RemoteJob:
             helpers.append(asyncio.create_task(self._heartbeat(), name=f"heartbeat:{self.job.id}"))
         try:
             async for line, new_offset in follower.lines():
-                batcher.add(line, new_offset)
+                if batcher.add(line, new_offset):
+                    await batcher.drained()  # far behind: let the parsing catch up first
         finally:
             for helper in helpers:
                 helper.cancel()
@@ -406,10 +412,19 @@ class _LogBatcher:
         self.lines: list[bytes] = []
         self.offset = 0
         self.lock = asyncio.Lock()
+        self.taken = asyncio.Event()  # set whenever a flush takes the queued lines
 
-    def add(self, line: bytes, offset: int) -> None:
+    def add(self, line: bytes, offset: int) -> bool:
+        """Queue a line; True when the queue is so long that the reader should wait."""
         self.lines.append(line)
         self.offset = offset
+        return len(self.lines) >= _BACKLOG_LINES
+
+    async def drained(self) -> None:
+        """Wait until a flush took the queued lines (the remote file keeps the rest)."""
+        while len(self.lines) >= _BACKLOG_LINES:
+            self.taken.clear()
+            await self.taken.wait()
 
     def _watch_loss(self, events: list[LogEvent]) -> None:
         if self.guard is None:
@@ -422,29 +437,55 @@ class _LogBatcher:
                     self.guard = None
                     return
 
+    async def _publish(self, lines: list[bytes], offset: int) -> None:
+        ctx, job_id = self.remote.ctx, self.remote.job.id
+        # Decoding and parsing off the loop's thread (the GUI thread in the app), one slice at
+        # a time under the flush lock, so the parser sees the lines in order.
+        if len(lines) >= _THREAD_LINES:
+            text, events = await asyncio.to_thread(self._parse, lines)
+        else:
+            text, events = self._parse(lines)
+        ctx.bus.publish(JobLogLines(job_id, text, offset))
+        if events:
+            ctx.bus.publish(JobLogEvents(job_id, tuple(events)))
+            self._watch_loss(events)
+            for event in events:
+                if isinstance(event, StatusEvent):
+                    await self.remote.enter_after_training(event.phase)
+
+    def _parse(self, lines: list[bytes]) -> tuple[tuple[str, ...], list[LogEvent]]:
+        """The batch's lines as text and the events they give (pure: runs in a worker)."""
+        text = tuple(raw.decode("utf-8", errors="replace").rstrip("\r\n") for raw in lines)
+        events: list[LogEvent] = []
+        feed = self.parser.feed
+        for line in text:
+            events.extend(feed(line))
+        return text, events
+
     async def run(self) -> None:
         while True:
             await asyncio.sleep(_FLUSH_S)
-            await self.flush()
+            # Shielded: cancelling the flusher (the log ended) must not drop the batch being
+            # parsed; the final flush waits for it on the lock.
+            await asyncio.shield(self.flush())
 
     async def flush(self, *, save_offset: bool = False) -> None:
         async with self.lock:
             # Taken together, before any await: lines arriving meanwhile belong to the next batch.
             lines, self.lines, offset = self.lines, [], self.offset
+            self.taken.set()
             ctx, job_id = self.remote.ctx, self.remote.job.id
             if lines:
                 await ctx.logs.append(job_id, b"".join(lines))
-                text = tuple(raw.decode("utf-8", errors="replace").rstrip("\r\n") for raw in lines)
-                ctx.bus.publish(JobLogLines(job_id, text, offset))
-                events: list[LogEvent] = []
-                for line in text:
-                    events.extend(self.parser.feed(line))
-                if events:
-                    ctx.bus.publish(JobLogEvents(job_id, tuple(events)))
-                    self._watch_loss(events)
-                    for event in events:
-                        if isinstance(event, StatusEvent):
-                            await self.remote.enter_after_training(event.phase)
+                # Published in slices of _SLICE_LINES: what listeners (the window) do per event
+                # stays small however far behind a flood of lines the batcher is.
+                # A slice's offset: the batch's, less the bytes of the lines after the slice.
+                after = sum(len(raw) for raw in lines)
+                for start in range(0, len(lines), _SLICE_LINES):
+                    part = lines[start : start + _SLICE_LINES]
+                    after -= sum(len(raw) for raw in part)
+                    await self._publish(part, offset - after)
+                    await asyncio.sleep(0)  # the window's own events between two slices
             # Saved with every appended batch: a restart resumes right after the last line
             # written locally (the remote offset, which counts the bytes of cut lines too).
             if (lines or save_offset) and offset:

@@ -573,21 +573,29 @@ class JobDetail(QWidget):
         self._synced = True
 
     def _apply_events(self, events: Iterable[LogEvent]) -> None:
-        for event in events:
-            if isinstance(event, MetricEvent) and event.source == "lgui" and event.step is not None:
-                self._add_metrics(
-                    [{"step": event.step, "epoch": event.epoch, "time": event.time, **event.values}]
-                )
+        self._add_metrics(
+            [
+                {"step": event.step, "epoch": event.epoch, "time": event.time, **event.values}
+                for event in events
+                if isinstance(event, MetricEvent)
+                and event.source == "lgui"
+                and event.step is not None
+            ]
+        )
         self.tick()
 
     def _add_metrics(self, records: Iterable[Mapping[str, Any]]) -> None:
+        # One add_points per series for the whole batch: a flood of metrics costs per batch.
+        columns: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in SERIES}
+        plot = None
         for record in records:
             step = record.get("step")
             if not isinstance(step, int | float):
                 continue
+            plot = plot or self.plot
             # Where the step lies in epochs and seconds: the chart's other x axes.
             epoch, seconds = record.get("epoch"), record.get("time")
-            self.plot.add_clock(
+            plot.add_clock(
                 step,
                 epoch=float(epoch) if isinstance(epoch, int | float) else None,
                 time=float(seconds) if isinstance(seconds, int | float) else None,
@@ -595,8 +603,13 @@ class JobDetail(QWidget):
             for name in SERIES:
                 value = record.get(name)
                 if isinstance(value, int | float) and step > self._last_step.get(name, -1.0):
-                    self.plot.add_points(name, [step], [value])
+                    columns[name][0].append(step)
+                    columns[name][1].append(value)
                     self._last_step[name] = float(step)
+        if plot is not None:
+            for name, (steps, values) in columns.items():
+                if steps:
+                    plot.add_points(name, steps, values)
 
     async def _read_history(self, job_id: str, terminal: bool) -> None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Iterable
 
@@ -29,6 +30,11 @@ from lambda_gui.core.log_rows import Level, LogRow, LogRowBuilder
 
 MAX_LINES = 20_000
 FLUSH_HZ = 10.0
+# A timed flush reads queued lines for this long at most, then lets the window run for
+# FLUSH_PAUSE_MS before it goes on: a flood of lines never freezes the window, and never takes
+# more than about a third of its time (the queue keeps the newest max_lines meanwhile).
+FLUSH_SLICE_S = 0.008
+FLUSH_PAUSE_MS = 16
 NOT_FOUND_STYLE = "QLineEdit { background: #ffd7d5; color: #1f2328; }"
 LEVEL_CHOICES: tuple[tuple[str, Level], ...] = (
     ("All lines", Level.INFO),
@@ -59,6 +65,8 @@ class LogView(QWidget):
         super().__init__(parent)
         self.max_lines = max_lines
         self.flush_count = 0
+        self.received_count = 0  # lines handed to append_lines, ever
+        self.dropped_count = 0  # of those, dropped from a full queue before they were read
         self._pending: deque[str] = deque(maxlen=max_lines)
         self._raw: deque[tuple[str, Level]] = deque(maxlen=max_lines)
         self._rows: deque[LogRow] = deque(maxlen=max_lines)
@@ -162,47 +170,82 @@ class LogView(QWidget):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(max(1, round(1000.0 / flush_hz)))
-        self._timer.timeout.connect(self.flush)
+        self._timer.timeout.connect(self._flush_slice)
+        self._more = QTimer(self)
+        self._more.setSingleShot(True)
+        self._more.setInterval(FLUSH_PAUSE_MS)
+        self._more.timeout.connect(self._flush_slice)
 
     # lines in
 
     def append_lines(self, lines: Iterable[str]) -> None:
         """Queue lines; they are shown together on the next flush (at most FLUSH_HZ per second)."""
-        self._pending.extend(lines)
-        if self._pending and not self._timer.isActive():
+        batch = lines if isinstance(lines, list | tuple) else list(lines)
+        pending = self._pending
+        # The queue keeps the newest max_lines: the oldest beyond that are never read.
+        overflow = len(pending) + len(batch) - self.max_lines
+        if overflow > 0:
+            self.dropped_count += overflow
+        self.received_count += len(batch)
+        pending.extend(batch)
+        if pending and not self._timer.isActive() and not self._more.isActive():
             self._timer.start()
 
     def flush(self) -> None:
         """Read every queued line and show what the current view and filter keep, in one go."""
         self._timer.stop()
+        self._more.stop()
+        self._read(None)
+
+    def _flush_slice(self) -> None:
+        """The timers' flush: reads for FLUSH_SLICE_S at most and goes on right after."""
+        self._read(time.perf_counter() + FLUSH_SLICE_S)
+        if self._pending:
+            self._more.start()
+
+    def _read(self, deadline: float | None) -> None:
         if not self._pending:
             return
         raw = self.raw
         least = self.min_level
         shown: list[str] = []
-        builder = self._builder
-        for line in self._pending:
-            fed = builder.feed(line)
+        feed = self._builder.feed
+        pending = self._pending
+        keep_raw = self._raw.append
+        keep_rows = self._rows.extend
+        clock = time.perf_counter
+        count = 0
+        while pending:
+            line = pending.popleft()
+            fed = feed(line)
             # tqdm redraws a progress line with carriage returns: keep its latest state.
             latest = line.rsplit("\r", 1)[-1] if "\r" in line else line
-            self._raw.append((latest, fed.level))
-            self._rows.extend(fed.rows)
+            keep_raw((latest, fed.level))
+            rows = fed.rows
+            if rows:
+                keep_rows(rows)
             if raw:
                 if fed.level >= least:
                     shown.append(latest)
             else:
-                shown.extend(row.text for row in fed.rows if row.level >= least)
-        self._pending.clear()
+                shown.extend(row.text for row in rows if row.level >= least)
+            count += 1
+            if deadline is not None and not count & 63 and clock() >= deadline:
+                break
         if shown:
+            if len(shown) > self.max_lines:
+                shown = shown[-self.max_lines :]  # the document keeps no more anyway
             bar = self.text.verticalScrollBar()
             kept = bar.value()
             self.text.appendPlainText("\n".join(shown))
             bar.setValue(bar.maximum() if self.follow else kept)
-        self.flush_count += 1
+        if not pending:
+            self.flush_count += 1  # a flush is done once the queue is read to its end
 
     def clear(self) -> None:
         """Drop every line, shown or queued, and start reading a new log."""
         self._pending.clear()
+        self._more.stop()
         self._raw.clear()
         self._rows.clear()
         self._builder = LogRowBuilder()

@@ -1,0 +1,124 @@
+"""The log batcher (services/job_remote.py): a flood of lines is parsed off the loop's thread
+and published in bounded slices, in order, with the batch's offset last; cancelling the
+flusher mid-batch loses no line."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+from lambda_gui.core.logparse import MetricEvent
+from lambda_gui.services import job_remote
+from lambda_gui.services.events import JobLogEvents, JobLogLines
+
+
+class _Logs:
+    def __init__(self) -> None:
+        self.data = b""
+
+    async def append(self, _job_id: str, data: bytes) -> None:
+        await asyncio.sleep(0)
+        self.data += data
+
+
+class _Store:
+    def __init__(self) -> None:
+        self.offsets: list[int] = []
+
+    async def update_job(self, _job_id: str, *, log_offset: int) -> None:
+        self.offsets.append(log_offset)
+
+
+class _Bus:
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+
+    def publish(self, event: Any) -> None:
+        self.events.append(event)
+
+
+def _batcher() -> tuple[job_remote._LogBatcher, SimpleNamespace]:
+    ctx = SimpleNamespace(logs=_Logs(), store=_Store(), bus=_Bus())
+    job = SimpleNamespace(id="job1", config=SimpleNamespace(stop_on_divergence=False))
+
+    async def enter_after_training(_phase: str) -> None:
+        return None
+
+    remote = SimpleNamespace(
+        ctx=ctx, job=job, stop_soon=lambda *_: None, enter_after_training=enter_after_training
+    )
+    return job_remote._LogBatcher(remote), ctx  # type: ignore[arg-type]
+
+
+def _lines(count: int) -> list[bytes]:
+    return [
+        b'LGUI_METRIC {"step": %d, "loss": 1.5}\n' % i if i % 3 == 0 else b"plain %d\n" % i
+        for i in range(count)
+    ]
+
+
+def _feed(batcher: job_remote._LogBatcher, lines: list[bytes]) -> int:
+    offset = 0
+    for line in lines:
+        offset += len(line)
+        batcher.add(line, offset)
+    return offset
+
+
+async def test_a_long_batch_is_published_in_ordered_slices() -> None:
+    batcher, ctx = _batcher()
+    lines = _lines(2 * job_remote._SLICE_LINES + 7)
+    end = _feed(batcher, lines)
+    await batcher.flush()
+    published = [e for e in ctx.bus.events if isinstance(e, JobLogLines)]
+    assert [len(e.lines) for e in published] == [
+        job_remote._SLICE_LINES,
+        job_remote._SLICE_LINES,
+        7,
+    ]
+    text = [line for e in published for line in e.lines]
+    assert text == [raw.decode().rstrip("\n") for raw in lines]
+    # Each slice's offset is where its last line ends; the last is the batch's.
+    assert [e.offset for e in published] == [
+        sum(len(raw) for raw in lines[: job_remote._SLICE_LINES]),
+        sum(len(raw) for raw in lines[: 2 * job_remote._SLICE_LINES]),
+        end,
+    ]
+    steps = [
+        ev.step
+        for e in ctx.bus.events
+        if isinstance(e, JobLogEvents)
+        for ev in e.events
+        if isinstance(ev, MetricEvent)
+    ]
+    assert steps == list(range(0, len(lines), 3))
+    assert ctx.logs.data == b"".join(lines)
+    assert ctx.store.offsets == [end]
+
+
+async def test_cancelling_the_flusher_mid_batch_loses_no_line() -> None:
+    batcher, ctx = _batcher()
+    lines = _lines(3 * job_remote._SLICE_LINES)
+    _feed(batcher, lines)
+    flusher = asyncio.create_task(batcher.run())
+    await asyncio.sleep(job_remote._FLUSH_S + 0.01)  # the flush is under way
+    flusher.cancel()
+    await asyncio.gather(flusher, return_exceptions=True)
+    extra = b"last line\n"
+    batcher.add(extra, 1)
+    await batcher.flush(save_offset=True)
+    text = [line for e in ctx.bus.events if isinstance(e, JobLogLines) for line in e.lines]
+    assert text == [raw.decode().rstrip("\n") for raw in [*lines, extra]]
+
+
+async def test_the_reader_is_told_to_wait_when_far_behind(monkeypatch: Any) -> None:
+    monkeypatch.setattr(job_remote, "_BACKLOG_LINES", 10)
+    batcher, _ctx = _batcher()
+    assert not any(batcher.add(b"x\n", i) for i in range(9))
+    assert batcher.add(b"x\n", 10)
+    waiting = asyncio.create_task(batcher.drained())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    await batcher.flush()
+    await asyncio.wait_for(waiting, 2)
