@@ -3,7 +3,6 @@ buffer, find (Ctrl+F, F3), follow and copy."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -194,9 +193,9 @@ def test_ctrl_f_finds_and_f3_moves_between_matches(qtbot: Any) -> None:
     assert {"Ctrl+F", "F3", "Shift+F3", "Shift+Return"} <= shortcuts
 
 
-def test_a_million_lines_in_batches_stay_bounded_and_quick(qtbot: Any) -> None:
+def test_a_million_lines_in_batches_stay_bounded(qtbot: Any) -> None:
+    # (Its speed is measured in bench/bench_firehose.py, not timed here.)
     view = make(qtbot, max_lines=5000)
-    started = time.perf_counter()
     for batch in range(100):
         view.append_lines(
             f"\r 50%|#####     | {batch}/100 [00:01<00:01, 4.00it/s]"
@@ -205,6 +204,5 @@ def test_a_million_lines_in_batches_stay_bounded_and_quick(qtbot: Any) -> None:
         )
     assert view.pending_count == 5000  # the queue keeps only what the view could hold
     view.flush()
-    assert time.perf_counter() - started < 20
     assert view.line_count == 5000 and len(view.rows()) == 5000
     assert view.shown_text().splitlines()[-1] == "step 999999 · loss 1.5"
