@@ -26,7 +26,6 @@ from lambda_gui.gui.style import DEMO_BANNER_STYLE, apply_accessible_palette
 from lambda_gui.gui.widgets.lazy_tabs import LazyTabs
 from lambda_gui.services.connector import DEFAULT_BASE_URL, LambdaLabsConnector
 from lambda_gui.services.credentials import CredentialStore
-from lambda_gui.services.demo import DemoCloud, demo_draft
 from lambda_gui.services.events import BillingWarning, OrphansFound, TaskFailed
 
 if TYPE_CHECKING:
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
     from lambda_gui.gui.panels.jobs_panel import JobsPanel
     from lambda_gui.gui.panels.pricing_panel import PricingPanel
     from lambda_gui.gui.wizard.wizard_panel import WizardPanel
+    from lambda_gui.services.demo import DemoCloud
 
 DEMO_BANNER = (
     "Demo mode: the Lambda Cloud here is simulated on this computer, and training runs on "
@@ -142,6 +142,7 @@ class MainWindow(QMainWindow):
 
     def _build_wizard(self, parent: QWidget) -> QWidget:
         from lambda_gui.gui.wizard.wizard_panel import WizardPanel
+        from lambda_gui.services.demo import demo_draft
 
         demo = self.demo
         panel = WizardPanel(

@@ -9,11 +9,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lambda_gui.cloud.wire import Instance
 from lambda_gui.core.errors import LambdaAPIError, ObjectNotFoundError
 
 if TYPE_CHECKING:
     from lambda_gui.cloud.client import LambdaCloudClient
+    from lambda_gui.cloud.wire import Instance
 
 log = logging.getLogger(__name__)
 

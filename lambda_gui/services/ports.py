@@ -12,16 +12,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from lambda_gui.core.dataset_format import Progress
-from lambda_gui.core.models import PricingInfo, Resource, Sample, TrainingConfig
-from lambda_gui.services.events import Orphan
-from lambda_gui.services.job_delete import DeletedJob, JobFolder
-from lambda_gui.services.paths import AppPaths
-from lambda_gui.services.settings import AppSettings
-from lambda_gui.services.store import JobRecord
-from lambda_gui.services.tracker_secrets import SecretKeeper
+# Types only: the window imports these Protocols before its first paint, and none of them is
+# needed at run time (tests/gui/test_ports.py reads them for its checks).
+if TYPE_CHECKING:
+    from lambda_gui.core.dataset_format import Progress
+    from lambda_gui.core.models import PricingInfo, Resource, Sample, TrainingConfig
+    from lambda_gui.services.events import Orphan
+    from lambda_gui.services.job_delete import DeletedJob, JobFolder
+    from lambda_gui.services.paths import AppPaths
+    from lambda_gui.services.settings import AppSettings
+    from lambda_gui.services.store import JobRecord
+    from lambda_gui.services.tracker_secrets import SecretKeeper
 
 
 class CatalogSource(Protocol):

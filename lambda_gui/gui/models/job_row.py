@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lambda_gui.core.models import JobPhase, PricingInfo
-from lambda_gui.core.planner import FINISH_SECONDS
 
 PHASE_LABELS = {
     JobPhase.QUEUED: "Queued",
@@ -104,6 +103,8 @@ class JobRow:
             return self.cost_so_far(now)
         if self.download_kept or self.phase.is_terminal:
             return None
+        from lambda_gui.core.planner import FINISH_SECONDS  # the planner loads with a job
+
         if self.phase is JobPhase.DOWNLOADING:
             left = FINISH_SECONDS
         else:
