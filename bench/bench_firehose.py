@@ -37,8 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import keyring.backend  # noqa: E402
 import psutil  # noqa: E402
+
+from tests.gui.conftest import MemoryKeyring  # noqa: E402  (the user's keyring is never touched)
 
 TARGET_LINES_PER_S = 300_000
 TARGET_LATE_MAX_MS = 50.0
@@ -116,25 +117,6 @@ tar czf adapter.tar.gz adapter.txt
 sha256sum adapter.tar.gz > adapter.tar.gz.sha256
 echo 0 > exit_code
 """
-
-
-class _MemoryKeyring(keyring.backend.KeyringBackend):
-    """Secrets in a dict: the user's keyring is never touched."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.values: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.values.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.values[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.values.pop((service, username), None)
 
 
 def _swap_bootstrap(lines: int) -> None:
@@ -221,7 +203,7 @@ async def run(lines: int, timeout_s: float) -> dict[str, float]:
         win: MainWindow | None = None
         try:
             await connector.connect(creds)
-            win = MainWindow(connector, CredentialStore(backend=_MemoryKeyring()), dialogs=False)
+            win = MainWindow(connector, CredentialStore(backend=MemoryKeyring()), dialogs=False)
             win.resize(1280, 820)
             win.show()
             win.connected = True
