@@ -55,8 +55,11 @@ tar -C dist -czf "dist/$NAME-linux-$ARCH.tar.gz" "$NAME"
 end=$(date +%s)
 
 # The oldest glibc the bundle can run on: the highest GLIBC_x.y any bundled file needs.
-floor=$(find "$STAGE" -type f \( -name '*.so*' -o -name lambda-gui \) -print0 \
-  | xargs -0 objdump -T 2> /dev/null | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -n 1)
+# (ELF files only: '*.so' and '*.so.N', not any name holding ".so"; objdump's complaints about a
+# file it cannot read do not fail the build.)
+floor=$(find "$STAGE" -type f \( -name '*.so' -o -name '*.so.*' -o -name lambda-gui \) -print0 \
+  | xargs -0 sh -c 'objdump -T "$@" 2> /dev/null; true' _ | grep -o 'GLIBC_[0-9.]*' | sort -uV \
+  | tail -n 1)
 echo "built dist/$NAME-linux-$ARCH.tar.gz in $((end - start)) s"
 echo "unpacked: $(du -sh "$STAGE" | cut -f1), tar.gz: $(du -h "dist/$NAME-linux-$ARCH.tar.gz" | cut -f1)"
 echo "glibc floor: ${floor#GLIBC_}"
