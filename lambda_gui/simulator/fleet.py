@@ -137,9 +137,11 @@ class Fleet:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
-        await asyncio.gather(
-            *(m.power_off() for m in self.machines.values()), return_exceptions=True
-        )
+        machines = list(self.machines.values())
+        results = await asyncio.gather(*(m.power_off() for m in machines), return_exceptions=True)
+        for machine, result in zip(machines, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("powering off %s failed: %r", machine.instance_id, result)
 
     # --- the steps -------------------------------------------------------------------
 

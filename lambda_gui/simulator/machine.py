@@ -75,9 +75,12 @@ class Machine:
         return await self.ssh.start()
 
     async def power_off(self) -> None:
-        """Stop sshd, cut connections and kill every process the instance started."""
-        await self.ssh.stop()
-        await asyncio.to_thread(kill_instance_processes, self.instance_id)
+        """Stop sshd, cut connections and kill every process the instance started (the
+        processes die even when stopping sshd fails: a powered-off machine runs nothing)."""
+        try:
+            await self.ssh.stop()
+        finally:
+            await asyncio.to_thread(kill_instance_processes, self.instance_id)
         if self._cloud_init is not None:
             await self._cloud_init.wait()
             self._cloud_init = None

@@ -12,6 +12,28 @@ from pathlib import Path
 MARKER_VAR = "LAMBDA_SIM_INSTANCE"
 
 
+def process_stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, parent pid) of a process from /proc/PID/stat, or None if it is gone.
+
+    Read as bytes: the command name in parentheses is cut at 15 bytes, which can split a
+    UTF-8 character, and may itself hold ")" or spaces; the fields after the last ")" are
+    plain ASCII."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    fields = raw.rpartition(b")")[2].split()
+    if len(fields) < 2 or not fields[1].isdigit():
+        return None
+    return fields[0].decode("ascii", "replace"), int(fields[1])
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie."""
+    stat = process_stat(pid)
+    return stat is not None and stat[0] != "Z"
+
+
 def _marker(instance_id: str) -> bytes:
     return f"{MARKER_VAR}={instance_id}".encode()
 
@@ -26,12 +48,9 @@ def pids_of_instance(instance_id: str) -> list[int]:
             continue
         try:
             environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if state == "Z":
-            continue
-        if marker in environ.split(b"\0"):
+        if marker in environ.split(b"\0") and process_alive(int(entry.name)):
             found.append(int(entry.name))
     return found
 

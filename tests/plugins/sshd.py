@@ -47,12 +47,14 @@ def _keygen(path: Path) -> None:
 def _proc_stat(pid: int) -> tuple[str, int] | None:
     """(comm, ppid) of a process, or None if it is gone."""
     try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
+        raw = Path(f"/proc/{pid}/stat").read_bytes()
     except OSError:
         return None
-    comm = raw[raw.index("(") + 1 : raw.rindex(")")]
-    ppid = int(raw[raw.rindex(")") + 2 :].split()[1])
-    return comm, ppid
+    head, _, tail = raw.rpartition(b")")
+    fields = tail.split()
+    if len(fields) < 2 or not fields[1].isdigit():
+        return None
+    return head.partition(b"(")[2].decode("utf-8", "replace"), int(fields[1])
 
 
 @dataclass

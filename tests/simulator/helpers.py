@@ -12,6 +12,7 @@ import aiohttp
 import paramiko
 
 from lambda_gui.simulator import Simulator
+from lambda_gui.simulator.processes import process_alive
 
 DEFAULT_TYPE = "gpu_1x_a10"
 DEFAULT_REGION = "us-east-1"
@@ -119,10 +120,5 @@ def run(client: paramiko.SSHClient, command: str, stdin: bytes = b"") -> tuple[i
     return status, out, err
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process exists and is not a zombie."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
+#: Whether a process exists and is not a zombie.
+pid_alive = process_alive
