@@ -76,6 +76,7 @@ MAX_SAMPLES = 20
 MAX_PROMPT_CHARS = 4000
 MAX_SAMPLE_TOKENS = 1024
 GGUF_TYPES = ("f16", "q8_0")
+SHARDING_MODES = ("none", "fsdp")
 _JOB_ID = re.compile(r"^[0-9a-f]{12}$")
 
 _HUB_MODEL_ID = re.compile(
@@ -341,6 +342,10 @@ def _check_after_training(cfg: TrainingConfig) -> None:
     if cfg.gguf and not cfg.merge:
         raise ConfigError(
             "gguf", "GGUF is converted from the merged model: turn on merging as well."
+        )
+    if cfg.sharding not in SHARDING_MODES:
+        raise ConfigError(
+            "sharding", f"{_shown(cfg.sharding)} is not one of: {', '.join(SHARDING_MODES)}."
         )
     if cfg.resume_of is not None and (
         not isinstance(cfg.resume_of, str) or not _JOB_ID.fullmatch(cfg.resume_of)

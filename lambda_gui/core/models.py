@@ -204,6 +204,10 @@ class TrainingConfig:
     # Resume: the job whose last checkpoint (with optimizer, scheduler and RNG state) this
     # job continues from; its step numbers go on from there.
     resume_of: str | None = None
+    # Scale-out (docs/scale-out.md): "none" runs data-parallel on a multi-GPU instance (each
+    # GPU holds the whole model); "fsdp" shards the frozen base weights over the GPUs (FSDP
+    # through accelerate), for models that do not fit one GPU.
+    sharding: str = "none"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -326,6 +326,7 @@ COMPARED_FIELDS: tuple[tuple[str, str], ...] = (
     ("gradient_checkpointing", "Gradient checkpointing"),
     ("use_chat_template", "Chat template"),
     ("resource_id", "Instance type"),
+    ("sharding", "Sharding"),
     ("seed", "Seed"),
     ("resume_of", "Resumed from"),
 )

@@ -83,6 +83,7 @@ FULL = TrainingConfig(
     merge=True,
     gguf=["q8_0"],
     resume_of="0123456789ab",
+    sharding="fsdp",
     extra={"note": "x"},
 )
 

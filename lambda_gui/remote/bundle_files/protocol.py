@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-BUNDLE_VERSION = 2
+BUNDLE_VERSION = 3
 
 # Where the jobs live, relative to the login home: one dir per job id.
 JOBS_ROOT = "lambda-gui/jobs"
@@ -156,6 +156,7 @@ class JobConfig:
     sample_max_new_tokens: int
     merge: bool
     gguf: list[str]
+    sharding: str  # "none" (data-parallel) or "fsdp"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JobConfig:
