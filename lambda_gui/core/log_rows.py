@@ -27,16 +27,21 @@ from enum import IntEnum
 from typing import Any
 
 from lambda_gui.core.logparse import (
+    EVENT_WORDS,
     MAX_LINE_CHARS,
     METRIC_MARKER,
     STATUS_MARKER,
+    TQDM_BAR,
     ErrorEvent,
     LogEvent,
     MetricEvent,
     ProgressEvent,
     StatusEvent,
+    event_words,
+    lgui_metric_event,
     parse_events,
     text_outside_progress,
+    trainer_dict_event,
     visible_segments,
 )
 
@@ -44,6 +49,10 @@ SEPARATOR = " · "
 STATUS_PREFIX = "» "
 LONG_TEXT_CHARS = 2000  # what a row shows of a line longer than logparse.MAX_LINE_CHARS
 _WARNING = re.compile(r"warn|deprecat", re.IGNORECASE)
+_NOT_DICT = event_words("{'")
+# A line of the trainer's own bars only (no description, nothing after them): each
+# carriage-return segment is blanks, a bar as logparse reads it, and its bracketed figures.
+_TRAINER_BARS = re.compile(rf"\r?(?:[ \t]*+{TQDM_BAR}[^\[\]\r]*+\][ \t]*+\r?)++")
 _SETUP_STEPS = {
     "start": "Setting up the instance",
     "venv": "Creating the Python environment",
@@ -87,8 +96,15 @@ class LogRowBuilder:
         self._last_done: tuple[str, float] | None = None
         self._tokens: tuple[float, float] | None = None  # (num_tokens, time) of the last step
 
+    def saw_lgui_metrics(self) -> None:
+        """LGUI_METRIC lines were seen in lines not fed (core/log_reader.py skips some)."""
+        self._lgui_metrics = True
+
     def feed(self, line: str) -> FedLine:
         """The rows one more raw line gives (often none: a bar, a duplicate print)."""
+        fast = self._fast(line)
+        if fast is not None:
+            return fast
         events = parse_events(line)
         text, level = self._text_of(line, events)
         rows: list[LogRow] = []
@@ -100,6 +116,42 @@ class LogRowBuilder:
                 rows.append(row)
         line_level = max((row.level for row in rows), default=level)
         return FedLine(tuple(rows), line_level)
+
+    def _fast(self, line: str) -> FedLine | None:
+        """The same as the general path for the lines a flood is made of, at a fraction of
+        its cost: plain text, an LGUI_METRIC line, a line of the trainer's bars. None for
+        any other line."""
+        if not isinstance(line, str) or len(line) > MAX_LINE_CHARS or "\n" in line:
+            return None
+        if "\r" not in line and EVENT_WORDS.search(line) is None:
+            # No event, no bar, no marker: the text is the line.
+            text = line.rstrip()
+            level = self._level_of(text, [])
+            return FedLine((LogRow(text, level),) if text else (), level)
+        if "\x1b" in line:
+            return None
+        if line.startswith(METRIC_MARKER) and "\r" not in line:
+            metric = lgui_metric_event(line[len(METRIC_MARKER) :])
+            events: list[LogEvent] = [metric] if metric is not None else []
+            level = self._level_of("", events)
+            rows = tuple(row for row in map(self._row_of, events) if row is not None)
+            return FedLine(rows, max((row.level for row in rows), default=level))
+        if _TRAINER_BARS.fullmatch(line):
+            return FedLine((), self._level_of("", []))
+        if (
+            line.startswith("{'")
+            and line.endswith("}")
+            and "\r" not in line
+            and _NOT_DICT.search(line) is None
+        ):
+            # The trainer's dict print and nothing else: no text beside it.
+            metric = trainer_dict_event(line)
+            if metric is None:
+                return None
+            level = self._level_of("", [metric])
+            row = self._row_of(metric)
+            return FedLine((row,), row.level) if row is not None else FedLine((), level)
+        return None
 
     # plain text
 

@@ -45,12 +45,29 @@ _NUMBER = r"(?>\d++(?:\.\d++)?(?:[eE][-+]?\d++)?[kMGTPEZY]?)"
 _CLOCK = r"\d++(?::\d\d){1,2}+"
 # A tqdm bar from its percentage on. The description is the text between the previous bar and
 # this one, taken by slicing: matching it (a lazy `.*?` tried at every position) was quadratic.
-_TQDM = re.compile(
+TQDM_BAR = (
     r"(?P<pct>\d{1,3})%\|[^|]*+\|\s*+"
     rf"(?P<n>{_NUMBER})/(?P<total>{_NUMBER}|\?)\s*+"
     rf"\[(?P<elapsed>{_CLOCK})<(?P<remaining>{_CLOCK}|\?)"
     rf"(?:,\s*+(?P<rate>{_NUMBER}|\?)\s*+(?P<rate_unit>s/[^,\]]++|[^,\]/]*+/s))?"
 )
+_TQDM = re.compile(TQDM_BAR)
+# What any event needs somewhere on its line: the LGUI markers, a bar's "%|", a trainer dict's
+# "{'", the error patterns' words, or an ANSI escape (removing one can join such words).
+_EVENT_WORDS = (
+    "LGUI_", "%|", "{'", "\x1b", "Traceback", "Error", "error", "ERROR", "Exception",
+    "KeyboardInterrupt", "SystemExit", "Killed", "FATAL", "Fatal", "Segmentation",
+    "CUDA out of memory",
+)  # fmt: skip
+
+
+def event_words(*but: str) -> re.Pattern[str]:
+    """A search for the words any event needs, less `but`: a line it finds nothing on gives
+    no event (with `but` given: none beyond what those words start)."""
+    return re.compile("|".join(re.escape(w) for w in _EVENT_WORDS if w not in but))
+
+
+EVENT_WORDS = event_words()
 # A flat dict of plain strings and numbers, the trainer's usual print (see _dict_literal).
 _PLAIN_STR = r"'[^'\\\"\x00-\x1f\ud800-\udfff]*+'"
 _PLAIN_NUM = r"-?[0-9]++(?:\.[0-9]++)?+(?:[eE][-+]?[0-9]++)?+"
@@ -62,6 +79,8 @@ _EXCEPTION = re.compile(
 )
 _ERROR_PREFIX = re.compile(r"^(?:\[?(?:ERROR|Error|error)\]?:|ERROR\b|FATAL\b|Fatal error\b)")
 _KILLED = re.compile(r"(?:^|\s)Killed(?:\s|$)")
+_DECODER = json.JSONDecoder()
+_METRIC_FACTS = frozenset({"step", "epoch", "max_steps", "time"})
 _SCALE = {"k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18, "Z": 1e21, "Y": 1e24}
 
 
@@ -246,7 +265,7 @@ def _parse_text(text: str, *, starts_line: bool) -> list[LogEvent]:
 
 
 def _parse_segment(segment: str, *, whole: bool = True) -> list[LogEvent]:
-    for marker, parse in ((METRIC_MARKER, _lgui_metric), (STATUS_MARKER, _lgui_status)):
+    for marker, parse in ((METRIC_MARKER, lgui_metric_event), (STATUS_MARKER, _lgui_status)):
         at = segment.find(marker)
         if at >= 0:
             before = _progress_events(segment[:at])
@@ -256,7 +275,7 @@ def _parse_segment(segment: str, *, whole: bool = True) -> list[LogEvent]:
     if error is not None:
         return [error]
     events: list[LogEvent] = list(_progress_events(segment))
-    metric = _trainer_dict(segment)
+    metric = trainer_dict_event(segment)
     if metric is not None:
         events.append(metric)
     return events
@@ -264,19 +283,25 @@ def _parse_segment(segment: str, *, whole: bool = True) -> list[LogEvent]:
 
 def _json_object(text: str) -> dict[str, Any] | None:
     try:
-        value, _ = json.JSONDecoder().raw_decode(text.lstrip())
+        value, _ = _DECODER.raw_decode(text.lstrip())
     except (ValueError, RecursionError):  # deep nesting is refused by a recursion limit
         return None
     return value if isinstance(value, dict) else None
 
 
-def _lgui_metric(text: str) -> MetricEvent | None:
+def lgui_metric_event(text: str) -> MetricEvent | None:
+    """The event of an LGUI_METRIC line's text after the marker (None when it is no JSON
+    object)."""
     data = _json_object(text)
     if data is None:
         return None
     values: dict[str, float] = {}
-    for key, value in data.items():
-        if key in ("step", "epoch", "max_steps", "time") or not isinstance(key, str):
+    for key, value in data.items():  # JSON keys are strings
+        if key in _METRIC_FACTS:
+            continue
+        kind = type(value)
+        if kind is float or kind is int:  # the usual case, read as _number would
+            values[key] = float(value)
             continue
         number = _number(value, allow_null=True)
         if number is not None:
@@ -299,7 +324,8 @@ def _lgui_status(text: str) -> StatusEvent | None:
     return StatusEvent(phase=phase, data={k: v for k, v in data.items() if k != "phase"})
 
 
-def _trainer_dict(segment: str) -> MetricEvent | None:
+def trainer_dict_event(segment: str) -> MetricEvent | None:
+    """The event of the trainer's dict print in a segment (None when there is none)."""
     start = segment.find("{'")
     end = segment.rfind("}")
     if start < 0 or end <= start or end - start > _MAX_DICT_CHARS:

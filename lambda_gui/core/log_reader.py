@@ -1,0 +1,136 @@
+"""A batch of raw log lines read once: the events it gives and what the log view shows of it.
+
+`LogReader.read` stands for `LogParser.feed` and `LogRowBuilder.feed` over every line of a
+batch, at a fraction of their cost when lines flood in (a job printing a million lines):
+
+- A line holding none of the words and marks any event needs (logparse.EVENT_WORDS: the LGUI
+  markers, "%|" of a tqdm bar, "{'" of a trainer dict, ANSI escapes, the error words) gives no
+  event; one regex search decides that, without the parser.
+- ``LGUI_METRIC`` lines that start with the marker are read by a shorter path (the same JSON
+  decoding and checks as logparse's).
+- Lines that hold tqdm bars and nothing else event-worthy give progress events; of a batch's
+  bar-only lines only the last is parsed (what the app shows of a bar is its latest state);
+  its events stand where that line stood.
+- A trainer dict line, once LGUI_METRIC lines were seen, gives nothing (logparse drops it too).
+- Rows and raw text (core/log_rows.py) are built for the newest `keep` lines of a batch only:
+  the view keeps no more. The lines just before them are read for context (a traceback that
+  began there), their rows not kept.
+
+Every other line goes through logparse.parse_events as it always did. Pure, no Qt: the app
+runs it off the GUI thread (services/job_remote.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lambda_gui.core.log_rows import Level, LogRow, LogRowBuilder
+from lambda_gui.core.logparse import (
+    EVENT_WORDS,
+    MAX_LINE_CHARS,
+    METRIC_MARKER,
+    LogEvent,
+    MetricEvent,
+    event_words,
+    lgui_metric_event,
+    parse_events,
+)
+
+#: Lines before the kept ones that are read for context only.
+CONTEXT_LINES = 256
+# The event words less a bar's mark, less a trainer dict's: a line whose only event words are
+# bars gives progress events only; one whose only word is "{'" a trainer dict at most.
+_NOT_BAR = event_words("%|")
+_NOT_DICT = event_words("{'")
+
+
+@dataclass(frozen=True, slots=True)
+class ShownLine:
+    """A raw line as the log view keeps it: its latest carriage-return state, its level, and
+    the readable rows it gave."""
+
+    text: str
+    level: Level
+    rows: tuple[LogRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBatch:
+    """What a batch of lines gave: its events in order, and the view's data for its lines
+    from index `shown_from` on (the earlier ones the view would not keep)."""
+
+    events: list[LogEvent]
+    shown_from: int
+    shown: list[ShownLine]
+
+
+class LogReader:
+    """Reads a job's log batch after batch, carrying what spans batches (whether LGUI_METRIC
+    lines were seen, the readable rows' state)."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self.seen_lgui_metrics = False
+        self.rows = LogRowBuilder()
+
+    def read(self, lines: Sequence[str]) -> ReadBatch:
+        """The events of `lines` and the view's data for the newest `keep` of them."""
+        shown_from = max(0, len(lines) - self.keep)
+        events = self._events(lines)
+        context = max(0, shown_from - CONTEXT_LINES)
+        if context > 0 and self.seen_lgui_metrics:
+            self.rows.saw_lgui_metrics()  # the skipped lines may have held the first
+        feed = self.rows.feed
+        for line in lines[context:shown_from]:
+            feed(line)
+        shown: list[ShownLine] = []
+        keep_line = shown.append
+        for line in lines[shown_from:]:
+            fed = feed(line)
+            latest = line.rsplit("\r", 1)[-1] if "\r" in line else line
+            keep_line(ShownLine(latest, fed.level, fed.rows))
+        return ReadBatch(events, shown_from, shown)
+
+    def _events(self, lines: Sequence[str]) -> list[LogEvent]:
+        events: list[LogEvent] = []
+        add = events.append
+        candidate, not_bar, not_dict = EVENT_WORDS.search, _NOT_BAR.search, _NOT_DICT.search
+        last_bar: str | None = None
+        bar_at = 0
+        for line in lines:
+            found = candidate(line)
+            if found is None:
+                continue
+            mark = found.group()
+            if (
+                mark == "LGUI_"
+                and line.startswith(METRIC_MARKER)
+                and "\r" not in line
+                and len(line) <= MAX_LINE_CHARS
+            ):
+                metric = lgui_metric_event(line[len(METRIC_MARKER) :])
+                if metric is not None:
+                    add(metric)
+                    self.seen_lgui_metrics = True
+                continue
+            if mark == "%|" and not_bar(line) is None:
+                last_bar, bar_at = line, len(events)
+                continue
+            if mark == "{'" and self.seen_lgui_metrics and not_dict(line) is None:
+                continue  # a trainer dict: the LGUI_METRIC line says the same
+            for event in parse_events(line):
+                if isinstance(event, MetricEvent):
+                    if event.source == "lgui":
+                        self.seen_lgui_metrics = True
+                    elif self.seen_lgui_metrics:
+                        continue
+                add(event)
+        if last_bar is not None:
+            events[bar_at:bar_at] = parse_events(last_bar)
+        return events
+
+
+def decode_lines(raw: Sequence[bytes]) -> list[str]:
+    """Streamed lines as text (invalid UTF-8 replaced), line ends removed."""
+    return [line.decode("utf-8", errors="replace").rstrip("\r\n") for line in raw]

@@ -1,0 +1,127 @@
+"""The batch reader and the row builder's short paths give what the line-by-line parsers give."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lambda_gui.core.log_reader import CONTEXT_LINES, LogReader
+from lambda_gui.core.log_rows import FedLine, LogRowBuilder
+from lambda_gui.core.logparse import LogEvent, LogParser, MetricEvent, ProgressEvent
+
+
+def _metric(step: int) -> str:
+    data = {"step": step, "max_steps": 90, "epoch": step / 30, "loss": 2.5 - step / 100}
+    data.update(learning_rate=1e-4, grad_norm=0.5, num_tokens=step * 512, time=100.0 + step)
+    return "LGUI_METRIC " + json.dumps(data)
+
+
+FRAGMENTS = [
+    "plain text line",
+    "  indented text  ",
+    "",
+    "   ",
+    "[rank0] step 7: 4096 tokens in 0.12 s",
+    "UserWarning: something is deprecated",
+    "Traceback (most recent call last):",
+    '  File "train.py", line 3, in <module>',
+    "ValueError: bad value",
+    "During handling of the above exception, another exception occurred:",
+    "The above exception was the direct cause of the following exception:",
+    "ERROR: it broke",
+    "Killed",
+    "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2 GiB",
+    "Segmentation fault (core dumped)",
+    " 45%|####5     | 45/100 [00:10<00:12,  4.50it/s]",
+    "\r 45%|####5     | 45/100 [00:10<00:12,  4.50it/s]\r 46%|####6     | 46/100 [00:10<00:12,"
+    "  4.51it/s]",
+    "100%|##########| 100/100 [00:22<00:00,  4.50it/s]",
+    "Tokenizing train dataset:  50%|#####     | 63/126 [00:00<00:00, 900.00 examples/s]",
+    "Tokenizing train dataset: 100%|##########| 126/126 [00:00<00:00, 900.00 examples/s]",
+    " 45%|####5     | 45/100 [00:10<00:12,  4.50it/s] and text after",
+    ' 10%|#  | 1/10 [00:01<00:09,  1.00it/s]LGUI_METRIC {"step": 1, "loss": 2.0}',
+    "{'loss': '2.1234', 'grad_norm': '0.4', 'learning_rate': '1e-4', 'epoch': '0.5'}",
+    "{'loss': 2.0, 'epoch': 0.5}",
+    "{'not_a_metric': 1}",
+    "{'loss': 'Error'}",
+    'LGUI_STATUS {"phase": "checkpoint", "step": 20}',
+    'LGUI_STATUS {"phase": "failed", "error": "boom", "exit_code": 3}',
+    'LGUI_METRIC {"step": 5, "loss": null, "eval_loss": "1.5", "flag": true}',
+    "LGUI_METRIC not json",
+    'LGUI_METRIC {"step": 9, "loss": 1.0, "note": "an Error in a value"}',
+    "\x1b[31mERROR\x1b[0m: coloured",
+    "Err\x1b[0mor: split by an escape",
+    "x" * 70_000 + " Error at the end",
+    "y" * 70_000,
+]
+LINES = st.lists(
+    st.one_of(st.sampled_from(FRAGMENTS), st.integers(1, 90).map(_metric)), max_size=60
+)
+
+
+class _GeneralPathOnly(LogRowBuilder):
+    def _fast(self, line: str) -> FedLine | None:
+        return None
+
+
+def _rows_slowly(lines: list[str]) -> list[FedLine]:
+    builder = _GeneralPathOnly()
+    return [builder.feed(line) for line in lines]
+
+
+@settings(max_examples=300, deadline=None)
+@given(LINES)
+def test_short_paths_give_the_same_rows(lines: list[str]) -> None:
+    builder = LogRowBuilder()
+    assert [builder.feed(line) for line in lines] == _rows_slowly(lines)
+
+
+def _split(events: list[LogEvent]) -> tuple[list[LogEvent], list[ProgressEvent]]:
+    other: list[LogEvent] = [e for e in events if not isinstance(e, ProgressEvent)]
+    return other, [e for e in events if isinstance(e, ProgressEvent)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(LINES, min_size=1, max_size=4))
+def test_batches_give_the_parsers_events_and_the_latest_bar(batches: list[list[str]]) -> None:
+    reader, parser = LogReader(keep=1000), LogParser()
+    for lines in batches:
+        got_other, got_bars = _split(reader.read(lines).events)
+        want_other, want_bars = _split([e for line in lines for e in parser.feed(line)])
+        assert got_other == want_other
+        # Of a batch's lines holding bars only, the last is read; a bar beside other events
+        # is read too: an ordered part of the bars, ending with the latest.
+        left = iter(want_bars)
+        assert all(any(bar == want for want in left) for bar in got_bars)
+        assert got_bars[-1:] == want_bars[-1:]
+
+
+@settings(max_examples=100, deadline=None)
+@given(LINES, st.integers(1, 40))
+def test_only_the_newest_lines_are_shown(lines: list[str], keep: int) -> None:
+    read = LogReader(keep=keep).read(lines)
+    assert read.shown_from == max(0, len(lines) - keep)
+    assert [s.text for s in read.shown] == [
+        line.rsplit("\r", 1)[-1] for line in lines[read.shown_from :]
+    ]
+    # The rows of the shown lines are those of a reading of every line, given enough context
+    # (these batches are shorter than CONTEXT_LINES).
+    assert len(lines) < CONTEXT_LINES
+    every = _rows_slowly(lines)[read.shown_from :]
+    assert [(s.level, s.rows) for s in read.shown] == [(f.level, f.rows) for f in every]
+
+
+def test_a_flood_batch_reads_its_metrics_and_keeps_its_tail() -> None:
+    lines: list[str] = []
+    for step in range(1, 3001):
+        lines += [f" {step % 100}%|#| {step}/3000 [00:01<00:02, 9.00it/s]", _metric(step)]
+        lines.append(f"{{'loss': '{2.5 - step / 100:.4f}', 'epoch': '{step / 30:.2f}'}}")
+    read = LogReader(keep=500).read(lines)
+    steps = [e.step for e in read.events if isinstance(e, MetricEvent)]
+    assert steps == list(range(1, 3001))
+    bars = [e for e in read.events if isinstance(e, ProgressEvent)]
+    assert [b.step for b in bars] == [3000]
+    assert read.shown_from == len(lines) - 500 and len(read.shown) == 500
+    assert [row.text.split(" · ")[0] for s in read.shown for row in s.rows][-1] == "step 3000/90"
