@@ -347,6 +347,12 @@ def _check_after_training(cfg: TrainingConfig) -> None:
         raise ConfigError(
             "sharding", f"{_shown(cfg.sharding)} is not one of: {', '.join(SHARDING_MODES)}."
         )
+    if cfg.sharding == "fsdp" and effective_quantization(cfg) == "int8":
+        raise ConfigError(
+            "sharding",
+            "8-bit base weights cannot be sharded with FSDP (bitsandbytes stores them as "
+            "integers): choose QLoRA (4-bit) or no quantization, or turn sharding off.",
+        )
     if cfg.resume_of is not None and (
         not isinstance(cfg.resume_of, str) or not _JOB_ID.fullmatch(cfg.resume_of)
     ):

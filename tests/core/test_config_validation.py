@@ -242,3 +242,11 @@ def test_deep_values_are_config_errors_not_recursion_errors() -> None:
     assert field_of(good(target_modules=[deep])) == "target_modules"
     assert field_of(good(rank=deep)) == "rank"  # type: ignore[arg-type]
     assert field_of(good(report_to=deep)) == "report_to"  # type: ignore[arg-type]
+
+
+def test_fsdp_cannot_shard_an_8bit_base() -> None:
+    validate_config(good(sharding="fsdp"))
+    validate_config(good(sharding="fsdp", algorithm="qlora"))  # 4-bit: the FSDP-QLoRA recipe
+    assert field_of(good(sharding="fsdp", quantization="int8")) == "sharding"
+    assert field_of(good(sharding="fsdp", algorithm="qlora", quantization="int8")) == "sharding"
+    validate_config(good(sharding="none", quantization="int8"))
