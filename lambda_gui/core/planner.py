@@ -30,10 +30,29 @@ Memory, per GPU, in GiB (2^30 bytes):
               fragmentation.
   usable      95% of the type's VRAM per GPU (ECC and driver reservations).
 A job fits when the need is at most the usable VRAM of one GPU. On a multi-GPU type the job
-bundle runs data-parallel (bootstrap.sh starts one train.py process per GPU with `accelerate
-launch --multi_gpu`): every GPU holds the whole model and `batch_size` rows, so the need per
-GPU is the same as on one GPU, and more GPUs buy speed, not memory. Nothing here shards a model
-over GPUs, because the training script does not.
+bundle runs one train.py process per GPU (bootstrap.sh, `accelerate launch`), each on
+`batch_size` rows. With sharding "none" (data-parallel) every GPU holds the whole model, so the
+need per GPU is the same as on one GPU: more GPUs buy speed, not memory. With sharding "fsdp"
+(TrainingConfig.sharding: FSDP full-shard through accelerate, the FSDP + QLoRA recipe) on
+n > 1 GPUs, the need per GPU is:
+  weights     all of the base weights / n, plus what FSDP holds whole at the peak: the root
+              unit (embeddings, final norm and LM head, which FSDP does not reshard between
+              forward and backward) and two decoder layers (the one computing and the one
+              prefetched; FSDP's rate limiter, limit_all_gathers, lets no more be gathered at
+              once). A 4-bit base keeps its embeddings and head in 16 bit here, 2 bytes, not
+              fp32: the recipe stores the 4-bit weights in the 16-bit compute dtype
+              (bnb_4bit_quant_storage) and loads the model in it, so that FSDP can flatten them
+              with the rest, and leaves out prepare_model_for_kbit_training's fp32 upcast (TRL's
+              SFTTrainer skips it on a sharded QLoRA model).
+  adapter     / n: the LoRA weights, gradients and Adam moments are sharded as well (full
+              shard; PEFT's fsdp_auto_wrap_policy wraps the trainable weights in units of their
+              own).
+  activations as on one GPU, at the per-GPU batch.
+  overhead    as on one GPU; the 1 GiB also covers NCCL's buffers (NCCL_BUFFSIZE, 4 MiB per
+              channel and peer by default: tens to a few hundred MiB).
+FSDP on a one-GPU type shards nothing, nor does it shard an 8-bit base (bitsandbytes stores
+LLM.int8 weights as integers, which FSDP cannot flatten; config_validation refuses the pair):
+those plans are the unsharded ones, and their notes say so.
 
 Time: an optimizer step takes batch_size * gradient_accumulation_steps rows on each GPU.
 Training costs about 4 * params FLOPs per token with LoRA (forward 2N, backward through
@@ -42,13 +61,24 @@ the frozen weights 2N; LoRA's own gradients are negligible), 6N with gradient ch
 (NVIDIA's data sheets, table below) * an assumed utilisation of 45% for Hugging Face Trainer +
 PEFT, lower for models under 1B parameters, which keep the GPU less busy; a 4-bit base trains
 at 0.8x that (dequantisation per matmul, mostly hidden behind matmuls of batch * seq rows),
-int8 at 0.35x, DoRA at 0.75x; n GPUs run at 0.9 * n times one GPU (gradient all-reduce).
+int8 at 0.35x, DoRA at 0.75x; n GPUs run at 0.9 * n times one GPU (gradient all-reduce), and
+sharded with FSDP at 0.9 of that again: every micro-batch all-gathers each base weight twice
+(forward, and backward with its recomputation), mostly hidden behind the matmuls. The 0.9 is
+the slower of Answer.AI's two FSDP-versus-DDP measurements on full PCIe 4.0 x16 lanes without
+NVLink (Llama-2 7B on two RTX 4090s: QLoRA 466 s vs 450 s, 16-bit LoRA 481 s vs 437 s;
+AnswerDotAI/fsdp_qlora benchmarks_03_2024.md); with NVLink (Lambda's SXM types) they found
+training compute-bound, so there the estimate errs slow.
 The 45% and the 0.8 are set from published runs (core/planner_references.py: Qwen's LoRA
 profiles on an A100 reach 34-53% by this count, LLaMA-Factory's 4-bit runs 36-41%); the
 median estimate there is within 1.1x, and the furthest (torchtune's compiled runs on an RTX
 4090) 2x under. Attention's own FLOPs (about 6 * seq * hidden * layers per token, 15% at 8k
 tokens for a 7B model) are left out. Tokens per step take the full sequence length unless an
 average row length is given, so time is an upper bound there.
+
+Under FSDP, held against published runs (core/planner_references.py): the PEFT docs' FSDP +
+QLoRA recipe (Llama-2 70B on 2 GPUs) measured 35.6 GB per GPU, this model 32.1 GiB (-10%);
+Answer.AI's Llama-2 70B QLoRA runs on 2, 4 and 8 GPUs of 24-80 GB each, which trained, are
+all fits here; their measured FSDP peaks of smaller models land within -4% to +13%.
 
 Held against published runs (core/planner_references.py), this model replaced an earlier one
 that took int4 as 0.55 bytes for every parameter (embeddings included), the logits as 10
@@ -70,6 +100,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lambda_gui.core.billing import BillingTerms, pricing_info
+from lambda_gui.core.config_validation import SHARDING_MODES
 from lambda_gui.core.gpu_names import resource_gpu_name
 from lambda_gui.core.known_models import ModelShape, guess_shape
 from lambda_gui.core.models import PricingInfo, Resource, TrainingConfig
@@ -93,6 +124,11 @@ SPEED_FACTOR = {"none": 1.0, "int8": 0.35, "int4": 0.6}
 TRAINING_SPEED_FACTOR = {"none": 1.0, "int8": 0.35, "int4": 0.8}
 DORA_SPEED_FACTOR = 0.75
 DATA_PARALLEL_EFFICIENCY = 0.9
+
+# FSDP (sharding "fsdp" on more than one GPU; the module docstring says why each).
+FSDP_UNQUANTIZED_BYTES_PER_PARAM = 2.0
+FSDP_GATHERED_LAYERS = 2
+FSDP_COMMUNICATION_FACTOR = 0.9
 
 BOOT_SECONDS_SINGLE_GPU = 300.0
 BOOT_SECONDS_MULTI_GPU = 900.0
@@ -161,6 +197,7 @@ class JobSize:
     avg_tokens_per_row: float | None = None
     shape: ModelShape | None = None
     download_gib: float | None = None
+    sharding: str = "none"
 
     @property
     def weight_quantization(self) -> str:
@@ -205,6 +242,7 @@ class JobSize:
             target_modules=tuple(cfg.target_modules),
             avg_tokens_per_row=avg_tokens_per_row,
             shape=shape,
+            sharding=cfg.sharding,
         )
 
 
@@ -225,6 +263,7 @@ class Plan:
     usable_gib: float
     fits: bool
     data_parallel: bool
+    sharding: str  # "fsdp" when the job is sharded over this type's GPUs, else "none"
     steps: int
     tokens_per_step: int
     tokens_per_second: float
@@ -253,25 +292,54 @@ def lora_params(shape: ModelShape, rank: int, target_modules: Sequence[str]) -> 
     return per_layer * shape.num_layers
 
 
-def base_weights_gib(job: JobSize) -> float:
-    """GiB of base weights: 16 bit, or quantised linear layers plus fp32 embeddings and head."""
+def shard_count(job: JobSize, gpu_count: int) -> int:
+    """Over how many GPUs the base weights are split: the GPU count under FSDP, else 1 (also
+    for an 8-bit base, which FSDP cannot shard: bitsandbytes stores it as integers)."""
+    can_shard = job.sharding == "fsdp" and job.weight_quantization != "int8"
+    return gpu_count if can_shard and gpu_count > 1 else 1
+
+
+def weight_parts_gib(job: JobSize, sharded: bool = False) -> tuple[float, float]:
+    """(embeddings and LM head, decoder layers) in GiB as the base loads: 16 bit, or the
+    linear layers quantised and the embeddings and head in fp32 (bf16 when `sharded`)."""
     params = job.params_b * 1e9
     quantization = job.weight_quantization
+    shape = job.model_shape
+    embeddings = min(params, 2.0 * shape.vocab_size * shape.hidden_size)
+    layers = params - embeddings
     if quantization == "none":
-        return params * WEIGHT_BYTES_PER_PARAM["none"] / GIB
-    shape = job.model_shape
-    unquantized = min(params, 2.0 * shape.vocab_size * shape.hidden_size)
-    quantized = params - unquantized
-    return (
-        quantized * WEIGHT_BYTES_PER_PARAM[quantization] + unquantized * UNQUANTIZED_BYTES_PER_PARAM
-    ) / GIB
+        per_param = WEIGHT_BYTES_PER_PARAM["none"]
+        return embeddings * per_param / GIB, layers * per_param / GIB
+    unquantized = FSDP_UNQUANTIZED_BYTES_PER_PARAM if sharded else UNQUANTIZED_BYTES_PER_PARAM
+    return embeddings * unquantized / GIB, layers * WEIGHT_BYTES_PER_PARAM[quantization] / GIB
 
 
-def memory_gib(job: JobSize) -> tuple[float, float, float, float, float]:
-    """(weights, adapter, activations, overhead, need) in GiB per GPU."""
+def base_weights_gib(job: JobSize, sharded: bool = False) -> float:
+    """GiB of base weights: 16 bit, or quantised linear layers plus fp32 embeddings and head
+    (bf16 under FSDP)."""
+    return sum(weight_parts_gib(job, sharded))
+
+
+def sharded_weights_gib(job: JobSize, shards: int) -> float:
+    """Base weights per GPU under FSDP over `shards` GPUs: every weight / shards, plus the root
+    unit (embeddings and head) and FSDP_GATHERED_LAYERS decoder layers held whole."""
+    embeddings, layers = weight_parts_gib(job, sharded=True)
+    per_layer = layers / max(1, job.model_shape.num_layers)
+    gathered = min(layers, FSDP_GATHERED_LAYERS * per_layer)
+    return (embeddings + layers) / shards + embeddings + gathered
+
+
+def memory_gib(job: JobSize, gpu_count: int = 1) -> tuple[float, float, float, float, float]:
+    """(weights, adapter, activations, overhead, need) in GiB per GPU, on `gpu_count` GPUs
+    (which matters only under FSDP: see shard_count)."""
     shape = job.model_shape
-    weights = base_weights_gib(job)
+    shards = shard_count(job, gpu_count)
     adapter = lora_params(shape, job.rank, job.target_modules) * ADAPTER_BYTES_PER_PARAM / GIB
+    if shards > 1:
+        weights = sharded_weights_gib(job, shards)
+        adapter /= shards
+    else:
+        weights = base_weights_gib(job)
     tokens = float(job.batch_size * job.seq_len)
     per_layer = tokens * shape.hidden_size
     if job.grad_ckpt:
@@ -315,6 +383,8 @@ def tokens_per_second(job: JobSize, spec: GpuSpec, gpu_count: int = 1) -> float:
         speed *= DORA_SPEED_FACTOR
     if gpu_count > 1:
         speed *= gpu_count * DATA_PARALLEL_EFFICIENCY
+    if shard_count(job, gpu_count) > 1:
+        speed *= FSDP_COMMUNICATION_FACTOR
     return spec.tflops * 1e12 * utilisation * speed / flops_per_token
 
 
@@ -354,6 +424,7 @@ _PLAN_BOUNDS: dict[str, tuple[float, float, Any]] = {
     "avg_tokens_per_row": (0.0, 1e12, None),
     "download_gib": (0.0, 1e12, None),
 }
+_ENUM_DEFAULTS: dict[str, tuple[tuple[str, ...], str]] = {"sharding": (SHARDING_MODES, "none")}
 
 
 def _bounded(value: object, low: float, high: float, stand_in: Any) -> Any:
@@ -372,6 +443,9 @@ def _plannable(job: JobSize) -> JobSize:
         bounded = _bounded(value, low, high, stand_in)
         if bounded is not value and bounded != value:
             changes[name] = bounded
+    for name, (allowed, stand_in) in _ENUM_DEFAULTS.items():
+        if getattr(job, name) not in allowed:
+            changes[name] = stand_in
     return dataclasses.replace(job, **changes) if changes else job
 
 
@@ -390,7 +464,8 @@ def plan_job(job: JobSize, resource: Resource, pricing: PricingInfo) -> Plan:
     if resource.gpu_count > 0 and not spec.bf16:
         notes.append(f"{gpu_name} has no bf16: training uses fp16 mixed precision.")
     gpus = max(1, resource.gpu_count)
-    weights, adapter, activations, overhead, need = memory_gib(job)
+    shards = shard_count(job, resource.gpu_count)
+    weights, adapter, activations, overhead, need = memory_gib(job, resource.gpu_count)
     usable = resource.vram_gb * USABLE_VRAM_FRACTION
     fits = resource.gpu_count > 0 and need <= usable
     if resource.gpu_count <= 0:
@@ -399,10 +474,25 @@ def plan_job(job: JobSize, resource: Resource, pricing: PricingInfo) -> Plan:
         notes.append(
             f"Needs about {need:.1f} GiB per GPU; this type has {usable:.1f} GiB usable per GPU."
         )
-    if resource.gpu_count > 1:
+    if shards > 1:
+        whole = base_weights_gib(job, sharded=True)
+        notes.append(
+            f"Sharded with FSDP over {shards} GPUs: each holds 1/{shards} of the base weights "
+            f"({whole:.1f} GiB in all), the embeddings and the layers being computed whole "
+            f"({weights - whole / shards:.1f} GiB), and {job.batch_size} rows per micro-batch; "
+            "gathering the weights costs about a tenth of the speed."
+        )
+    elif resource.gpu_count > 1:
         notes.append(
             f"Data-parallel over {resource.gpu_count} GPUs: each holds the whole model and "
             f"{job.batch_size} rows per micro-batch."
+        )
+    if job.sharding == "fsdp" and resource.gpu_count == 1:
+        notes.append("FSDP needs more than one GPU: on this type the job runs unsharded.")
+    elif job.sharding == "fsdp" and job.weight_quantization == "int8":
+        notes.append(
+            "FSDP cannot shard 8-bit base weights (bitsandbytes stores them as integers): "
+            "planned unsharded; choose 4-bit or no quantization to shard."
         )
     if job.model_shape.guessed:
         notes.append("Model shape guessed from its size: the memory estimate is rougher.")
@@ -428,6 +518,7 @@ def plan_job(job: JobSize, resource: Resource, pricing: PricingInfo) -> Plan:
         usable_gib=usable,
         fits=fits,
         data_parallel=resource.gpu_count > 1,
+        sharding="fsdp" if shards > 1 else "none",
         steps=steps,
         tokens_per_step=tokens_per_step,
         tokens_per_second=speed,
@@ -461,6 +552,7 @@ def plan(
     target_modules: Sequence[str] = ("q_proj", "v_proj"),
     avg_tokens_per_row: float | None = None,
     shape: ModelShape | None = None,
+    sharding: str = "none",
 ) -> Plan:
     """The plan for a job given field by field (see JobSize for the fields)."""
     job = JobSize(
@@ -480,6 +572,7 @@ def plan(
         target_modules=tuple(target_modules),
         avg_tokens_per_row=avg_tokens_per_row,
         shape=shape,
+        sharding=sharding,
     )
     return plan_job(job, resource, pricing)
 

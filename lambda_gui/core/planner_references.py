@@ -14,13 +14,21 @@ What a source measured decides what the estimate is compared with (MemoryKind):
               and the allocator's slack: the planner's need less its overhead term.
   "capacity"  the longest sequence that still fit a card of the stated size: the peak at that
               length is (just under) the card's memory, so the need is compared with that.
+  "ran"       the run trained on cards of the stated size, and the source states no peak: the
+              need must be within the card's usable memory (the planner calls it a fit) and is
+              compared with the card's size. Such a row bounds the estimate from above rather
+              than measuring it, so it is left out of the memory medians.
 Units are restated as GiB: a source's "GB" is converted from 10^9 bytes where its code divides
 by 1e9 (LitGPT, torchtune before 2024-09) and taken as GiB where it reports GiB, nvidia-smi or
 a card's size (Qwen, LLaMA-Factory, Unsloth, torchtune from 2024-09).
 
 Throughput is tokens per second per GPU, padding included where the source pads: stated
 directly (torchtune, LLaMA-Factory's "TGS") or derived from seconds per optimizer step as
-batch * gradient accumulation * sequence length / seconds (Qwen), said per row.
+batch * gradient accumulation * sequence length / seconds (Qwen), or from a whole run's time as
+rows * tokens per row / seconds / GPUs (Answer.AI), said per row.
+
+Multi-GPU rows (gpus > 1) are planned on that many GPUs with the row's sharding: memory per
+GPU, and the planner's throughput over all of them divided by their number.
 
 Errors: memory as (estimate - measured) / measured, signed; throughput as the ratio
 max(estimate / measured, measured / estimate), 1.0 when exact, so a factor of two either way
@@ -35,12 +43,18 @@ from dataclasses import dataclass
 from typing import Literal
 
 from lambda_gui.core.known_models import ModelShape, known_shape
-from lambda_gui.core.planner import GPU_SPECS, JobSize, memory_gib, tokens_per_second
+from lambda_gui.core.planner import (
+    GPU_SPECS,
+    USABLE_VRAM_FRACTION,
+    JobSize,
+    memory_gib,
+    tokens_per_second,
+)
 
 GIB = float(2**30)
 GB_IN_GIB = 1e9 / GIB
 
-MemoryKind = Literal["device", "allocated", "capacity"]
+MemoryKind = Literal["device", "allocated", "capacity", "ran"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +98,8 @@ class ReferenceRun:
     throughput_from: str = ""
     not_modelled: tuple[str, ...] = ()
     gpu_key: str | None = None
+    gpus: int = 1
+    sharding: str = "none"
 
     @property
     def job(self) -> JobSize:
@@ -98,6 +114,7 @@ class ReferenceRun:
             grad_accum=self.grad_accum,
             target_modules=self.target_modules,
             shape=self.shape,
+            sharding=self.sharding,
         )
 
 
@@ -115,7 +132,11 @@ class Comparison:
 
     @property
     def memory_within_bound(self) -> bool:
-        """True when the memory error is within the row's stated bound."""
+        """True when the memory error is within the row's stated bound; for a "ran" row, when
+        the planner also calls the run a fit on its cards."""
+        if self.run.memory_kind == "ran":
+            fits = self.estimated_gib <= self.measured_gib * USABLE_VRAM_FRACTION
+            return fits and self.memory_error >= -self.run.memory_bound
         return abs(self.memory_error) <= self.run.memory_bound
 
     @property
@@ -133,7 +154,7 @@ def throughput_ratio(estimate: float, measured: float) -> float:
 
 def estimated_memory_gib(run: ReferenceRun) -> float:
     """The planner's memory figure that matches what the source measured (see MemoryKind)."""
-    weights, adapter, activations, _overhead, need = memory_gib(run.job)
+    weights, adapter, activations, _overhead, need = memory_gib(run.job, run.gpus)
     if run.memory_kind == "allocated":
         return weights + adapter + activations
     return need
@@ -146,7 +167,7 @@ def compare(run: ReferenceRun) -> Comparison:
     speed: float | None = None
     ratio: float | None = None
     if run.measured_tokens_per_s is not None and run.gpu_key is not None:
-        speed = tokens_per_second(run.job, GPU_SPECS[run.gpu_key])
+        speed = tokens_per_second(run.job, GPU_SPECS[run.gpu_key], run.gpus) / run.gpus
         ratio = throughput_ratio(speed, run.measured_tokens_per_s)
     return Comparison(
         run=run,
@@ -165,8 +186,9 @@ def compare_all(runs: Sequence[ReferenceRun] | None = None) -> list[Comparison]:
 
 
 def median_memory_error(comparisons: Sequence[Comparison]) -> float:
-    """The median of |memory error| over the comparisons."""
-    return statistics.median(abs(c.memory_error) for c in comparisons)
+    """The median of |memory error| over the comparisons with a measured peak ("ran" rows,
+    bounds rather than measurements, are left out)."""
+    return statistics.median(abs(c.memory_error) for c in comparisons if c.run.memory_kind != "ran")
 
 
 def median_throughput_ratio(comparisons: Sequence[Comparison]) -> float:
@@ -182,14 +204,23 @@ def markdown_table(comparisons: Sequence[Comparison]) -> str:
     ]
     for c in comparisons:
         run = c.run
+        gpus = run.gpu if run.gpus == 1 else f"{run.gpus}x {run.gpu}"
+        if run.sharding == "fsdp":
+            gpus += " sharded (FSDP)"
         setup = (
             f"{run.model}, {run.method} r={run.rank} on {', '.join(run.target_modules)}, "
-            f"{run.gpu}, batch {run.batch_size} x {run.seq_len} tokens, "
+            f"{gpus}, batch {run.batch_size} x {run.seq_len} tokens"
+            f"{' per GPU' if run.gpus > 1 else ''}, "
             f"checkpointing {'on' if run.grad_ckpt else 'off'}"
         )
-        measured = f"{c.measured_gib:.1f} GiB ({run.memory_kind})"
         estimated = f"{c.estimated_gib:.1f} GiB"
-        error = f"{c.memory_error:+.0%} (±{run.memory_bound:.0%})"
+        if run.memory_kind == "ran":
+            measured = f"ran on {c.measured_gib:.0f} GiB cards"
+            fit = "fits" if c.memory_within_bound else "DOES NOT FIT"
+            error = f"{c.memory_error:+.0%} (down to -{run.memory_bound:.0%}; {fit})"
+        else:
+            measured = f"{c.measured_gib:.1f} GiB ({run.memory_kind})"
+            error = f"{c.memory_error:+.0%} (±{run.memory_bound:.0%})"
         if c.measured_tokens_per_s is not None and c.estimated_tokens_per_s is not None:
             measured += f"; {c.measured_tokens_per_s:,.0f} tok/s"
             estimated += f"; {c.estimated_tokens_per_s:,.0f} tok/s"
@@ -312,6 +343,119 @@ LITGPT_NOT_MODELLED = (
     "LitGPT's chunked LM head and 16-bit cross-entropy",
     "the peak is torch.cuda.max_memory_allocated() / 1e9",
 )
+
+PEFT_FSDP = Source(
+    'PEFT docs: Fully Sharded Data Parallel, "Use PEFT QLoRA and FSDP for finetuning large '
+    'models on multiple GPUs", Memory usage',
+    "https://huggingface.co/docs/peft/accelerate/fsdp"
+    "#use-peft-qlora-and-fsdp-for-finetuning-large-models-on-multiple-gpus",
+    "2024-03-13 (huggingface/peft commit 6008f272a, PR #1550)",
+)
+PEFT_FSDP_SETUP = (
+    "examples/sft/run_peft_qlora_fsdp.sh with configs/fsdp_config_qlora.yaml: accelerate FSDP, "
+    "FULL_SHARD, TRANSFORMER_BASED_WRAP, BACKWARD_PRE prefetch, use_orig_params false, 2 "
+    "processes; Llama-2-70b-hf in 4-bit NF4 with nested quantisation, quant storage and model "
+    "dtype bf16; LoRA r=8 on all-linear; per-device batch 2, gradient accumulation 2, packed to "
+    "2048 tokens, FlashAttention 2, gradient checkpointing (reentrant); the row is the "
+    "docs' figure with CPU offloading disabled (the GPUs are not named: 35.6 GB does not fit "
+    "the section's 2x 24 GB)"
+)
+PEFT_FSDP_NOT_MODELLED = (
+    'the docs do not say how the 35.6 GB was measured; like their LoRA figure ("72-80 GB '
+    '(90-98%)" of an 80 GB card) it is read as device memory and taken as GiB: as 10^9 bytes '
+    "(33.2 GiB) the estimate would be 3% under instead of 10%",
+    "the chatml special tokens resize the embeddings by a few rows",
+)
+
+ANSWER_AI = Source(
+    "Answer.AI fsdp_qlora: Benchmarking QLoRA+FSDP (benchmarks_03_2024.md)",
+    "https://github.com/AnswerDotAI/fsdp_qlora/blob/main/benchmarks_03_2024.md",
+    "2024-05-03 (benchmarked February-March 2024)",
+)
+ANSWER_AI_STACK = "Answer.AI fsdp_qlora train.py (PyTorch FSDP, Transformers, PEFT, bitsandbytes)"
+ANSWER_AI_SETUP = (
+    "train.py with --train_type qlora (or lora), FSDP full shard of each decoder layer and LoRA "
+    "layer, use_orig_params false, limit_all_gathers; its defaults of the time: LoRA r=64 on "
+    'q, k, v, gate, up, down ("all"), precision bf16 (pure: LoRA weights and AdamW moments in '
+    "bf16), dummy rows truncated to the context length; gradient checkpointing (the case "
+    "studies pass --reentrant_checkpointing True); CPU offload off in these rows. Peak "
+    "memory is torch.cuda.max_memory_reserved in GiB"
+)
+ANSWER_AI_HARDWARE_SETUP = (
+    'the "Recommendations for Different Hardware Configurations" table (Llama-2 70B QLoRA, '
+    "context length 2048, the fastest settings found for an effective batch of about 32, "
+    "CPU and activation offload off in these rows); train.py's defaults as in the case "
+    "studies (LoRA r=64 on q, k, v, gate, up, down; pure bf16), gradient checkpointing "
+    "assumed on (a 70B model's activations at these batches could not fit without it)"
+)
+ANSWER_AI_THROUGHPUT = (
+    "1,024 rows x 2,048 tokens (the table's note: its cost is for training 1,024 samples at "
+    "2,048 tokens) / the table's time / GPUs"
+)
+ANSWER_AI_NOT_MODELLED = (
+    "pure bf16: LoRA weights, gradients and AdamW moments take 8 bytes per trainable "
+    "parameter, the planner counts 16 (fp32 weight, gradient and moments, as train.py keeps "
+    "them)",
+    "the LoRA pairs' shapes are approximated (attention h x h; Llama-2 70B's and Yi's k and v "
+    "projections are 8x narrower with grouped-query attention)",
+)
+ANSWER_AI_HARDWARE_NOT_MODELLED = (
+    *ANSWER_AI_NOT_MODELLED,
+    "the table gives each setup's batch, not its peak: the need is only known to be under "
+    "the card's memory",
+    "the time may include loading and quantising the model, and the table does not restate "
+    "its row count (1,024 is from its cost note)",
+)
+
+LLAMA2_70B = _known("meta-llama/Llama-2-70b-hf")
+# 01-ai/Yi-34B's config.json: hidden 7168, 60 layers, vocabulary 64000, MLP 20480, 8 key/value
+# heads; 34.39B parameters counted as known_models.shape_from_config does.
+YI_34B = ModelShape(34.39, 7168, 60, 64000)
+ANSWER_AI_LORA = ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def _answer_ai_70b(
+    key: str,
+    where: str,
+    *,
+    gpu: str,
+    card_gib: float,
+    gpus: int,
+    batch: int,
+    bound: float,
+    gpu_key: str | None = None,
+    seconds: float | None = None,
+    throughput_bound: float | None = None,
+) -> ReferenceRun:
+    """One row of Answer.AI's hardware table: Llama-2 70B QLoRA, 2048 tokens, on `gpus` cards."""
+    return ReferenceRun(
+        key=key,
+        source=ANSWER_AI,
+        where=where,
+        stack=ANSWER_AI_STACK,
+        model="meta-llama/Llama-2-70b-hf",
+        shape=LLAMA2_70B,
+        method="qlora",
+        rank=64,
+        target_modules=ANSWER_AI_LORA,
+        gpu=gpu,
+        gpu_key=gpu_key,
+        gpus=gpus,
+        sharding="fsdp",
+        batch_size=batch,
+        grad_accum=max(1, 32 // (batch * gpus)),
+        seq_len=2048,
+        grad_ckpt=True,
+        measured_gib=card_gib,
+        memory_kind="ran",
+        memory_bound=bound,
+        measured_tokens_per_s=None if seconds is None else 1024 * 2048 / seconds / gpus,
+        throughput_bound=throughput_bound,
+        setup=ANSWER_AI_HARDWARE_SETUP,
+        throughput_from=ANSWER_AI_THROUGHPUT if seconds is not None else "",
+        not_modelled=ANSWER_AI_HARDWARE_NOT_MODELLED,
+    )
+
 
 REFERENCE_RUNS: tuple[ReferenceRun, ...] = (
     ReferenceRun(
@@ -716,5 +860,187 @@ REFERENCE_RUNS: tuple[ReferenceRun, ...] = (
         memory_bound=0.15,
         setup=LITGPT_SETUP,
         not_modelled=LITGPT_NOT_MODELLED,
+    ),
+    ReferenceRun(
+        key="peft-docs-llama2-70b-qlora-fsdp-2gpu",
+        source=PEFT_FSDP,
+        where='Memory usage: "When disabling CPU offloading, the GPU memory usage is 35.6 GB/ GPU"',
+        stack=HF_PEFT,
+        model="meta-llama/Llama-2-70b-hf",
+        shape=LLAMA2_70B,
+        method="qlora",
+        rank=8,
+        target_modules=ALL_LINEAR,
+        gpu="GPU (not named)",
+        gpus=2,
+        sharding="fsdp",
+        batch_size=2,
+        grad_accum=2,
+        seq_len=2048,
+        grad_ckpt=True,
+        measured_gib=35.6,
+        memory_kind="device",
+        memory_bound=0.25,
+        setup=PEFT_FSDP_SETUP,
+        not_modelled=PEFT_FSDP_NOT_MODELLED,
+    ),
+    ReferenceRun(
+        key="answerai-yi-34b-qlora-fsdp-2x4090",
+        source=ANSWER_AI,
+        where="Yi 34B with Context Length of 2048, QLoRA, CPU Offload False, batch 2: 23.05 GiB",
+        stack=ANSWER_AI_STACK,
+        model="01-ai/Yi-34B",
+        shape=YI_34B,
+        method="qlora",
+        rank=64,
+        target_modules=ANSWER_AI_LORA,
+        gpu="RTX 3090 / RTX 4090 (24 GB)",
+        gpus=2,
+        sharding="fsdp",
+        batch_size=2,
+        grad_accum=1,
+        seq_len=2048,
+        grad_ckpt=True,
+        measured_gib=23.05,
+        memory_kind="device",
+        memory_bound=0.25,
+        setup=ANSWER_AI_SETUP,
+        not_modelled=ANSWER_AI_NOT_MODELLED,
+    ),
+    ReferenceRun(
+        key="answerai-llama2-7b-qlora-fsdp-2x3090-b10",
+        source=ANSWER_AI,
+        where="Llama-2 7B with Context Length of 2048, QLoRA, batch 10: 20.97 GiB",
+        stack=ANSWER_AI_STACK,
+        model="meta-llama/Llama-2-7b-hf",
+        shape=LLAMA2_7B,
+        method="qlora",
+        rank=64,
+        target_modules=ANSWER_AI_LORA,
+        gpu="RTX 3090",
+        gpus=2,
+        sharding="fsdp",
+        batch_size=10,
+        grad_accum=1,
+        seq_len=2048,
+        grad_ckpt=True,
+        measured_gib=20.97,
+        memory_kind="device",
+        memory_bound=0.15,
+        setup=ANSWER_AI_SETUP,
+        not_modelled=ANSWER_AI_NOT_MODELLED,
+    ),
+    ReferenceRun(
+        key="answerai-llama2-7b-lora-fsdp-2x3090-b6",
+        source=ANSWER_AI,
+        where="Llama-2 7B with Context Length of 2048, LoRA, batch 6: 21.35 GiB",
+        stack=ANSWER_AI_STACK,
+        model="meta-llama/Llama-2-7b-hf",
+        shape=LLAMA2_7B,
+        method="lora",
+        rank=64,
+        target_modules=ANSWER_AI_LORA,
+        gpu="RTX 3090",
+        gpus=2,
+        sharding="fsdp",
+        batch_size=6,
+        grad_accum=1,
+        seq_len=2048,
+        grad_ckpt=True,
+        measured_gib=21.35,
+        memory_kind="device",
+        memory_bound=0.15,
+        setup=ANSWER_AI_SETUP,
+        not_modelled=ANSWER_AI_NOT_MODELLED,
+    ),
+    _answer_ai_70b(
+        "answerai-llama2-70b-qlora-fsdp-4xa5000",
+        "A5000 24GB, 4 GPUs, batch 1: 4,829 s",
+        gpu="A5000 24GB",
+        card_gib=24.0,
+        gpus=4,
+        batch=1,
+        bound=0.25,
+    ),
+    _answer_ai_70b(
+        "answerai-llama2-70b-qlora-fsdp-8xa5000",
+        "A5000 24GB, 8 GPUs, batch 1: 2,613 s",
+        gpu="A5000 24GB",
+        card_gib=24.0,
+        gpus=8,
+        batch=1,
+        bound=0.55,
+    ),
+    _answer_ai_70b(
+        "answerai-llama2-70b-qlora-fsdp-2xa6000ada",
+        "A6000 Ada 48GB, 2 GPUs, batch 2: 5,867 s",
+        gpu="RTX 6000 Ada 48GB",
+        gpu_key="RTX 6000 Ada",
+        card_gib=48.0,
+        gpus=2,
+        batch=2,
+        seconds=5867.0,
+        bound=0.35,
+        throughput_bound=1.7,
+    ),
+    _answer_ai_70b(
+        "answerai-llama2-70b-qlora-fsdp-4xa6000ada",
+        "A6000 Ada 48GB, 4 GPUs, batch 3: 2,904 s",
+        gpu="RTX 6000 Ada 48GB",
+        gpu_key="RTX 6000 Ada",
+        card_gib=48.0,
+        gpus=4,
+        batch=3,
+        seconds=2904.0,
+        bound=0.55,
+        throughput_bound=1.7,
+    ),
+    _answer_ai_70b(
+        "answerai-llama2-70b-qlora-fsdp-2xa100",
+        "A100 40GB SMX, 2 GPUs, batch 1: 3,277 s",
+        gpu="A100 40GB SXM",
+        gpu_key="A100 40GB",
+        card_gib=40.0,
+        gpus=2,
+        batch=1,
+        seconds=3277.0,
+        bound=0.30,
+        throughput_bound=1.8,
+    ),
+    _answer_ai_70b(
+        "answerai-llama2-70b-qlora-fsdp-4xa100",
+        "A100 40GB SMX, 4 GPUs, batch 4: 1,266 s",
+        gpu="A100 40GB SXM",
+        gpu_key="A100 40GB",
+        card_gib=40.0,
+        gpus=4,
+        batch=4,
+        seconds=1266.0,
+        bound=0.30,
+        throughput_bound=2.2,
+    ),
+    _answer_ai_70b(
+        "answerai-llama2-70b-qlora-fsdp-8xa100",
+        "A100 40GB SMX, 8 GPUs, batch 4: 672 s",
+        gpu="A100 40GB SXM",
+        gpu_key="A100 40GB",
+        card_gib=40.0,
+        gpus=8,
+        batch=4,
+        seconds=672.0,
+        bound=0.45,
+        throughput_bound=2.1,
+    ),
+    _answer_ai_70b(
+        "answerai-llama2-70b-qlora-fsdp-4xh100",
+        "H100 80GB SXM, 4 GPUs, batch 8: 667 s",
+        gpu="H100 80GB SXM",
+        gpu_key="H100 SXM",
+        card_gib=80.0,
+        gpus=4,
+        batch=8,
+        seconds=667.0,
+        bound=0.45,
+        throughput_bound=1.4,
     ),
 )

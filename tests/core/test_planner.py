@@ -299,3 +299,97 @@ def test_shape_from_config_counts_parameters_as_the_table_does(
 )
 def test_shape_from_config_refuses_what_is_not_a_size(config: dict[str, object]) -> None:
     assert shape_from_config(config) is None
+
+
+# --- sharding: FSDP over the GPUs of one type -------------------------------------------------
+
+A6000x2 = gpu("gpu_2x_a6000", "A6000 (48 GB)", 2, 48, 2.18)
+A6000x4 = gpu("gpu_4x_a6000", "A6000 (48 GB)", 4, 48, 4.36)
+
+
+def qlora70(**kw: object) -> JobSize:
+    base = job(
+        params_b=70.6,
+        shape=LLAMA70,
+        algorithm="qlora",
+        batch_size=2,
+        seq_len=2048,
+        grad_ckpt=True,
+        rank=8,
+        target_modules=("all-linear",),
+    )
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def test_job_size_carries_the_sharding() -> None:
+    cfg = TrainingConfig(base_model="x", sharding="fsdp")
+    assert JobSize.from_config(cfg, params_b=70.6, dataset_rows=10).sharding == "fsdp"
+    assert JobSize(params_b=1.0).sharding == "none"
+
+
+def test_fsdp_memory_per_gpu_is_the_shard_plus_what_is_held_whole() -> None:
+    assert LLAMA70 is not None
+    sharded = qlora70(sharding="fsdp")
+    weights, adapter, activations, _overhead, _need = memory_gib(sharded, 4)
+    # Embeddings and LM head in bf16 (the FSDP + QLoRA recipe stores everything in bf16), the
+    # decoder layers' linear weights in 4 bit.
+    embeddings = 2 * 128256 * 8192 * 2.0 / 2**30
+    layers = (70.6e9 - 2 * 128256 * 8192) * 0.55 / 2**30
+    assert weights == pytest.approx((embeddings + layers) / 4 + embeddings + 2 * layers / 80)
+    unsharded = memory_gib(qlora70(), 4)
+    assert adapter == pytest.approx(unsharded[1] / 4)  # LoRA weights, grads, Adam: sharded
+    assert activations == pytest.approx(unsharded[2])  # the per-GPU batch's, as before
+    # More GPUs, less per GPU; never below what is held whole.
+    needs = [memory_gib(sharded, n)[4] for n in (2, 4, 8)]
+    assert needs == sorted(needs, reverse=True)
+    assert memory_gib(sharded, 8)[0] > embeddings + 2 * layers / 80
+
+
+def test_a_70b_qlora_job_fits_48gb_gpus_only_sharded() -> None:
+    unsharded = qlora70()
+    for resource in (A6000, A6000x2, A6000x4):
+        assert not plan_job(unsharded, resource, pricing_of(resource)).fits
+    sharded = qlora70(sharding="fsdp")
+    two = plan_job(sharded, A6000x2, pricing_of(A6000x2))
+    four = plan_job(sharded, A6000x4, pricing_of(A6000x4))
+    assert two.fits and four.fits and two.sharding == four.sharding == "fsdp"
+    assert four.need_gib < two.need_gib < two.usable_gib
+    assert any(n.startswith("Sharded with FSDP over 2 GPUs") for n in two.notes)
+    assert not any(n.startswith("Data-parallel") for n in two.notes)
+    assert recommend([A6000, A6000x2, A6000x4], pricing_of, sharded) == A6000x2
+    assert recommend([A6000, A6000x2, A6000x4], pricing_of, unsharded) is None
+
+
+def test_fsdp_speed_is_data_parallel_less_the_gathers() -> None:
+    plain = plan_job(qlora70(), A6000x2, pricing_of(A6000x2))
+    sharded = plan_job(qlora70(sharding="fsdp"), A6000x2, pricing_of(A6000x2))
+    assert sharded.tokens_per_second == pytest.approx(0.9 * plain.tokens_per_second)
+    assert sharded.steps == plain.steps and sharded.tokens_per_step == plain.tokens_per_step
+    assert sharded.train_seconds == pytest.approx(plain.train_seconds / 0.9)
+
+
+def test_fsdp_on_one_gpu_shards_nothing_and_says_so() -> None:
+    plain = plan_job(qlora70(), H100, pricing_of(H100))
+    one = plan_job(qlora70(sharding="fsdp"), H100, pricing_of(H100))
+    assert one.sharding == "none" and one.need_gib == plain.need_gib
+    assert one.tokens_per_second == plain.tokens_per_second
+    assert "FSDP needs more than one GPU: on this type the job runs unsharded." in one.notes
+
+
+def test_sharding_none_plans_as_before_and_unknown_modes_as_none() -> None:
+    data_parallel = plan_job(qlora70(), A6000x2, pricing_of(A6000x2))
+    assert data_parallel.sharding == "none" and data_parallel.data_parallel
+    assert data_parallel.need_gib == plan_job(qlora70(), A6000, pricing_of(A6000)).need_gib
+    odd = plan_job(qlora70(sharding="zero3"), A6000x2, pricing_of(A6000x2))
+    assert odd.need_gib == data_parallel.need_gib and odd.sharding == "none"
+
+
+def test_an_8bit_base_is_never_sharded() -> None:
+    int8 = qlora70(algorithm="lora", quantization="int8", sharding="fsdp")
+    plan = plan_job(int8, A6000x4, pricing_of(A6000x4))
+    assert plan.sharding == "none"
+    assert (
+        plan.need_gib
+        == plan_job(replace(int8, sharding="none"), A6000x4, pricing_of(A6000x4)).need_gib
+    )
+    assert any(n.startswith("FSDP cannot shard 8-bit base weights") for n in plan.notes)
