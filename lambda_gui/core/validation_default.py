@@ -3,7 +3,8 @@
 A draft whose validation split nobody chose (not the user, a loaded config or a preset) gets
 AUTO_SPLIT when the dataset's preview shows at least AUTO_MIN_ROWS rows, else 0. Its eval
 interval, unless chosen too, follows the run's length so that the eval curve gets about
-AUTO_EVALS points, each on a logging step.
+AUTO_EVALS points, each on a logging step. The run's length is in optimizer steps, which on a
+multi-GPU type (one training process per GPU, each on its own rows) are fewer by the GPU count.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ INPUTS = frozenset(
         "num_epochs",
         "max_steps",
         "logging_steps",
+        "resource_id",
     }
 )
 
@@ -46,15 +48,16 @@ def held_out_rows(rows: int, split: float) -> int:
     return max(1, round(rows * split)) if split > 0 and rows > 0 else 0
 
 
-def estimated_steps(draft: Mapping[str, Any], rows: int) -> int:
-    """Optimizer steps on one GPU for `rows` rows (max_steps wins over epochs)."""
+def estimated_steps(draft: Mapping[str, Any], rows: int, gpus: int = 1) -> int:
+    """Optimizer steps for `rows` rows over `gpus` training processes, each taking its own
+    batch of rows per step (max_steps wins over epochs)."""
     max_steps = _number(draft.get("max_steps"), -1)
     if max_steps > 0:
         return int(min(max_steps, MAX_STEPS))
     train_rows = max(1, rows - held_out_rows(rows, _number(draft.get("validation_split"), 0)))
     batch = max(1, int(_number(draft.get("batch_size"), 1)))
     accum = max(1, int(_number(draft.get("gradient_accumulation_steps"), 1)))
-    per_epoch = math.ceil(math.ceil(train_rows / batch) / accum)
+    per_epoch = math.ceil(math.ceil(train_rows / (batch * max(1, gpus))) / accum)
     epochs = _number(draft.get("num_epochs"), 1.0) or 1.0
     return max(1, math.ceil(min(per_epoch * epochs, MAX_STEPS)))
 
@@ -68,12 +71,17 @@ def eval_interval(steps: int, logging_steps: int) -> int:
 
 
 def validation_defaults(
-    draft: Mapping[str, Any], chosen: Set[str], preview_rows: int | None, rows: int | None
+    draft: Mapping[str, Any],
+    chosen: Set[str],
+    preview_rows: int | None,
+    rows: int | None,
+    gpus: int = 1,
 ) -> dict[str, Any]:
     """The split and eval interval to set now; what was chosen is left out.
 
     `preview_rows`: rows the dataset's preview counted (None: not read, or a Hub dataset);
-    `rows`: the dataset's rows as the planner knows them (the preview's, or the user's figure).
+    `rows`: the dataset's rows as the planner knows them (the preview's, or the user's figure);
+    `gpus`: training processes on the chosen type.
     """
     out: dict[str, Any] = {}
     split = _number(draft.get("validation_split"), 0.0)
@@ -83,7 +91,8 @@ def validation_defaults(
     if "eval_steps" not in chosen:
         if split > 0 and rows:
             logging = int(_number(draft.get("logging_steps"), 1))
-            out["eval_steps"] = eval_interval(estimated_steps({**draft, **out}, rows), logging)
+            steps = estimated_steps({**draft, **out}, rows, gpus)
+            out["eval_steps"] = eval_interval(steps, logging)
         else:
             out["eval_steps"] = 0
     return out

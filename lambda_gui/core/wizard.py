@@ -6,6 +6,11 @@ wizard's own keys in WIZARD_KEYS). Field checks come from core.config_validation
 what needs more than the config: the dataset preview the GUI read, the live catalog, and the
 planner's fit and cost. The GUI reads files and fills in a DatasetPreview; this module does no
 I/O. Configs save and load as JSON text.
+
+Sharding (TrainingConfig.sharding) is offered on the compute step only when the job needs it:
+when the chosen multi-GPU type holds it only sharded with FSDP, or when sharding makes it fit
+where no type with capacity did, or fit a cheaper one (sharding_advice). Until someone chooses
+it, the draft's sharding follows that advice: "fsdp" when needed, "none" otherwise.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambda_gui.core import dataset_format as fmt
-from lambda_gui.core.config_validation import LR_SCHEDULERS, config_errors
+from lambda_gui.core.config_validation import LR_SCHEDULERS, SHARDING_MODES, config_errors
 from lambda_gui.core.errors import ConfigError
 from lambda_gui.core.known_models import InferredShape, ModelShape, SizeSource, shape_of
 from lambda_gui.core.models import (
@@ -28,7 +33,14 @@ from lambda_gui.core.models import (
     Resource,
     TrainingConfig,
 )
-from lambda_gui.core.planner import JobSize, Plan, PricingOf, plan_all, plan_job, recommend
+from lambda_gui.core.planner import (
+    JobSize,
+    Plan,
+    PricingOf,
+    plan_all,
+    plan_job,
+    recommend,
+)
 from lambda_gui.core.presets import apply_preset
 from lambda_gui.core.tracker_secrets import without_secret_values
 from lambda_gui.core.validation_default import INPUTS as VALIDATION_INPUTS
@@ -288,6 +300,71 @@ def _check_hyperparameters(state: WizardState) -> list[FieldError]:
     return []
 
 
+def _resource_named(state: WizardState) -> Resource | None:
+    name = state.draft.get("resource_id")
+    return next((r for r in state.resources if r.name == name), None)
+
+
+def gpu_count(state: WizardState) -> int:
+    """Training processes the chosen type runs: one per GPU (1 until a GPU type is chosen)."""
+    resource = _resource_named(state)
+    return resource.gpu_count if resource is not None and resource.gpu_count > 1 else 1
+
+
+@dataclass(frozen=True)
+class ShardingAdvice:
+    """Whether the compute step offers FSDP sharding, and why.
+
+    `needed` when the chosen multi-GPU type holds the job only sharded (`for_chosen`), or
+    when, among the types with capacity now (all types, when none has), sharding makes the job
+    fit where nothing did, or fit a cheaper type (`best_sharded` against `best_unsharded`, the
+    cheapest fitting plans each way). Sharding only ever helps by making a multi-GPU type fit:
+    where the job fits unsharded, FSDP is the same memory per GPU at best and slower, so a
+    job that one GPU holds cheapest (any small model) is never asked. `offered`: needed, or
+    the draft asks for FSDP already (so it can be turned off). `sharded_types`: every
+    multi-GPU type the job fits only when sharded.
+    """
+
+    needed: bool
+    offered: bool
+    sharded_types: tuple[str, ...] = ()
+    for_chosen: bool = False
+    best_sharded: Plan | None = None
+    best_unsharded: Plan | None = None
+
+
+def sharding_advice(state: WizardState) -> ShardingAdvice:
+    """The compute step's sharding offer for the draft (ShardingAdvice)."""
+    asked = state.draft.get("sharding") == "fsdp"
+    job = state.job_size()
+    pricing_of = state.pricing_of
+    if job is None or pricing_of is None:
+        return ShardingAdvice(False, asked)
+    plain = dataclasses.replace(job, sharding="none")
+    sharded = dataclasses.replace(job, sharding="fsdp")
+    gpu_types = [r for r in state.resources if r.gpu_count > 0]
+    plain_plans = {r.name: plan_job(plain, r, pricing_of(r)) for r in gpu_types}
+    sharded_plans = {r.name: plan_job(sharded, r, pricing_of(r)) for r in gpu_types}
+    gains = [
+        r.name for r in gpu_types if sharded_plans[r.name].fits and not plain_plans[r.name].fits
+    ]
+    pool = [r.name for r in gpu_types if r.available] or [r.name for r in gpu_types]
+
+    def cheapest(plans: Mapping[str, Plan]) -> Plan | None:
+        fitting = [plans[name] for name in pool if plans[name].fits]
+        return min(fitting, key=lambda p: (p.cost, p.resource_name), default=None)
+
+    best_plain, best_sharded = cheapest(plain_plans), cheapest(sharded_plans)
+    cheaper = best_sharded is not None and best_sharded.resource_name in gains
+    if best_plain is not None and best_sharded is not None:
+        cheaper = cheaper and best_sharded.cost < best_plain.cost
+    for_chosen = state.draft.get("resource_id") in gains
+    needed = for_chosen or cheaper
+    return ShardingAdvice(
+        needed, needed or asked, tuple(gains), for_chosen, best_sharded, best_plain
+    )
+
+
 def _check_compute(state: WizardState) -> list[FieldError]:
     name = state.draft.get("resource_id")
     if not state.resources:
@@ -320,14 +397,36 @@ def _check_compute(state: WizardState) -> list[FieldError]:
     job = state.job_size()
     if job is None or state.pricing_of is None:
         return errors
-    plan = plan_job(job, resource, state.pricing_of(resource))
+    pricing = state.pricing_of(resource)
+    plan = plan_job(job, resource, pricing)
     if not plan.fits:
+        remedy = (
+            "Choose a larger GPU, 4-bit quantization, a smaller batch or sequence length, or "
+            "gradient checkpointing."
+        )
+        if job.sharding != "fsdp" and resource.gpu_count > 1:
+            sharded = plan_job(dataclasses.replace(job, sharding="fsdp"), resource, pricing)
+            if sharded.fits:
+                remedy = (
+                    f"Shard the model over the GPUs (FSDP): then it needs about "
+                    f"{sharded.need_gib:.1f} GiB per GPU and fits. Or "
+                    + remedy[0].lower()
+                    + remedy[1:]
+                )
         errors.append(
             FieldError(
                 "resource_id",
-                f"The job needs about {plan.need_gib:.1f} GiB of GPU memory; {resource.name} "
-                f"has {plan.usable_gib:.1f} GiB usable per GPU. Choose a larger GPU, 4-bit "
-                "quantization, a smaller batch or sequence length, or gradient checkpointing.",
+                f"The job needs about {plan.need_gib:.1f} GiB of GPU memory per GPU; "
+                f"{resource.name} has {plan.usable_gib:.1f} GiB usable per GPU. {remedy}",
+            )
+        )
+    if job.sharding == "fsdp" and resource.gpu_count == 1:
+        errors.append(
+            FieldError(
+                "sharding",
+                f"FSDP shards over several GPUs; {resource.name} has one, so the job runs "
+                "unsharded on it.",
+                warning=True,
             )
         )
     return errors
@@ -453,6 +552,13 @@ STEPS: tuple[Step, ...] = (
         (
             FieldSpec("resource_id", "Instance type", "choice"),
             FieldSpec("region", "Region (empty: any with capacity)", "choice"),
+            FieldSpec(
+                "sharding",
+                "Shard the model over the GPUs (FSDP)",
+                "choice",
+                SHARDING_MODES,
+                help="none: every GPU holds the whole model; fsdp: each holds a share of it",
+            ),
         ),
         _check_compute,
     ),
@@ -563,6 +669,7 @@ _LOADED_CHOICES: dict[str, tuple[str | None, ...]] = {
     "lr_scheduler": LR_SCHEDULERS,
     "report_to": REPORT_TO,
     "dataset_format": (None, *fmt.FORMATS),
+    "sharding": SHARDING_MODES,
 }
 # TrainingConfig's field types as written in models.py (annotations are strings there).
 LOADED_KINDS = frozenset(
@@ -663,6 +770,7 @@ class Wizard:
         self.state.chosen.update(draft or {})
         self.steps = STEPS
         self.index = 0
+        self._default_sharding()
 
     @property
     def draft(self) -> dict[str, Any]:
@@ -702,6 +810,8 @@ class Wizard:
             self._redetect()
         if name in VALIDATION_INPUTS:
             self._default_validation()
+        if name != "sharding":
+            self._default_sharding()
 
     def update(self, values: Mapping[str, Any]) -> None:
         """Set several draft values."""
@@ -713,6 +823,7 @@ class Wizard:
         self.state.draft = apply_preset(self.state.draft, key)
         self.state.chosen.update(apply_preset({}, key))  # the preset's own fields
         self._default_validation()
+        self._default_sharding()
 
     def set_preview(self, preview: DatasetPreview | None) -> None:
         """The GUI read the dataset (or failed to); the dataset step checks this."""
@@ -730,18 +841,33 @@ class Wizard:
         """Validation on by default where the dataset allows (core.validation_default)."""
         state = self.state
         found = validation_defaults(
-            state.draft, state.chosen, self.preview_rows(), state.dataset_rows
+            state.draft, state.chosen, self.preview_rows(), state.dataset_rows, gpu_count(state)
         )
         state.draft.update(found)
+
+    def _default_sharding(self) -> None:
+        """FSDP on while the job needs it, off otherwise, until someone chooses it (module
+        docstring)."""
+        if "sharding" in self.state.chosen:
+            return
+        wanted = "fsdp" if sharding_advice(self.state).needed else "none"
+        self.state.draft["sharding"] = wanted
+
+    def sharding_advice(self) -> ShardingAdvice:
+        """Whether the compute step offers sharding, and whether the job needs it."""
+        return sharding_advice(self.state)
 
     def set_model_shape(self, inferred: InferredShape | None) -> None:
         """What the model's config.json says (it counts while the model is still the same)."""
         self.state.model_shape = inferred
+        self._default_sharding()
 
     def set_catalog(self, resources: Sequence[Resource], pricing_of: PricingOf | None) -> None:
         """The live catalog the compute step plans against."""
         self.state.resources = tuple(resources)
         self.state.pricing_of = pricing_of
+        self._default_validation()
+        self._default_sharding()
 
     def _redetect(self) -> None:
         preview = self.state.preview

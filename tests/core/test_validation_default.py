@@ -128,3 +128,12 @@ def test_a_loaded_config_and_a_preset_count_as_chosen() -> None:
     w.apply_preset("quick_test")
     w.set_preview(DatasetPreview.from_rows("/data/train.jsonl", ROWS, 1000))
     assert (w.get("validation_split"), w.get("eval_steps")) == (0.0, 0)
+
+
+def test_steps_and_eval_interval_count_the_training_processes() -> None:
+    # On 8 GPUs each process takes its own batch: 950 rows / (4 x 8) = 30 steps, not 238.
+    assert estimated_steps({**BASE, "validation_split": 0.05}, 1000, gpus=8) == 30
+    assert estimated_steps({**BASE, "max_steps": 40}, 1000, gpus=8) == 40
+    one = validation_defaults(BASE, set(), 1000, 1000)
+    eight = validation_defaults(BASE, set(), 1000, 1000, gpus=8)
+    assert one["eval_steps"] == 24 and eight["eval_steps"] == 10

@@ -221,11 +221,11 @@ async def test_layout_spin_boxes_and_effective_batch(panel: WizardPanel) -> None
     for name in ("batch_size", "gradient_accumulation_steps", "max_seq_length", "seed"):
         assert isinstance(hyper.editors[name].widget, QSpinBox), name
     assert isinstance(hyper.editors["learning_rate"].widget, QLineEdit)  # 2e-4 is typed
-    assert "4 × 4 = <b>16 rows</b>" in hyper.effective_batch.text()
+    assert "4 × 4 accumulation = <b>16 rows</b>" in hyper.effective_batch.text()
     batch = hyper.editors["batch_size"].widget
     assert isinstance(batch, QAbstractSpinBox)
     batch.setValue(8)  # type: ignore[attr-defined]
-    assert "8 × 4 = <b>32 rows</b>" in hyper.effective_batch.text()
+    assert "8 × 4 accumulation = <b>32 rows</b>" in hyper.effective_batch.text()
     batch.setValue(0)  # type: ignore[attr-defined]
     assert hyper.error_labels["batch_size"].isVisibleTo(hyper)
     assert not panel.next_button.isEnabled()
@@ -233,7 +233,9 @@ async def test_layout_spin_boxes_and_effective_batch(panel: WizardPanel) -> None
     multi = next(r for r in panel.wizard.state.resources if r.gpu_count == 8)
     panel.wizard.set("resource_id", multi.name)
     hyper.load()
-    assert "8 × 4 × 8 GPUs = <b>256 rows</b>" in hyper.effective_batch.text()
+    text = hyper.effective_batch.text()
+    assert "8 per GPU × 8 GPUs × 4 accumulation = <b>256 rows</b>" in text
+    assert "8 training processes" in text
 
 
 async def test_step_list_marks_steps_with_errors(panel: WizardPanel) -> None:

@@ -2,7 +2,8 @@
 
 The recommended type (the cheapest that fits and has capacity now) is pre-selected until the
 user picks one; the table of every type grows with its rows (the page scrolls, not the table),
-and each type's capacity names its regions.
+and each type's capacity names its regions. Sharding (FSDP) shows as a check box only when the
+job needs it (core.wizard.sharding_advice): on by default then, and the plans follow it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
@@ -19,12 +21,13 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
+    QVBoxLayout,
     QWidget,
 )
 
 from lambda_gui.core.models import Resource
 from lambda_gui.core.planner import Plan
-from lambda_gui.core.wizard import Step, Wizard
+from lambda_gui.core.wizard import ShardingAdvice, Step, Wizard
 from lambda_gui.gui.wizard.field_editors import FieldEditor
 from lambda_gui.gui.wizard.step_page import StepPage
 
@@ -42,6 +45,16 @@ FITS = QColor(26, 127, 55)
 NO_FIT = QColor(207, 34, 46)
 CHOSEN = QColor(9, 105, 218, 40)
 COMBO_MIN_CHARS = 24
+SHARD_TEXT = "Shard the model over the GPUs (FSDP)"
+TABLE_TEXT = "Every GPU type for this job, cheapest fitting first (double-click one to choose it):"
+TABLE_TEXT_SHARDED = (
+    "Every GPU type for this job, the multi-GPU ones sharded with FSDP (need per GPU), "
+    "cheapest fitting first (double-click one to choose it):"
+)
+SHARD_EXPLAINED = (
+    "Each GPU then holds a share of the model's weights instead of all of them, plus the "
+    "layers it is computing; gathering those costs about a tenth of the speed."
+)
 
 
 def rough_duration(seconds: float) -> str:
@@ -75,7 +88,10 @@ def plan_summary(plan: Plan) -> str:
         if plan.fits
         else f"<b style='color:{NO_FIT.name()}'>does not fit</b>"
     )
-    per = " per GPU (data-parallel)" if plan.data_parallel else ""
+    if plan.sharding == "fsdp":
+        per = " per GPU (sharded with FSDP)"
+    else:
+        per = " per GPU (data-parallel)" if plan.data_parallel else ""
     text = (
         f"Needs about <b>{plan.need_gib:.1f} GiB</b> of GPU memory{per}; "
         f"{plan.resource_name} has {plan.usable_gib:.1f} GiB usable: {fit}.<br>"
@@ -87,6 +103,29 @@ def plan_summary(plan: Plan) -> str:
     if plan.notes:
         text += "<br>" + "<br>".join(plan.notes)
     return text
+
+
+def sharding_reason(advice: ShardingAdvice, wizard: Wizard) -> str:
+    """Why the check box is there: what the job does not fit, or what sharding saves."""
+    best, plain = advice.best_sharded, advice.best_unsharded
+    chosen = wizard.get("resource_id")
+    does_not_fit = f"Unsharded, the job does not fit the GPUs of {chosen}. "
+    if advice.for_chosen and (best is None or best.resource_name != chosen):
+        why = does_not_fit
+    elif advice.needed and best is not None:
+        why = f"Sharded, it fits {best.resource_name} for about ${best.cost:,.2f}; unsharded, "
+        if plain is None:
+            why += "it fits no single GPU of the types with capacity now. "
+        else:
+            why += (
+                f"the cheapest type that holds it is {plain.resource_name}, about "
+                f"${plain.cost:,.2f}. "
+            )
+    elif advice.for_chosen:
+        why = does_not_fit
+    else:
+        why = ""
+    return why + SHARD_EXPLAINED
 
 
 def _compact_combo(combo: QComboBox) -> None:
@@ -114,6 +153,25 @@ class ComputePage(StepPage):
             assert isinstance(combo, QComboBox)
             _compact_combo(combo)
         self.type_editor.changed.connect(self._on_user_choice)
+        self.shard_box = QCheckBox(SHARD_TEXT, self)
+        self.shard_box.setObjectName("field_sharding")
+        self.shard_box.toggled.connect(self._on_shard_toggled)
+        self.shard_note = QLabel(self)
+        self.shard_note.setWordWrap(True)
+        self.shard_row = QWidget(self)
+        column = QVBoxLayout(self.shard_row)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        column.addWidget(self.shard_box)
+        column.addWidget(self.shard_note)
+        shard_error = QLabel(self.shard_row)
+        shard_error.setWordWrap(True)
+        shard_error.setObjectName("error_sharding")
+        shard_error.hide()
+        column.addWidget(shard_error)
+        self.error_labels["sharding"] = shard_error
+        self.form.addRow("Sharding", self.shard_row)
+        self.form.setRowVisible(self.shard_row, False)
         self.recommend_button = QPushButton("Use the recommended type", self)
         self.recommend_label = QLabel(self)
         self.recommend_label.setWordWrap(True)
@@ -143,10 +201,7 @@ class ComputePage(StepPage):
         header.setMinimumSectionSize(36)
         self.body.addWidget(self.summary)
         self.body.addLayout(row)
-        self.table_label = QLabel(
-            "Every GPU type for this job, cheapest fitting first (double-click one to choose it):",
-            self,
-        )
+        self.table_label = QLabel(TABLE_TEXT, self)
         self.table_label.setWordWrap(True)
         self.body.addWidget(self.table_label)
         self.body.addWidget(self.plans_table)
@@ -154,6 +209,9 @@ class ComputePage(StepPage):
         self.recommend_button.clicked.connect(self.use_recommended)
         self.plans_table.cellDoubleClicked.connect(self._on_plan_clicked)
         self._plan_names: list[str] = []
+
+    def custom_fields(self) -> frozenset[str]:
+        return frozenset({"sharding"})
 
     @property
     def type_editor(self) -> FieldEditor:
@@ -199,6 +257,27 @@ class ComputePage(StepPage):
             if region and region not in self._regions_of_current():
                 self.wizard.set("region", None)
         self._show_plans()
+
+    def _on_shard_toggled(self, on: bool) -> None:
+        """The user's choice: it stands from now on; an unchosen type follows the plan."""
+        self.wizard.set("sharding", "fsdp" if on else "none")
+        if not self.type_chosen:
+            self._preselect()
+            self.type_editor.set_value(self.wizard.get("resource_id"))
+            self._fill_regions()
+        self._show_plans()
+        self.edited.emit()
+
+    def _show_sharding(self) -> None:
+        """The check box when the job needs it (or the draft asks for it), with why."""
+        on = self.wizard.get("sharding") == "fsdp"
+        self.table_label.setText(TABLE_TEXT_SHARDED if on else TABLE_TEXT)
+        advice = self.wizard.sharding_advice()
+        self.form.setRowVisible(self.shard_row, advice.offered)
+        self.shard_box.blockSignals(True)
+        self.shard_box.setChecked(on)
+        self.shard_box.blockSignals(False)
+        self.shard_note.setText(sharding_reason(advice, self.wizard))
 
     def use_recommended(self) -> None:
         """Choose the cheapest type that fits and has capacity now."""
@@ -251,6 +330,7 @@ class ComputePage(StepPage):
         self.region_editor.set_value(self.wizard.get("region"))
 
     def _show_plans(self) -> None:
+        self._show_sharding()
         best = self.wizard.recommended()
         self.recommend_button.setEnabled(
             best is not None and best.name != self.wizard.get("resource_id")

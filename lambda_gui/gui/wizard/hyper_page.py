@@ -1,4 +1,5 @@
-"""Step 4: the hyperparameters, with the effective batch size beside batch and accumulation."""
+"""Step 4: the hyperparameters, with the effective batch size beside batch and accumulation:
+rows per GPU x the chosen type's GPUs (one training process each) x accumulation steps."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
-from lambda_gui.core.wizard import Step, Wizard
+from lambda_gui.core.wizard import Step, Wizard, gpu_count
 from lambda_gui.gui.wizard.field_editors import FieldEditor
 from lambda_gui.gui.wizard.step_page import StepPage
 
@@ -18,23 +19,26 @@ def _whole(value: Any) -> int | None:
 
 
 def effective_batch_text(wizard: Wizard) -> str:
-    """Rows per optimizer step: batch x accumulation, x the chosen type's GPUs when several."""
+    """Rows per optimizer step: batch per GPU x the chosen type's GPUs (one training process
+    each) x accumulation."""
     batch = _whole(wizard.get("batch_size"))
     accumulation = _whole(wizard.get("gradient_accumulation_steps"))
     if batch is None or accumulation is None:
         return "Effective batch: set the batch size and accumulation first."
     name = wizard.get("resource_id")
-    resource = next((r for r in wizard.state.resources if r.name == name), None)
-    gpus = resource.gpu_count if resource is not None else 1
-    per_gpu = batch * accumulation
+    known = any(r.name == name for r in wizard.state.resources)
+    gpus = gpu_count(wizard.state)
     if gpus > 1:
+        how = "sharded with FSDP" if wizard.get("sharding") == "fsdp" else "data-parallel"
         return (
-            f"Effective batch: {batch} × {accumulation} × {gpus} GPUs = "
-            f"<b>{per_gpu * gpus:,} rows</b> per optimizer step (on {name}, data-parallel)."
+            f"Effective batch: {batch} per GPU × {gpus} GPUs × {accumulation} accumulation = "
+            f"<b>{batch * gpus * accumulation:,} rows</b> per optimizer step ({gpus} training "
+            f"processes on {name}, one per GPU, {how})."
         )
     return (
-        f"Effective batch: {batch} × {accumulation} = <b>{per_gpu:,} rows</b> per optimizer "
-        "step" + (" (one GPU)." if resource is not None else ".")
+        f"Effective batch: {batch} × {accumulation} accumulation = "
+        f"<b>{batch * accumulation:,} rows</b> per optimizer step"
+        + (" (one GPU)." if known else ".")
     )
 
 

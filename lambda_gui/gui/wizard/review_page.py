@@ -1,4 +1,6 @@
-"""Step 8: the whole job in words, the plan, any problem left, and the project name."""
+"""Step 8: the whole job in words, the plan, any problem left, and the project name. The
+training row's effective batch counts the chosen type's GPUs (one training process each), and
+a row says whether the model is sharded over them."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
 from lambda_gui.core.after_training_plan import sample_count
 from lambda_gui.core.known_models import SIZE_SOURCE_TEXT
 from lambda_gui.core.presets import PRESETS, matching_preset
-from lambda_gui.core.wizard import Step, Wizard
+from lambda_gui.core.wizard import Step, Wizard, gpu_count
 from lambda_gui.gui.wizard.after_step import estimate_job, estimate_text, total_text
 from lambda_gui.gui.wizard.compute_page import rough_duration
 from lambda_gui.gui.wizard.dataset_page import layout_text
@@ -40,18 +42,35 @@ def _training_row(d: Mapping[str, Any], gpus: int) -> str:
         else f"{d.get('num_epochs')} epochs"
     )
     batch, accumulation = d.get("batch_size"), d.get("gradient_accumulation_steps")
-    effective = f"batch {batch} × {accumulation}"
+    if gpus > 1:
+        effective = f"batch {batch} per GPU × {gpus} GPUs × {accumulation} accumulation"
+    else:
+        effective = f"batch {batch} × {accumulation} accumulation"
     if isinstance(batch, int) and isinstance(accumulation, int):
-        if gpus > 1:
-            effective += f" × {gpus} GPUs = {batch * accumulation * gpus:,} rows per step"
-        else:
-            effective += f" = {batch * accumulation:,} rows per step"
+        effective += f" = {batch * gpus * accumulation:,} rows per step"
     preset = matching_preset(d)
     return (
         f"learning rate {d.get('learning_rate')}, {length}, {effective}, sequences up to "
         f"{d.get('max_seq_length')} tokens"
         + (f" (preset: {PRESETS[preset].title})" if preset else "")
     )
+
+
+def sharding_text(sharding: object, gpus: int, name: str) -> str:
+    """How the model sits on the chosen type's GPUs: sharded, or whole on each."""
+    if sharding == "fsdp":
+        if gpus > 1:
+            return (
+                f"FSDP: the model's weights are split over the {gpus} GPUs, each holding a "
+                f"share, with {gpus} training processes"
+            )
+        return f"FSDP asked for, but {name} has one GPU: the job runs unsharded"
+    if gpus > 1:
+        return (
+            f"none: data-parallel, each of the {gpus} GPUs holds the whole model (one training "
+            "process per GPU)"
+        )
+    return "none: one GPU holds the whole model"
 
 
 def review_rows(wizard: Wizard, auto_terminate: bool = True) -> Rows:
@@ -64,8 +83,7 @@ def review_rows(wizard: Wizard, auto_terminate: bool = True) -> Rows:
     else:
         dataset = data
     name = d.get("resource_id")
-    resource = next((r for r in wizard.state.resources if r.name == name), None)
-    gpus = resource.gpu_count if resource is not None else 1
+    gpus = gpu_count(wizard.state)
     rows: Rows = [
         ("Model", _model_row(wizard)),
         ("Dataset", dataset),
@@ -77,6 +95,7 @@ def review_rows(wizard: Wizard, auto_terminate: bool = True) -> Rows:
         ),
         ("Training", _training_row(d, gpus)),
         ("Instance", f"{name} in {d.get('region') or 'any region with capacity'}"),
+        ("Sharding", sharding_text(d.get("sharding"), gpus, str(name))),
     ]
     plan = wizard.plan()
     if plan is not None:
@@ -84,7 +103,8 @@ def review_rows(wizard: Wizard, auto_terminate: bool = True) -> Rows:
             (
                 "Training estimate",
                 f"about {rough_duration(plan.total_seconds)} billed, about ${plan.cost:,.2f} "
-                f"({plan.need_gib:.1f} of {plan.usable_gib:.1f} GiB, "
+                f"({plan.need_gib:.1f} of {plan.usable_gib:.1f} GiB"
+                + (" per GPU, " if plan.gpu_count > 1 else ", ")
                 + ("fits" if plan.fits else "DOES NOT FIT")
                 + ")",
             )
