@@ -176,6 +176,7 @@ async def run(lines: int, timeout_s: float) -> dict[str, float]:
     from lambda_gui.cloud.pacing import Pacer
     from lambda_gui.core.models import TrainingConfig
     from lambda_gui.gui.async_slots import cancel_slot_tasks
+    from lambda_gui.gui.gc_guard import freeze_what_lives
     from lambda_gui.gui.main_window import MainWindow
     from lambda_gui.services.connector import LambdaLabsConnector
     from lambda_gui.services.credentials import CredentialStore
@@ -208,6 +209,7 @@ async def run(lines: int, timeout_s: float) -> dict[str, float]:
             win.show()
             win.connected = True
             await win.load_all()
+            freeze_what_lives()  # as the app does once its window is up
 
             config = TrainingConfig(
                 base_model="HuggingFaceTB/SmolLM2-135M",
@@ -228,14 +230,14 @@ async def run(lines: int, timeout_s: float) -> dict[str, float]:
             rss_first = 0
             original_append = view.append_lines
 
-            def counting_append(batch: Any) -> None:
+            def counting_append(batch: Any, shown: Any = None) -> None:
                 nonlocal received, first_at, rss_first
                 batch = list(batch)
                 if batch and not first_at:
                     first_at = time.perf_counter()
                     rss_first = process.memory_info().rss
                 received += len(batch)
-                original_append(batch)
+                original_append(batch, shown)
 
             view.append_lines = counting_append  # type: ignore[method-assign]
 
@@ -337,13 +339,19 @@ def main() -> None:
 
     import lambda_gui.gui  # noqa: F401  (pins the Qt binding)
 
+    from lambda_gui.gui.gc_guard import GuiThreadCollector
+
     _swap_bootstrap(args.lines)
     app = QApplication(sys.argv[:1])
     app.setQuitOnLastWindowClosed(False)
+    sys.setswitchinterval(0.001)
+    collector = GuiThreadCollector(app)  # as in the app: collection on the GUI thread only
+    collector.start()
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     with loop:
         result = loop.run_until_complete(run(args.lines, args.timeout))
+    collector.stop()
     entries = _entries(result)
     for item in entries:
         mark = "ok " if item["ok"] else "MISS"

@@ -20,7 +20,7 @@ from lambda_gui.gui.app_identity import apply_identity
 from lambda_gui.gui.async_slots import exec_dialog
 from lambda_gui.gui.dialogs.welcome import WelcomeDialog
 from lambda_gui.gui.error_report import ErrorReporter
-from lambda_gui.gui.gc_guard import GuiThreadCollector
+from lambda_gui.gui.gc_guard import GuiThreadCollector, freeze_what_lives
 from lambda_gui.gui.headless import run_headless_demo
 from lambda_gui.gui.main_window import MainWindow, close_and_disconnect
 from lambda_gui.gui.style import apply_accessible_palette
@@ -104,6 +104,7 @@ async def run_app(options: AppOptions, credentials: CredentialStore | None = Non
             dialogs=not options.headless,
             base_url=options.base_url,
         )
+        freeze_what_lives()  # the window's objects are long-lived: full collections skip them
         if options.headless:
             assert demo is not None
             return await run_headless_demo(window, demo, options.screenshot)

@@ -13,8 +13,9 @@ batch, at a fraction of their cost when lines flood in (a job printing a million
   its events stand where that line stood.
 - A trainer dict line, once LGUI_METRIC lines were seen, gives nothing (logparse drops it too).
 - Rows and raw text (core/log_rows.py) are built for the newest `keep` lines of a batch only:
-  the view keeps no more. The lines just before them are read for context (a traceback that
-  began there), their rows not kept.
+  the view keeps no more. While lines flood in, the caller can ask for fewer: those the view
+  will still hold once the lines queued meanwhile are shown. The lines just before them are
+  read for context (a traceback that began there), their rows not kept.
 
 Every other line goes through logparse.parse_events as it always did. Pure, no Qt: the app
 runs it off the GUI thread (services/job_remote.py).
@@ -22,7 +23,7 @@ runs it off the GUI thread (services/job_remote.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from lambda_gui.core.log_rows import Level, LogRow, LogRowBuilder
@@ -37,6 +38,8 @@ from lambda_gui.core.logparse import (
     parse_events,
 )
 
+#: The lines the log view keeps (gui/widgets/log_view.py): a batch's view data covers no more.
+SHOWN_LINES = 20_000
 #: Lines before the kept ones that are read for context only.
 CONTEXT_LINES = 256
 # The event words less a bar's mark, less a trainer dict's: a line whose only event words are
@@ -74,10 +77,13 @@ class LogReader:
         self.seen_lgui_metrics = False
         self.rows = LogRowBuilder()
 
-    def read(self, lines: Sequence[str]) -> ReadBatch:
-        """The events of `lines` and the view's data for the newest `keep` of them."""
-        shown_from = max(0, len(lines) - self.keep)
+    def read(self, lines: Sequence[str], keep: Callable[[], int] | None = None) -> ReadBatch:
+        """The events of `lines` and the view's data for the newest of them: `keep()` of
+        them, asked once the events are read, when given (see services/job_remote.py), else
+        the reader's `keep`; never more than the reader's `keep`."""
         events = self._events(lines)
+        wanted = self.keep if keep is None else max(0, min(self.keep, keep()))
+        shown_from = max(0, len(lines) - wanted)
         context = max(0, shown_from - CONTEXT_LINES)
         if context > 0 and self.seen_lgui_metrics:
             self.rows.saw_lgui_metrics()  # the skipped lines may have held the first

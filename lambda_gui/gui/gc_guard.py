@@ -32,6 +32,14 @@ def collect_due_generation() -> int | None:
     return None
 
 
+def freeze_what_lives() -> None:
+    """Move every object alive now (modules, the main window's widgets and their wrappers) to
+    the permanent generation: later collections scan only what came after, so a full
+    collection in the middle of a flood of log lines stays short (gc.freeze)."""
+    gc.collect()
+    gc.freeze()
+
+
 class GuiThreadCollector(QObject):
     """Turns automatic collection off and collects on a GUI-thread timer while it lives."""
 

@@ -11,6 +11,7 @@ from lambda_gui.core.job_state import Billing
 from lambda_gui.core.models import JobPhase
 
 if TYPE_CHECKING:
+    from lambda_gui.core.log_reader import ShownLine
     from lambda_gui.core.logparse import LogEvent
 
 log = logging.getLogger(__name__)
@@ -37,11 +38,15 @@ class BillingChanged:
 
 @dataclass(frozen=True)
 class JobLogLines:
-    """New complete log lines of a job; `offset` is the byte offset after the last one."""
+    """New complete log lines of a job; `offset` is the byte offset after the last one.
+
+    `shown`, when given, is what the log view shows of the last len(shown) lines, read off
+    the GUI thread (core/log_reader.py); the lines before those the view would not keep."""
 
     job_id: str
     lines: tuple[str, ...]
     offset: int
+    shown: tuple[ShownLine, ...] | None = None
 
 
 @dataclass(frozen=True)

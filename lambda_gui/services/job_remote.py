@@ -14,7 +14,8 @@ from lambda_gui.core.dataset_format import is_hub_path
 from lambda_gui.core.errors import ArtifactMissingError, LambdaGUIError, SSHError
 from lambda_gui.core.job_state import Phase, Reason
 from lambda_gui.core.limits import LossGuard
-from lambda_gui.core.logparse import LogEvent, LogParser, MetricEvent, StatusEvent
+from lambda_gui.core.log_reader import SHOWN_LINES, LogReader, ReadBatch, decode_lines
+from lambda_gui.core.logparse import LogEvent, MetricEvent, StatusEvent
 from lambda_gui.remote import bundle as B
 from lambda_gui.remote.logtail import LogFollower
 from lambda_gui.remote.self_terminate import HEARTBEAT_COMMAND
@@ -33,6 +34,11 @@ _FLUSH_S = 0.25
 # A batch this long is decoded and parsed in a worker thread, so the loop stays responsive.
 _THREAD_LINES = 256
 _SLICE_LINES = 5000
+# A batch read while more lines queued up shows at least this many of its lines (the rest
+# would be pushed out of the view by the queued ones: their rows are not built).
+_FLOOD_SHOWN = 1000
+# Events are published at most this many at a time (what the window does per event is small).
+_SLICE_EVENTS = 2000
 # Lines queued beyond this make the follower wait for the parsing: memory stays bounded.
 _BACKLOG_LINES = 100_000
 _RUNNING_STATES = ("starting", "running")
@@ -237,8 +243,8 @@ class RemoteJob:
         if self.job.config.self_terminate:
             helpers.append(asyncio.create_task(self._heartbeat(), name=f"heartbeat:{self.job.id}"))
         try:
-            async for line, new_offset in follower.lines():
-                if batcher.add(line, new_offset):
+            async for lines, new_offset in follower.batches():
+                if batcher.add_many(lines, new_offset):
                     await batcher.drained()  # far behind: let the parsing catch up first
         finally:
             for helper in helpers:
@@ -406,7 +412,8 @@ class _LogBatcher:
 
     def __init__(self, remote: RemoteJob) -> None:
         self.remote = remote
-        self.parser = LogParser()
+        # What the log view keeps of a batch is read here too, off the GUI thread.
+        self.reader = LogReader(keep=SHOWN_LINES)
         cfg = remote.job.config
         self.guard = LossGuard(cfg.divergence_ratio) if cfg.stop_on_divergence else None
         self.lines: list[bytes] = []
@@ -416,7 +423,11 @@ class _LogBatcher:
 
     def add(self, line: bytes, offset: int) -> bool:
         """Queue a line; True when the queue is so long that the reader should wait."""
-        self.lines.append(line)
+        return self.add_many([line], offset)
+
+    def add_many(self, lines: list[bytes], offset: int) -> bool:
+        """Queue lines ending at `offset`; True when the reader should wait (see `add`)."""
+        self.lines += lines
         self.offset = offset
         return len(self.lines) >= _BACKLOG_LINES
 
@@ -437,30 +448,46 @@ class _LogBatcher:
                     self.guard = None
                     return
 
+    def _read(self, lines: list[bytes]) -> tuple[list[str], ReadBatch]:
+        """The batch's lines as text, their events and what the view shows of them (pure:
+        runs in a worker)."""
+        text = decode_lines(lines)
+        return text, self.reader.read(text, self._still_shown)
+
+    def _still_shown(self) -> int:
+        """How many of a batch's newest lines the view will still hold once the lines queued
+        while it was read are shown (at least _FLOOD_SHOWN: the view moves during a flood)."""
+        return max(_FLOOD_SHOWN, SHOWN_LINES - len(self.lines))
+
     async def _publish(self, lines: list[bytes], offset: int) -> None:
         ctx, job_id = self.remote.ctx, self.remote.job.id
-        # Decoding and parsing off the loop's thread (the GUI thread in the app), one slice at
-        # a time under the flush lock, so the parser sees the lines in order.
+        # Decoded and read off the loop's thread (the GUI thread in the app), the whole batch
+        # at once under the flush lock, so the reader sees the lines in order.
         if len(lines) >= _THREAD_LINES:
-            text, events = await asyncio.to_thread(self._parse, lines)
+            text, read = await asyncio.to_thread(self._read, lines)
         else:
-            text, events = self._parse(lines)
-        ctx.bus.publish(JobLogLines(job_id, text, offset))
+            text, read = self._read(lines)
+        # Published in slices: what listeners (the window) do per event stays small however
+        # far behind a flood of lines the batcher is. A slice's offset: the batch's, less the
+        # bytes of the lines after the slice. A slice carries the view's data for those of its
+        # lines the view keeps (core/log_reader.py).
+        after = sum(len(raw) for raw in lines)
+        first = read.shown_from
+        for start in range(0, len(lines), _SLICE_LINES):
+            end = min(len(lines), start + _SLICE_LINES)
+            after -= sum(len(raw) for raw in lines[start:end])
+            shown = tuple(read.shown[max(0, start - first) : max(0, end - first)])
+            ctx.bus.publish(JobLogLines(job_id, tuple(text[start:end]), offset - after, shown))
+            await asyncio.sleep(0)  # the window's own events between two slices
+        events = read.events
+        for start in range(0, len(events), _SLICE_EVENTS):
+            ctx.bus.publish(JobLogEvents(job_id, tuple(events[start : start + _SLICE_EVENTS])))
+            await asyncio.sleep(0)
         if events:
-            ctx.bus.publish(JobLogEvents(job_id, tuple(events)))
             self._watch_loss(events)
             for event in events:
                 if isinstance(event, StatusEvent):
                     await self.remote.enter_after_training(event.phase)
-
-    def _parse(self, lines: list[bytes]) -> tuple[tuple[str, ...], list[LogEvent]]:
-        """The batch's lines as text and the events they give (pure: runs in a worker)."""
-        text = tuple(raw.decode("utf-8", errors="replace").rstrip("\r\n") for raw in lines)
-        events: list[LogEvent] = []
-        feed = self.parser.feed
-        for line in text:
-            events.extend(feed(line))
-        return text, events
 
     async def run(self) -> None:
         while True:
@@ -477,15 +504,7 @@ class _LogBatcher:
             ctx, job_id = self.remote.ctx, self.remote.job.id
             if lines:
                 await ctx.logs.append(job_id, b"".join(lines))
-                # Published in slices of _SLICE_LINES: what listeners (the window) do per event
-                # stays small however far behind a flood of lines the batcher is.
-                # A slice's offset: the batch's, less the bytes of the lines after the slice.
-                after = sum(len(raw) for raw in lines)
-                for start in range(0, len(lines), _SLICE_LINES):
-                    part = lines[start : start + _SLICE_LINES]
-                    after -= sum(len(raw) for raw in part)
-                    await self._publish(part, offset - after)
-                    await asyncio.sleep(0)  # the window's own events between two slices
+                await self._publish(lines, offset)
             # Saved with every appended batch: a restart resumes right after the last line
             # written locally (the remote offset, which counts the bytes of cut lines too).
             if (lines or save_offset) and offset:

@@ -50,6 +50,25 @@ def test_splitter_yields_complete_lines_that_rebuild_the_stream(
     assert splitter.pending_size == len(splitter.pending)
 
 
+@given(
+    st.lists(st.sampled_from([b"a", b"bb", b"\n", b"x" * 30, b"\r"]), max_size=200),
+    st.lists(st.integers(min_value=1, max_value=60), max_size=40),
+)
+def test_feed_lines_gives_feeds_lines_and_offset(parts: list[bytes], cuts: list[int]) -> None:
+    data = b"".join(parts)
+    per_line, lines_only = LineSplitter(3, limit=16), LineSplitter(3, limit=16)
+    want: list[tuple[bytes, int]] = []
+    got: list[bytes] = []
+    pos = 0
+    for cut in [*cuts, len(data)]:
+        want.extend(per_line.feed(data[pos : pos + cut]))
+        got.extend(lines_only.feed_lines(data[pos : pos + cut]))
+        assert lines_only.offset == per_line.offset
+        pos += cut
+    assert got == [line for line, _ in want]
+    assert lines_only.flush() == per_line.flush()
+
+
 def test_a_long_line_keeps_head_and_tail_and_offsets_count_the_dropped_bytes() -> None:
     splitter = LineSplitter(100, limit=10)
     assert splitter.feed(b"ok\n0123") == [(b"ok\n", 103)]

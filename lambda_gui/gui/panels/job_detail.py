@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import tarfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
-from PySide6.QtCore import QObject, Qt, QUrl, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QResizeEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -73,6 +74,7 @@ if TYPE_CHECKING:
 # arrived meanwhile, or no line arrives for this long; from then on the live events carry it.
 CATCH_UP_S = 0.5
 _BATCH_LINES = 500
+TICK_SOON_MS = 100
 # A stopped job can be resumed from its checkpoint (services/job_resume.py).
 RESUMABLE = (JobPhase.CANCELLED, JobPhase.FAILED)
 # Reading the checkpoint's step for the Resume question: trainer_state.json sits near the end
@@ -86,6 +88,10 @@ def _loss_plot(parent: QWidget) -> QWidget:
     from lambda_gui.gui.widgets.loss_plot import LossPlotWidget
 
     return LossPlotWidget(parent)
+
+
+def _number_or_nan(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else math.nan
 
 
 def _line_bytes(line: str) -> int:
@@ -166,6 +172,12 @@ class JobDetail(QWidget):
         self._held: list[JobLogLines | JobLogEvents] = []
         self._last_step: dict[str, float] = {}
         self._backfill: asyncio.Task[Any] | None = None
+        # Live events refresh the step and ETA at most this often (a flood brings hundreds
+        # of event batches a second; each refresh repaints the progress bar).
+        self._tick_timer = QTimer(self)
+        self._tick_timer.setSingleShot(True)
+        self._tick_timer.setInterval(TICK_SOON_MS)
+        self._tick_timer.timeout.connect(lambda: self.tick())
 
         self.title = QLabel("No job selected", self)
         self.title.setStyleSheet("font-size: 15px; font-weight: 600;")
@@ -559,7 +571,7 @@ class JobDetail(QWidget):
         if self._synced:
             # Past the backfill every line arrives once, in order: no offset arithmetic
             # that a late offset could turn into a dropped line.
-            self.log_view.append_lines(event.lines)
+            self.log_view.append_lines(event.lines, event.shown)
             self._pos = max(self._pos, event.offset)
             return
         if event.offset <= self._pos:
@@ -568,48 +580,64 @@ class JobDetail(QWidget):
         start = event.offset - sum(_line_bytes(line) for line in lines)
         while lines and start < self._pos:
             start += _line_bytes(lines.pop(0))
-        self.log_view.append_lines(lines)
+        # `shown` covers the last lines: what was cut from the front leaves it as it is.
+        self.log_view.append_lines(lines, event.shown)
         self._pos = event.offset
         self._synced = True
 
     def _apply_events(self, events: Iterable[LogEvent]) -> None:
-        self._add_metrics(
-            [
-                {"step": event.step, "epoch": event.epoch, "time": event.time, **event.values}
-                for event in events
-                if isinstance(event, MetricEvent)
-                and event.source == "lgui"
-                and event.step is not None
-            ]
-        )
-        self.tick()
+        metrics = [
+            e
+            for e in events
+            if isinstance(e, MetricEvent) and e.source == "lgui" and e.step is not None
+        ]
+        if metrics:
+            nan = math.nan
+            self._add_columns(
+                [float(e.step) for e in metrics if e.step is not None],
+                [nan if e.epoch is None else e.epoch for e in metrics],
+                [nan if e.time is None else e.time for e in metrics],
+                {name: [e.values.get(name) for e in metrics] for name in SERIES},
+            )
+        self._tick_soon()
 
     def _add_metrics(self, records: Iterable[Mapping[str, Any]]) -> None:
-        # One add_points per series for the whole batch: a flood of metrics costs per batch.
-        columns: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in SERIES}
-        plot = None
-        for record in records:
-            step = record.get("step")
-            if not isinstance(step, int | float):
-                continue
-            plot = plot or self.plot
-            # Where the step lies in epochs and seconds: the chart's other x axes.
-            epoch, seconds = record.get("epoch"), record.get("time")
-            plot.add_clock(
-                step,
-                epoch=float(epoch) if isinstance(epoch, int | float) else None,
-                time=float(seconds) if isinstance(seconds, int | float) else None,
+        """metrics.jsonl records (the backfill of a job selected mid-run)."""
+        kept = [r for r in records if isinstance(r.get("step"), int | float)]
+        if kept:
+            self._add_columns(
+                [float(r["step"]) for r in kept],
+                [_number_or_nan(r.get("epoch")) for r in kept],
+                [_number_or_nan(r.get("time")) for r in kept],
+                {name: [r.get(name) for r in kept] for name in SERIES},
             )
-            for name in SERIES:
-                value = record.get(name)
-                if isinstance(value, int | float) and step > self._last_step.get(name, -1.0):
-                    columns[name][0].append(step)
-                    columns[name][1].append(value)
-                    self._last_step[name] = float(step)
-        if plot is not None:
-            for name, (steps, values) in columns.items():
-                if steps:
-                    plot.add_points(name, steps, values)
+
+    def _add_columns(
+        self,
+        steps: list[float],
+        epochs: list[float],
+        times: list[float],
+        values: Mapping[str, list[Any]],
+    ) -> None:
+        # One add_clocks and one add_points per series for the whole batch: a flood of
+        # metrics costs per batch, not per point. A series takes a value only past the last
+        # step it holds (a resumed or re-read log repeats steps).
+        plot = self.plot
+        # Where the steps lie in epochs and seconds: the chart's other x axes.
+        plot.add_clocks(steps, epochs, times)
+        last = self._last_step
+        for name, column in values.items():
+            xs: list[float] = []
+            ys: list[float] = []
+            after = last.get(name, -1.0)
+            for step, value in zip(steps, column, strict=True):
+                if isinstance(value, int | float) and step > after:
+                    xs.append(step)
+                    ys.append(value)
+                    after = step
+            if xs:
+                last[name] = after
+                plot.add_points(name, xs, ys)
 
     async def _read_history(self, job_id: str, terminal: bool) -> None:
         try:
@@ -666,6 +694,10 @@ class JobDetail(QWidget):
         return pos
 
     # -- clock ----------------------------------------------------------------------------
+
+    def _tick_soon(self) -> None:
+        if not self._tick_timer.isActive():
+            self._tick_timer.start()
 
     def tick(self, now: float | None = None) -> None:
         """Refresh step, ETA and dollars (the tab's 1 s timer calls this)."""

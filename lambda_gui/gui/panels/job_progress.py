@@ -32,21 +32,31 @@ class LiveProgress:
     _times: list[tuple[float, int]] = field(default_factory=list)
 
     def feed(self, events: Iterable[LogEvent], now: float | None = None) -> bool:
-        """Take in log events; True when something shown changed."""
+        """Take in log events; True when something shown changed. The time left comes from
+        whichever was last: the metrics' rate or a bar's own estimate."""
         changed = False
+        times = self._times
+        timed = False  # a metric with a time came after the last bar's estimate
         for event in events:
-            if isinstance(event, MetricEvent) and event.source == "lgui" and event.step is not None:
+            if isinstance(event, MetricEvent):
+                if event.source != "lgui" or event.step is None:
+                    continue
                 changed |= self._set(event.step, event.max_steps)
                 changed |= self._set_loss(event.loss)
                 if event.time is not None:
-                    self._times = (self._times + [(event.time, event.step)])[-20:]
-                    self.remaining_s = self._rate_estimate()
+                    times.append((event.time, event.step))
+                    timed = True
             elif isinstance(event, ProgressEvent) and event.is_training_bar:
                 total = int(event.total) if event.total else None
                 changed |= self._set(int(event.step), total)
                 if event.remaining_s is not None:
                     self.remaining_s = event.remaining_s
                     changed = True
+                    timed = False
+        if len(times) > 20:
+            del times[:-20]
+        if timed:
+            self.remaining_s = self._rate_estimate()
         if changed:
             self.seen_at = time.time() if now is None else now
         return changed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import (
@@ -26,15 +26,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lambda_gui.core.log_reader import SHOWN_LINES, ShownLine
 from lambda_gui.core.log_rows import Level, LogRow, LogRowBuilder
 
-MAX_LINES = 20_000
+MAX_LINES = SHOWN_LINES
 FLUSH_HZ = 10.0
 # A timed flush reads queued lines for this long at most, then lets the window run for
 # FLUSH_PAUSE_MS before it goes on: a flood of lines never freezes the window, and never takes
 # more than about a third of its time (the queue keeps the newest max_lines meanwhile).
 FLUSH_SLICE_S = 0.008
 FLUSH_PAUSE_MS = 16
+# A timed flush appends this many rows at most: appending costs the text view per row.
+FLUSH_SLICE_ROWS = 1000
 NOT_FOUND_STYLE = "QLineEdit { background: #ffd7d5; color: #1f2328; }"
 LEVEL_CHOICES: tuple[tuple[str, Level], ...] = (
     ("All lines", Level.INFO),
@@ -67,7 +70,8 @@ class LogView(QWidget):
         self.flush_count = 0
         self.received_count = 0  # lines handed to append_lines, ever
         self.dropped_count = 0  # of those, dropped from a full queue before they were read
-        self._pending: deque[str] = deque(maxlen=max_lines)
+        # Raw lines, or lines read off the GUI thread already (core/log_reader.py).
+        self._pending: deque[str | ShownLine] = deque(maxlen=max_lines)
         self._raw: deque[tuple[str, Level]] = deque(maxlen=max_lines)
         self._rows: deque[LogRow] = deque(maxlen=max_lines)
         self._builder = LogRowBuilder()
@@ -178,16 +182,26 @@ class LogView(QWidget):
 
     # lines in
 
-    def append_lines(self, lines: Iterable[str]) -> None:
-        """Queue lines; they are shown together on the next flush (at most FLUSH_HZ per second)."""
+    def append_lines(
+        self, lines: Iterable[str], shown: tuple[ShownLine, ...] | None = None
+    ) -> None:
+        """Queue lines; they are shown together on the next flush (at most FLUSH_HZ per second).
+
+        `shown`, when given, is what the view shows of the last len(shown) lines, read off
+        the GUI thread already; the lines before those are counted, not read (the view would
+        not keep them: they are older than its newest max_lines)."""
         batch = lines if isinstance(lines, list | tuple) else list(lines)
+        items: Sequence[str | ShownLine] = batch
+        if shown is not None:
+            items = shown[len(shown) - len(batch) :] if len(shown) > len(batch) else shown
+            self.dropped_count += len(batch) - len(items)
         pending = self._pending
         # The queue keeps the newest max_lines: the oldest beyond that are never read.
-        overflow = len(pending) + len(batch) - self.max_lines
+        overflow = len(pending) + len(items) - self.max_lines
         if overflow > 0:
             self.dropped_count += overflow
         self.received_count += len(batch)
-        pending.extend(batch)
+        pending.extend(items)
         if pending and not self._timer.isActive() and not self._more.isActive():
             self._timer.start()
 
@@ -217,20 +231,27 @@ class LogView(QWidget):
         count = 0
         while pending:
             line = pending.popleft()
-            fed = feed(line)
-            # tqdm redraws a progress line with carriage returns: keep its latest state.
-            latest = line.rsplit("\r", 1)[-1] if "\r" in line else line
-            keep_raw((latest, fed.level))
-            rows = fed.rows
+            if isinstance(line, ShownLine):
+                latest, level, rows = line.text, line.level, line.rows
+            else:
+                fed = feed(line)
+                level, rows = fed.level, fed.rows
+                # tqdm redraws a progress line with carriage returns: keep its latest state.
+                latest = line.rsplit("\r", 1)[-1] if "\r" in line else line
+            keep_raw((latest, level))
             if rows:
                 keep_rows(rows)
             if raw:
-                if fed.level >= least:
+                if level >= least:
                     shown.append(latest)
             else:
                 shown.extend(row.text for row in rows if row.level >= least)
             count += 1
-            if deadline is not None and not count & 63 and clock() >= deadline:
+            if (
+                deadline is not None
+                and not count & 63
+                and (clock() >= deadline or len(shown) >= FLUSH_SLICE_ROWS)
+            ):
                 break
         if shown:
             if len(shown) > self.max_lines:

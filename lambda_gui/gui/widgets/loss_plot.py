@@ -269,6 +269,25 @@ class LossPlotWidget(QWidget):
         if self.x_axis != "step":
             self._mark_dirty()
 
+    def add_clocks(self, steps: ArrayLike, epochs: ArrayLike, times: ArrayLike) -> None:
+        """add_clock for many steps in one go (NaN where a step has no epoch or time)."""
+        at = np.asarray(steps, dtype=np.float64).ravel()
+        for data, values in ((self._epochs, epochs), (self._walls, times)):
+            v = np.asarray(values, dtype=np.float64).ravel()
+            keep = np.isfinite(v)
+            x, y = at[keep], v[keep]
+            if not x.size:
+                continue
+            # A step given twice in a row keeps its last value, as add_clock does.
+            last_of_run = np.append(x[1:] != x[:-1], True)
+            x, y = x[last_of_run], y[last_of_run]
+            if len(data) and data.x[-1] == x[0]:
+                data.y[-1] = y[0]
+                x, y = x[1:], y[1:]
+            data.extend(x, y)
+        if at.size and self.x_axis != "step":
+            self._mark_dirty()
+
     def _note_arrival(self, steps: ArrayLike) -> None:
         # Elapsed time when the metrics carry no clock: when the points reached this window.
         last = np.asarray(steps, dtype=np.float64).ravel()
