@@ -239,7 +239,7 @@ async def run(lines: int, timeout_s: float) -> dict[str, float]:
                 received += len(batch)
                 original_append(batch, shown)
 
-            view.append_lines = counting_append  # type: ignore[method-assign]
+            view.append_lines = counting_append  # type: ignore[method-assign,assignment]
 
             late: list[float] = []
             rss_peak = 0
@@ -338,7 +338,6 @@ def main() -> None:
     from PySide6.QtWidgets import QApplication
 
     import lambda_gui.gui  # noqa: F401  (pins the Qt binding)
-
     from lambda_gui.gui.gc_guard import GuiThreadCollector
 
     _swap_bootstrap(args.lines)
