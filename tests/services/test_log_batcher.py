@@ -8,6 +8,7 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+from lambda_gui.core.log_reader import SHOWN_LINES
 from lambda_gui.core.logparse import MetricEvent
 from lambda_gui.services import job_remote
 from lambda_gui.services.events import JobLogEvents, JobLogLines
@@ -122,3 +123,36 @@ async def test_the_reader_is_told_to_wait_when_far_behind(monkeypatch: Any) -> N
     assert not waiting.done()
     await batcher.flush()
     await asyncio.wait_for(waiting, 2)
+
+
+async def test_a_flood_batch_carries_the_view_data_of_its_newest_lines_only() -> None:
+    batcher, ctx = _batcher()
+    lines = _lines(SHOWN_LINES + 3 * job_remote._SLICE_LINES)
+    _feed(batcher, lines)
+    await batcher.flush()
+    published = [e for e in ctx.bus.events if isinstance(e, JobLogLines)]
+    shown = [s for e in published for s in (e.shown or ())]
+    assert len(shown) == SHOWN_LINES  # the view keeps no more
+    # Each slice's data belongs to its last lines.
+    assert all(e.shown is not None and len(e.shown) <= len(e.lines) for e in published)
+    assert [s.text for s in shown] == [raw.decode().rstrip("\n") for raw in lines[-SHOWN_LINES:]]
+
+
+async def test_lines_queued_during_the_reading_leave_fewer_rows_to_build(monkeypatch: Any) -> None:
+    batcher, ctx = _batcher()
+    _feed(batcher, _lines(3 * job_remote._SLICE_LINES))
+    # While the batch is read, more lines queue up: the view will show those, so the rows of
+    # the batch's lines they push out are not built (at least _FLOOD_SHOWN are).
+    queued = [b"later\n"] * (SHOWN_LINES - 2000)
+    still = batcher._still_shown
+
+    def queue_then_ask() -> int:
+        batcher.lines[:] = queued
+        return still()
+
+    monkeypatch.setattr(batcher, "_still_shown", queue_then_ask)
+    await batcher.flush()
+    shown = [s for e in ctx.bus.events if isinstance(e, JobLogLines) for s in (e.shown or ())]
+    assert len(shown) == 2000
+    batcher.lines[:] = [b"x\n"] * SHOWN_LINES
+    assert still() == job_remote._FLOOD_SHOWN

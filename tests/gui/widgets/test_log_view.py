@@ -10,6 +10,7 @@ from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractSlider, QPlainTextEdit
 
+from lambda_gui.core.log_reader import LogReader
 from lambda_gui.core.log_rows import Level
 from lambda_gui.gui.widgets.log_view import LogView
 
@@ -206,3 +207,20 @@ def test_a_million_lines_in_batches_stay_bounded(qtbot: Any) -> None:
     view.flush()
     assert view.line_count == 5000 and len(view.rows()) == 5000
     assert view.shown_text().splitlines()[-1] == "step 999999 · loss 1.5"
+
+
+def test_lines_read_off_the_gui_thread_show_as_read(qtbot: Any) -> None:
+    lines = [f"plain {i}" for i in range(50)] + TRAINING_LINES
+    read = LogReader(keep=len(TRAINING_LINES)).read(lines)
+    view = make(qtbot)
+    view.append_lines(lines, tuple(read.shown))
+    view.flush()
+    # The lines before the shown ones are counted, not read; the rest reads as the view's own.
+    assert view.received_count == len(lines) and view.dropped_count == 50
+    alone = make(qtbot)
+    alone.append_lines(TRAINING_LINES)
+    alone.flush()
+    assert view.shown_text() == alone.shown_text()
+    view.raw_button.click()
+    alone.raw_button.click()
+    assert view.shown_text() == alone.shown_text()

@@ -263,6 +263,27 @@ def test_clock_given_after_the_points_places_them() -> None:
     plot.deleteLater()
 
 
+def test_clocks_in_one_go_place_steps_as_one_at_a_time() -> None:
+    steps = [1, 2, 2, 3, 5, 5, 6]
+    epochs = [0.1, 0.2, 0.25, float("nan"), 0.5, 0.55, 0.6]
+    times = [10.0, 20.0, 21.0, 30.0, float("nan"), 50.0, 60.0]
+    batch, single = LossPlotWidget(), LossPlotWidget()
+    batch.add_clocks(steps[:3], epochs[:3], times[:3])
+    batch.add_clocks(steps[2:], epochs[2:], times[2:])  # a step repeated across two batches
+    for i, step in enumerate(steps):
+        epoch, seconds = epochs[i], times[i]
+        single.add_clock(
+            step,
+            epoch=None if epoch != epoch else epoch,
+            time=None if seconds != seconds else seconds,
+        )
+    for name in ("_epochs", "_walls"):
+        assert list(getattr(batch, name).x) == list(getattr(single, name).x)
+        assert list(getattr(batch, name).y) == list(getattr(single, name).y)
+    batch.deleteLater()
+    single.deleteLater()
+
+
 def test_ema_matches_the_plain_recurrence_and_grows_incrementally() -> None:
     rng = np.random.default_rng(1)
     values = rng.random(3000) + 1.0
