@@ -25,6 +25,7 @@ from PySide6.QtGui import QColor, QPalette, QStandardItemModel
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
+    QGraphicsItem,
     QHBoxLayout,
     QLabel,
     QVBoxLayout,
@@ -161,6 +162,10 @@ class LossPlotWidget(QWidget):
             plot.setDownsampling(auto=True, mode="peak")
             plot.setClipToView(True)
             plot.getAxis("left").setWidth(AXIS_WIDTH)
+            # An axis (labels and grid) is painted from a pixmap until its range changes:
+            # while points stream in, the y axes rarely change and half the paint goes.
+            for side in ("left", "bottom"):
+                plot.getAxis(side).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self._curves: dict[str, pg.PlotDataItem] = {
             "loss_raw": self.loss_plot.plot(),
             "loss": self.loss_plot.plot(),
