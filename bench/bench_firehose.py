@@ -343,7 +343,6 @@ def main() -> None:
     _swap_bootstrap(args.lines)
     app = QApplication(sys.argv[:1])
     app.setQuitOnLastWindowClosed(False)
-    sys.setswitchinterval(0.001)
     collector = GuiThreadCollector(app)  # as in the app: collection on the GUI thread only
     collector.start()
     loop = qasync.QEventLoop(app)
