@@ -134,6 +134,8 @@ def render(figures: list[dict[str, Any]], when: str, where: str) -> str:
     comparisons = compare_all()
     lines += [
         "",
+        "The firehose's path, where its time goes and what is left: docs/log-pipeline.md.",
+        "",
         "## The planner against published measurements",
         "",
         f"Median error of peak memory {median_memory_error(comparisons):.1%}; median",
