@@ -15,7 +15,7 @@ from typing import Any
 
 from lambda_gui.simulator.account import Account
 from lambda_gui.simulator.config import SimulatorConfig
-from lambda_gui.simulator.machine import Machine
+from lambda_gui.simulator.machine import Machine, write_gpu_shim
 from lambda_gui.simulator.records import InstanceRecord
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ class Fleet:
                 launcher.write_text(f'#!/bin/sh\nexec {shlex.quote(str(config.python))} "$@"\n')
                 launcher.chmod(0o755)
             self.python_dir = str(folder)
+        # The nvidia-smi stand-in GPU types' instances find on PATH (machine.py).
+        self.gpu_shim_dir = str(write_gpu_shim(instances_dir.parent / "gpu-bin"))
 
     def machine(self, instance_id: str) -> Machine:
         """The machine of an instance ever launched (kept after it leaves the API's list)."""
@@ -89,6 +91,9 @@ class Fleet:
             self.config.extra_env,
             self.python_dir,
             self.config.shared_venv,
+            gpus=record.instance_type.gpus,
+            gpu_name=record.instance_type.gpu_description,
+            gpu_shim_dir=self.gpu_shim_dir,
         )
         self._drive(record, self._first_boot)
 

@@ -1,5 +1,10 @@
 """The machine behind an instance: its sandbox home, environment, SSH server, cloud-init run
-and processes. Power on, power off, nothing about the API."""
+and processes, and the GPUs its type has, simulated. Power on, power off, nothing about the API.
+
+An instance of a GPU type has no GPU here: its commands see SIMULATED_GPUS_VAR (the count; only
+the simulator sets it) and an `nvidia-smi` stand-in on PATH that lists that many GPUs.
+bootstrap.sh honours the variable in its CUDA check and trains with one process per simulated
+GPU, on CPU, up to what this machine's CPUs run (docs/scale-out.md)."""
 
 from __future__ import annotations
 
@@ -16,13 +21,53 @@ from lambda_gui.simulator.ssh_server import LOGIN_USER, InstanceSSHServer
 
 _SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+#: How many GPUs the instance's type has; set by the simulator only (bootstrap.sh reads it).
+SIMULATED_GPUS_VAR = "LGUI_SIMULATED_GPUS"
+#: Their name as the catalog describes it, for the nvidia-smi stand-in.
+SIMULATED_GPU_NAME_VAR = "LGUI_SIMULATED_GPU_NAME"
+
+# Answers bootstrap.sh's query (name, memory.total, driver_version) and `nvidia-smi -L` with one
+# line per simulated GPU; anything else gets the list too. Says "simulated" in every line.
+NVIDIA_SMI_SHIM = f"""#!/bin/sh
+# lambda-gui simulator: this instance has no GPU; its type has ${SIMULATED_GPUS_VAR}, simulated.
+n=${{{SIMULATED_GPUS_VAR}:-0}}
+name=${{{SIMULATED_GPU_NAME_VAR}:-GPU}}
+i=0
+while [ "$i" -lt "$n" ]; do
+    case "$*" in
+        *--query-gpu*) echo "$name (simulated), simulated, simulated" ;;
+        *) echo "GPU $i: $name (simulated by lambda-gui's simulator; training runs on its CPU)" ;;
+    esac
+    i=$((i + 1))
+done
+"""
+
+
+def write_gpu_shim(folder: Path) -> Path:
+    """The nvidia-smi stand-in in `folder` (created); returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shim = folder / "nvidia-smi"
+    shim.write_text(NVIDIA_SMI_SHIM)
+    shim.chmod(0o755)
+    return folder
+
 
 def instance_environment(
-    instance_id: str, home: Path, extra: Mapping[str, str], python_dir: str | None = None
+    instance_id: str,
+    home: Path,
+    extra: Mapping[str, str],
+    python_dir: str | None = None,
+    gpus: int = 0,
+    gpu_name: str = "",
+    gpu_shim_dir: str | None = None,
 ) -> dict[str, str]:
     """The environment commands on the instance see. `python_dir` (default: the app's
-    interpreter's folder) comes first on PATH, standing in for Lambda Stack's Python."""
+    interpreter's folder) comes first on PATH, standing in for Lambda Stack's Python; an
+    instance with `gpus` has the simulated-GPU variables and `gpu_shim_dir` next on PATH."""
     python_dir = python_dir or os.path.dirname(sys.executable)
+    path = [python_dir]
+    if gpus > 0 and gpu_shim_dir:
+        path.append(gpu_shim_dir)
     env = {
         "HOME": str(home),
         "PWD": str(home),
@@ -30,10 +75,13 @@ def instance_environment(
         "LOGNAME": LOGIN_USER,
         "SHELL": "/bin/bash",
         "LANG": "C.UTF-8",
-        "PATH": f"{python_dir}:{_SYSTEM_PATH}",
+        "PATH": ":".join([*path, _SYSTEM_PATH]),
         "PYTHONUNBUFFERED": "1",
     }
     env.update(extra)
+    if gpus > 0:
+        env[SIMULATED_GPUS_VAR] = str(gpus)
+        env[SIMULATED_GPU_NAME_VAR] = gpu_name or "GPU"
     env[MARKER_VAR] = instance_id
     return env
 
@@ -49,10 +97,16 @@ class Machine:
         extra_env: Mapping[str, str],
         python_dir: str | None = None,
         shared_venv: Path | None = None,
+        gpus: int = 0,
+        gpu_name: str = "",
+        gpu_shim_dir: str | None = None,
     ) -> None:
         self.instance_id = instance_id
         self.home = home
-        self.env = instance_environment(instance_id, home, extra_env, python_dir)
+        self.gpus = gpus
+        self.env = instance_environment(
+            instance_id, home, extra_env, python_dir, gpus, gpu_name, gpu_shim_dir
+        )
         self.host_key = asyncssh.generate_private_key("ssh-ed25519")
         self.ssh = InstanceSSHServer(home, public_key, self.host_key, self.env)
         self._cloud_init: asyncio.subprocess.Process | None = None
