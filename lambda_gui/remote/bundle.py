@@ -41,11 +41,13 @@ from lambda_gui.remote.bundle_files.protocol import (
     GGUF_EXPORT_FILE,
     GGUF_FILE_PATTERN,
     JOBS_ROOT,
+    LAUNCHER_FILE,
     LOG_FILE,
     MERGED_ARTIFACT_FILE,
     METRICS_FILE,
     MODEL_DIR,
     OUTPUT_DIR,
+    PARALLEL_FILE,
     PID_FILE,
     PROTOCOL_FILE,
     RESUME_FILE,
@@ -73,12 +75,14 @@ __all__ = [
     "JOBS_ROOT",
     "JOB_DIR_TEMPLATE",
     "JOB_ID_PATTERN",
+    "LAUNCHER_FILE",
     "LOG_FILE",
     "MERGED_ARTIFACT_FILE",
     "METRICS_FILE",
     "MKDIR_COMMAND",
     "MODEL_DIR",
     "OUTPUT_DIR",
+    "PARALLEL_FILE",
     "PID_FILE",
     "PROTOCOL_FILE",
     "REMOVE_COMMAND",
@@ -210,7 +214,8 @@ _PLAIN_STATES = (
 def build_bundle(
     cfg: TrainingConfig, job_id: str, *, gpu_count: int, dataset_name: str | None
 ) -> Bundle:
-    """config.json, bootstrap.sh, train.py, protocol.py and dataset_format.py."""
+    """config.json, bootstrap.sh, train.py and the modules it imports (after_training.py,
+    gguf_export.py, parallel.py, protocol.py, dataset_format.py), and launcher.py."""
     check_job_id(job_id)
     validate_config(cfg)
     if isinstance(gpu_count, bool) or not isinstance(gpu_count, int) or gpu_count < 0:
@@ -231,6 +236,8 @@ def build_bundle(
         BundleFile(TRAIN_FILE, _bundled(TRAIN_FILE), 0o644),
         BundleFile(AFTER_TRAINING_FILE, _bundled(AFTER_TRAINING_FILE), 0o644),
         BundleFile(GGUF_EXPORT_FILE, _bundled(GGUF_EXPORT_FILE), 0o644),
+        BundleFile(PARALLEL_FILE, _bundled(PARALLEL_FILE), 0o644),
+        BundleFile(LAUNCHER_FILE, _bundled(LAUNCHER_FILE), 0o644),
         BundleFile(PROTOCOL_FILE, _bundled(PROTOCOL_FILE), 0o644),
         BundleFile(FORMAT_FILE, _format_module(), 0o644),
     ]

@@ -45,13 +45,15 @@ def test_files_and_modes() -> None:
         "train.py",
         "after_training.py",
         "gguf_export.py",
+        "parallel.py",
+        "launcher.py",
         "protocol.py",
         "dataset_format.py",
     ]
     assert b.file("bootstrap.sh").mode == 0o755
     assert b.file("train.py").mode == 0o644
     assert b.file("protocol.py").mode == 0o644
-    for name in ("bootstrap.sh", "train.py", "protocol.py"):
+    for name in ("bootstrap.sh", "train.py", "protocol.py", "parallel.py", "launcher.py"):
         assert b.file(name).data == (BUNDLE_FILES / name).read_bytes()
     assert b.job_dir == "lambda-gui/jobs/abc-123"
     with pytest.raises(KeyError):

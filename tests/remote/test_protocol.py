@@ -43,7 +43,7 @@ FULL = TrainingConfig(
     alpha=40.5,
     dropout=0.1,
     target_modules=["q_proj", "k_proj", "self_attn.o_proj"],
-    quantization="int8",
+    quantization="int4",
     resource_id="gpu_8x_h100_sxm5",
     dataset_path="/home/me/chat data.csv",
     project_name="my project",
@@ -131,7 +131,7 @@ def test_config_json_round_trips_exactly_as_train_py_parses_it(full_job: Path) -
             assert type(getattr(parsed, name)) is type(getattr(FULL, name)), name
     assert parsed.job_id == "job-9" and parsed.gpu_count == 8
     assert parsed.dataset_file == f"{protocol.DATA_DIR}/train.csv" and parsed.model_dir is None
-    assert parsed.effective_quantization == "int8"
+    assert parsed.effective_quantization == "int4"
     assert parsed.tracker_env_keys == ["DATABRICKS_TOKEN", "HF_TOKEN", "WANDB_API_KEY"]
     assert parsed.bundle_version == protocol.BUNDLE_VERSION
     assert parsed.resume_file == protocol.RESUME_FILE

@@ -96,19 +96,25 @@ def typed_prompt(text: str, tokenizer: Any, templated: bool) -> str:
     return f"### Instruction:\n{text}\n\n### Response:\n"
 
 
-def generate(model: Any, tokenizer: Any, text: str, max_new_tokens: int) -> str:
-    """Greedy continuation of `text` (the prompt itself left out)."""
+def generate(
+    model: Any, tokenizer: Any, text: str, max_new_tokens: int, synced: bool = False
+) -> str:
+    """Greedy continuation of `text` (the prompt itself left out). `synced`: the model is
+    sharded over processes that all generate the same text in step, each running every forward
+    pass (generate's synced_gpus) until all are done, so that none waits for another forever."""
     import torch
 
     inputs = tokenizer(text, return_tensors="pt", add_special_tokens=False)
     device = next(model.parameters()).device
     inputs = {k: v.to(device) for k, v in inputs.items()}
+    options = {"synced_gpus": True} if synced else {}
     with torch.no_grad():
         out = model.generate(
             **inputs,
             max_new_tokens=max_new_tokens,
             do_sample=False,
             pad_token_id=tokenizer.pad_token_id,
+            **options,
         )
     new = out[0][inputs["input_ids"].shape[1] :]
     return str(tokenizer.decode(new, skip_special_tokens=True))
@@ -123,9 +129,13 @@ def write_samples(
     fmt: Any,
     templated: bool,
     say: Say,
+    *,
+    synced: bool = False,
+    save: bool = True,
 ) -> int:
     """Answer the sample prompts with the base model (adapter off) and the tuned one; write
-    samples.json. Returns how many samples were written."""
+    samples.json when `save` (the processes of a sharded model all generate, rank 0 writes;
+    `synced`: see generate). Returns how many samples were generated."""
     if config.samples <= 0:
         return 0
     prompts: list[tuple[str, str, str | None]] = []
@@ -140,13 +150,15 @@ def write_samples(
     samples = []
     try:
         for number, (shown, model_input, reference) in enumerate(prompts, start=1):
-            tuned = generate(model, tokenizer, model_input, config.sample_max_new_tokens)
+            tuned = generate(model, tokenizer, model_input, config.sample_max_new_tokens, synced)
             with model.disable_adapter():
-                base = generate(model, tokenizer, model_input, config.sample_max_new_tokens)
+                base = generate(model, tokenizer, model_input, config.sample_max_new_tokens, synced)
             samples.append({"prompt": shown, "base": base, "tuned": tuned, "reference": reference})
             say(f"Sample {number} of {len(prompts)} generated.")
     finally:
         model.train(was_training)
+    if not save:
+        return len(samples)
     path = job_dir / protocol.SAMPLES_FILE
     partial = path.with_name(path.name + ".tmp")
     partial.write_text(json.dumps({"samples": samples}, indent=1, ensure_ascii=False), "utf-8")

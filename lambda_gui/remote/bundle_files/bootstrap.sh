@@ -106,7 +106,18 @@ echo "Python: $PY"
 
 # --- the GPU must really work before we spend money on it ---------------------------------
 NGPU=0
-if command -v nvidia-smi > /dev/null 2>&1; then
+if [ -n "${LGUI_SIMULATED_GPUS:-}" ]; then
+    # Only lambda-gui's simulator sets this (lambda_gui/simulator/machine.py): its instances
+    # have no GPU, and nvidia-smi there is its stand-in listing the type's GPUs.
+    status setting_up cuda_check
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+    case "$LGUI_SIMULATED_GPUS" in
+        '' | *[!0-9]* | 0)
+            fail 3 "CUDA check failed: the simulated GPU count is not a positive number." ;;
+    esac
+    NGPU=$LGUI_SIMULATED_GPUS
+    echo "CUDA check simulated: $NGPU GPU(s) on this simulated instance; PyTorch runs on its CPU."
+elif command -v nvidia-smi > /dev/null 2>&1; then
     status setting_up cuda_check
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
     NGPU=$("$PY" - <<'EOF' | tail -n 1
@@ -131,15 +142,38 @@ fi
 
 # --- train -------------------------------------------------------------------------------------
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+NPROC=$NGPU  # one training process per GPU
+if [ -n "${LGUI_SIMULATED_GPUS:-}" ] && [ "$NGPU" -gt 1 ]; then
+    # Simulated GPUs: one process per GPU on CPU, at most 2 and at most one per CPU core.
+    CPUS=$(nproc 2> /dev/null || echo 1)
+    NPROC=$((NGPU < 2 ? NGPU : 2))
+    NPROC=$((NPROC < CPUS ? NPROC : CPUS))
+    echo "simulated $NGPU GPUs: running $NPROC training processes on CPU (gloo)."
+    if [ "$NPROC" -gt 1 ]; then
+        # Without CUDA, accelerate's --multi_gpu launcher starts the processes but each trains
+        # alone (distributed type NO); this makes them one gloo process group. The only
+        # difference from a real instance's launch.
+        export ACCELERATE_USE_CPU=true
+        echo "accelerate's CPU switch: ACCELERATE_USE_CPU=true (no CUDA here); launcher and arguments as on a real instance."
+    fi
+fi
 status setting_up ready
-if [ "$NGPU" -gt 1 ]; then
-    echo "Launching on $NGPU GPUs with accelerate."
-    "$PY" -m accelerate.commands.launch --multi_gpu --num_machines 1 \
-        --num_processes "$NGPU" train.py "$JOB_DIR"
+MULTI=0
+if [ "$NPROC" -gt 1 ]; then
+    LAUNCH=$("$PY" launcher.py --processes "$NPROC") || fail 4 "launcher.py cannot build the launch arguments"
+    mapfile -t LAUNCH_ARGS <<< "$LAUNCH"
+    echo "Launching $NPROC training processes: accelerate launch ${LAUNCH_ARGS[*]} train.py"
+    MULTI=1
+    "$PY" -m accelerate.commands.launch "${LAUNCH_ARGS[@]}" train.py "$JOB_DIR"
 else
     "$PY" train.py "$JOB_DIR"
 fi
 RC=$?
+if [ ! -f exit_code ] && [ "$MULTI" -eq 1 ]; then
+    # Rank 0 ended without a result (killed while another process had failed): report the
+    # error that process recorded, as rank 0 would have.
+    "$PY" train.py --report-rank-failure "$JOB_DIR"
+fi
 if [ ! -f exit_code ]; then
     [ "$RC" -ne 0 ] || RC=1
     fail "$RC" "the training process ended with status $RC before writing its result"

@@ -25,6 +25,8 @@ BOOTSTRAP_FILE = "bootstrap.sh"
 TRAIN_FILE = "train.py"
 PROTOCOL_FILE = "protocol.py"
 FORMAT_FILE = "dataset_format.py"
+PARALLEL_FILE = "parallel.py"  # train.py's helpers for several processes (data-parallel, FSDP)
+LAUNCHER_FILE = "launcher.py"  # accelerate launch's arguments, for bootstrap.sh and several nodes
 DATA_DIR = "data"
 MODEL_DIR = "model"
 # Written on the instance.
@@ -38,6 +40,9 @@ SUMMARY_FILE = "lgui_training.json"  # inside OUTPUT_DIR
 ARTIFACT_FILE = "adapter.tar.gz"
 ARTIFACT_SHA256_FILE = ARTIFACT_FILE + ".sha256"
 ERROR_FILE = "error.txt"
+# A training process other than rank 0 that fails writes its exit code, message and traceback
+# here before it exits; rank 0 (or bootstrap.sh) reports it as the job's error.
+RANK_ERROR_PATTERN = "error-rank-{rank}.txt"
 # After training (optional steps, each packaged with its .sha256 next to it).
 AFTER_TRAINING_FILE = "after_training.py"  # uploaded with train.py
 GGUF_EXPORT_FILE = "gguf_export.py"  # uploaded with train.py: llama.cpp's converter, run

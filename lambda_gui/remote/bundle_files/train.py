@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Fine-tune a causal LM with a LoRA-family adapter, as config.json in the job dir says.
 
-Runs on the instance (never imports lambda_gui): `python3 train.py [JOB_DIR]`, or under
-`accelerate launch` for several GPUs. Needs torch, transformers, peft, trl, datasets,
-accelerate (bitsandbytes for int4/int8; the tracker's package for wandb/mlflow/tensorboard).
+Runs on the instance (never imports lambda_gui): `python3 train.py [JOB_DIR]`, or one process
+per GPU under `accelerate launch` (bootstrap.sh, launcher.py): data-parallel, or FSDP when the
+job asks for sharding; parallel.py says how the processes share the work (docs/scale-out.md).
+Needs torch, transformers, peft, trl, datasets, accelerate (bitsandbytes for int4/int8; the
+tracker's package for wandb/mlflow/tensorboard).
 `python3 train.py --missing-requirements [JOB_DIR]` prints the pip specs still missing.
 
 Writes into the job dir: metrics.jsonl (one JSON object per log event), output/ (adapter and
@@ -40,7 +42,9 @@ sys.path.insert(0, str(HERE))
 import after_training  # noqa: E402
 import dataset_format as fmtlib  # noqa: E402
 import gguf_export  # noqa: E402
+import parallel  # noqa: E402
 import protocol  # noqa: E402
+from parallel import is_main_process, world_size  # noqa: E402
 from protocol import JobConfig  # noqa: E402
 
 # (import name, distribution, lowest version, first version not accepted)
@@ -58,6 +62,12 @@ GGUF_REQUIREMENTS: list[Requirement] = [
     ("sentencepiece", "sentencepiece", (0, 1, 98), (0, 3)),
     ("yaml", "PyYAML", (5, 1), (7,)),
 ]
+# FSDP as parallel.fsdp_config spells it (tested with transformers 5.24, accelerate 1.15 and
+# torch 2.13): earlier releases spell its settings differently or lack FSDP2.
+FSDP_REQUIREMENTS: list[Requirement] = [
+    ("transformers", "transformers", (5, 24), (6,)),
+    ("accelerate", "accelerate", (1, 15), (2,)),
+]
 TRACKER_REQUIREMENTS: dict[str, Requirement] = {
     "wandb": ("wandb", "wandb", (0, 18), (1,)),
     "mlflow": ("mlflow", "mlflow", (2, 16), (4,)),
@@ -67,6 +77,9 @@ UNSLOTH_ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_p
 # A checkpoint keeps optimizer.pt, scheduler.pt, rng_state*.pth and trainer_state.json: what
 # Trainer needs to resume exactly (the app's "Resume"). training_args.bin is a pickle.
 CHECKPOINT_SKIP = ("training_args.bin",)
+# Set by tests only (tests/remote/test_train_parallel.py): "R:S" makes training process R raise
+# after step S, to check that one process's failure ends the whole job with its error.
+TEST_FAULT_VAR = "LGUI_TEST_FAIL_AT"
 
 
 class JobInputError(Exception):
@@ -88,16 +101,6 @@ def library(name: str) -> Any:
     """Import a training library as an untyped module: this script runs against a range of
     versions of each, so it is written against what they do, not one version's stubs."""
     return importlib.import_module(name)
-
-
-def is_main_process() -> bool:
-    """True on the process that writes files (rank 0, or the only one)."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-def world_size() -> int:
-    """How many training processes accelerate started (1 without accelerate)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def say(message: str) -> None:
@@ -162,6 +165,8 @@ def requirements(config: JobConfig) -> list[Requirement]:
         needed.append(tracker)
     if config.gguf:
         needed.extend(GGUF_REQUIREMENTS)
+    if config.sharding == "fsdp" and config.gpu_count > 1:
+        needed.extend(FSDP_REQUIREMENTS)
     return needed
 
 
@@ -259,6 +264,50 @@ def check_quantization(quant: str, cuda: bool) -> None:
         ) from None
 
 
+def sharded(config: JobConfig) -> bool:
+    """Whether this job shards its base weights over its processes (FSDP)."""
+    return bool(config.sharding == "fsdp" and world_size() > 1)
+
+
+def check_sharding(config: JobConfig, quant: str) -> None:
+    """Say how the processes share the job; refuse what FSDP cannot shard."""
+    count = world_size()
+    if count == 1:
+        if config.sharding == "fsdp":
+            say("Sharding (FSDP) was asked for, but this job runs in one process: not sharding.")
+        return
+    if config.sharding != "fsdp":
+        say(
+            f"Data-parallel over {count} processes: each holds the whole model and trains on "
+            "its share of every batch; rank 0 logs and saves."
+        )
+        return
+    if quant == "int8":
+        raise JobInputError(
+            "8-bit base weights cannot be sharded with FSDP (bitsandbytes stores them as "
+            "integers). Choose QLoRA (4-bit) or no quantization with sharding, or turn "
+            "sharding off."
+        )
+    say(
+        f"FSDP over {count} processes: the base weights are sharded (FULL_SHARD), each process "
+        "trains on its share of every batch; the adapter is gathered on rank 0 to be saved."
+    )
+
+
+def quiet_other_processes() -> None:
+    """Only rank 0 shows the libraries' progress bars and warnings: every process would print
+    the same ones. Errors are still printed by each (see fail)."""
+    if is_main_process():
+        return
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    library("datasets").disable_progress_bars()
+    logging = library("transformers").utils.logging
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+
+
 def check_tracker_env(config: JobConfig) -> None:
     """Every tracker setting the app sent (by name in config.json) is in the environment;
     the values came on the start command's stdin and are never printed."""
@@ -289,19 +338,27 @@ def load_model_peft(config: JobConfig, source: str, quant: str, prec: str) -> An
     transformers = library("transformers")
     peft = library("peft")
     kwargs = dtype_kwargs(prec)
-    dtype = next(iter(kwargs.values()))
+    dtype_key, dtype = next(iter(kwargs.items()))
+    shard = sharded(config)
     if quant in ("int4", "int8"):
         compute = dtype if prec != "fp32" else torch.float16
         if quant == "int4":
+            # FSDP-QLoRA (parallel.fsdp_config): the 4-bit weights stored in the compute dtype,
+            # which the whole model is loaded in, so that FSDP can shard them like the rest.
+            storage = {"bnb_4bit_quant_storage": compute} if shard else {}
             kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
                 load_in_4bit=True,
                 bnb_4bit_quant_type="nf4",
                 bnb_4bit_use_double_quant=True,
                 bnb_4bit_compute_dtype=compute,
+                **storage,
             )
         else:
             kwargs["quantization_config"] = transformers.BitsAndBytesConfig(load_in_8bit=True)
-        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
+        if shard:
+            kwargs[dtype_key] = compute  # FSDP moves each process's shard to its GPU
+        else:
+            kwargs["device_map"] = {"": parallel.local_rank()}
     model = transformers.AutoModelForCausalLM.from_pretrained(source, **kwargs)
     gradient_checkpointing = config.gradient_checkpointing
     quantized = bool(
@@ -309,10 +366,14 @@ def load_model_peft(config: JobConfig, source: str, quant: str, prec: str) -> An
         or getattr(model, "is_loaded_in_8bit", False)
         or getattr(model, "hf_quantizer", None) is not None
     )
-    if quantized:
+    if quantized and not shard:
         model = peft.prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=gradient_checkpointing
         )
+    elif quantized and gradient_checkpointing:
+        # prepare_model_for_kbit_training would cast the norms to fp32, and FSDP shards only
+        # units of one dtype; checkpointing still needs inputs that require grad.
+        model.enable_input_require_grads()
     modules = list(config.target_modules)
     lora = peft.LoraConfig(
         r=config.rank,
@@ -452,19 +513,31 @@ def split_datasets(config: JobConfig, texts: list[str]) -> tuple[Any, Any]:
 # --- trainer ---------------------------------------------------------------------------------
 
 
-def make_metrics_callback(job_dir: Path) -> Any:
-    """A TrainerCallback writing metrics.jsonl and LGUI_METRIC / LGUI_STATUS lines."""
+def make_metrics_callback(job_dir: Path, config: JobConfig, base_bytes: int) -> Any:
+    """A TrainerCallback writing metrics.jsonl and LGUI_METRIC / LGUI_STATUS lines; when the
+    base weights are sharded, each process also says how much of them it holds."""
     trainer_callback: Any = library("transformers").TrainerCallback
     metrics_path = job_dir / protocol.METRICS_FILE
 
     class MetricsCallback(trainer_callback):  # type: ignore[misc]
-        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        def on_train_begin(
+            self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any
+        ) -> None:
+            # After the Trainer prepared the model: under FSDP, each process holds its shards.
+            if sharded(config) and model is not None:
+                share = parallel.WeightShare(
+                    parallel.rank(), parallel.held_base_bytes(model), base_bytes
+                )
+                print(share.sentence(), flush=True)
             if state.is_world_process_zero:
+                per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps
                 status(
                     protocol.PHASE_TRAINING,
                     max_steps=state.max_steps,
                     num_train_epochs=args.num_train_epochs,
                     world_size=world_size(),
+                    sharding="fsdp" if sharded(config) else "none",
+                    effective_batch=per_step * world_size(),
                 )
 
         def on_log(
@@ -492,6 +565,23 @@ def make_metrics_callback(job_dir: Path) -> Any:
                 status(protocol.PHASE_CHECKPOINT, step=state.global_step)
 
     return MetricsCallback()
+
+
+def make_fault_callback(spec: str) -> Any:
+    """The TrainerCallback that raises as TEST_FAULT_VAR's "RANK:STEP" says."""
+    trainer_callback: Any = library("transformers").TrainerCallback
+    which, _, step = spec.partition(":")
+    if not (which.isdigit() and step.isdigit()):
+        raise JobInputError(f"{TEST_FAULT_VAR} must be RANK:STEP, got {spec!r}.")
+
+    class FaultCallback(trainer_callback):  # type: ignore[misc]
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if parallel.rank() == int(which) and state.global_step == int(step):
+                raise RuntimeError(
+                    f"injected failure in process {which} after step {step} ({TEST_FAULT_VAR})"
+                )
+
+    return FaultCallback()
 
 
 def trainer_arguments(config: JobConfig, job_dir: Path, prec: str, has_eval: bool) -> Any:
@@ -556,6 +646,12 @@ def trainer_arguments(config: JobConfig, job_dir: Path, prec: str, has_eval: boo
             kwargs["eval_steps"] = eval_steps
     if world_size() > 1:
         kwargs["ddp_find_unused_parameters"] = False
+        if config.gradient_checkpointing:
+            # Reentrant checkpointing runs a layer's backward twice per step under DDP/FSDP.
+            kwargs["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
+    if sharded(config):
+        kwargs["fsdp"] = True
+        kwargs["fsdp_config"] = parallel.fsdp_config(config.effective_quantization)
     if report_to == "tensorboard" and "logging_dir" in fields:
         kwargs["logging_dir"] = runs_dir
     return sft_config(**{k: v for k, v in kwargs.items() if k in fields})
@@ -569,6 +665,7 @@ def build_trainer(
     train: Any,
     evaluation: Any,
     prec: str,
+    base_bytes: int,
 ) -> Any:
     """An SFTTrainer wired to our metrics callback."""
     import inspect
@@ -577,12 +674,15 @@ def build_trainer(
     args = trainer_arguments(config, job_dir, prec, evaluation is not None)
     params = inspect.signature(sft_trainer.__init__).parameters
     tokenizer_key = "processing_class" if "processing_class" in params else "tokenizer"
+    callbacks = [make_metrics_callback(job_dir, config, base_bytes)]
+    if os.environ.get(TEST_FAULT_VAR):
+        callbacks.append(make_fault_callback(os.environ[TEST_FAULT_VAR]))
     return sft_trainer(
         model=model,
         args=args,
         train_dataset=train,
         eval_dataset=evaluation,
-        callbacks=[make_metrics_callback(job_dir)],
+        callbacks=callbacks,
         **{tokenizer_key: tokenizer},
     )
 
@@ -639,6 +739,7 @@ def train(job_dir: Path) -> None:
     config = load_config(job_dir)
     quant = config.effective_quantization
     status(protocol.PHASE_STARTING, job_id=config.job_id, algorithm=config.algorithm)
+    quiet_other_processes()
     check_tracker_env(config)
     import torch
 
@@ -647,6 +748,13 @@ def train(job_dir: Path) -> None:
     if note:
         say(note)
     check_quantization(quant, cuda)
+    check_sharding(config, quant)
+    if sharded(config) and not cuda:
+        parallel.allow_fsdp_on_cpu()
+        say(
+            "No CUDA here: accelerate runs FSDP only on GPUs, so train.py turns its FSDP on for "
+            "these CPU processes (gloo); the rest is accelerate's own FSDP path."
+        )
     prec = precision(config, cuda, cuda and torch.cuda.is_bf16_supported())
     source = model_source(config, job_dir)
     devices = f"{torch.cuda.device_count()} CUDA GPU(s)" if cuda else "CPU"
@@ -664,12 +772,15 @@ def train(job_dir: Path) -> None:
     train_set, eval_set = split_datasets(config, texts)
     if not use_unsloth:
         model = load_model_peft(config, source, quant, prec)
+    base_bytes = parallel.base_weight_bytes(model)  # whole, before the Trainer shards it
     if is_main_process():
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         total = sum(p.numel() for p in model.parameters())
         say(f"Trainable parameters: {trainable:,} of {total:,}.")
 
-    trainer = build_trainer(config, job_dir, model, tokenizer, train_set, eval_set, prec)
+    trainer = build_trainer(
+        config, job_dir, model, tokenizer, train_set, eval_set, prec, base_bytes
+    )
     resume = resume_checkpoint(config, job_dir)
     if resume is not None:
         say(f"Resuming from {resume.name}: weights, optimizer, scheduler and RNG state.")
@@ -684,7 +795,9 @@ def train(job_dir: Path) -> None:
 
     status(protocol.PHASE_SAVING)
     output = job_dir / protocol.OUTPUT_DIR
+    # Every process: a sharded adapter is gathered, and rank 0 alone writes it.
     trainer.save_model(str(output))
+    digest = ""
     if is_main_process():
         tokenizer.save_pretrained(str(output))
         summary = {
@@ -692,42 +805,60 @@ def train(job_dir: Path) -> None:
             "base_model": config.base_model,
             "algorithm": config.algorithm,
             "quantization": quant,
+            "world_size": world_size(),
+            "sharding": "fsdp" if sharded(config) else "none",
             "global_step": trainer.state.global_step,
             "log_history": trainer.state.log_history,
         }
         write_atomic(output / protocol.SUMMARY_FILE, json.dumps(summary, indent=1, default=str))
         status(protocol.PHASE_PACKAGING)
         digest = package(job_dir, output)
-        problems = run_after_training(config, job_dir, trainer.model, tokenizer, rows, source, prec)
-        status(protocol.PHASE_COMPLETED, sha256=digest, after_training_problems=problems)
+    problems = run_samples(config, job_dir, trainer.model, tokenizer, rows)
+    if not is_main_process():
+        return  # the rest is rank 0's: the others exit, which the launcher waits for
+    problems += run_exports(config, job_dir, source, prec)
+    status(protocol.PHASE_COMPLETED, sha256=digest, after_training_problems=problems)
 
 
-def run_after_training(
-    config: JobConfig,
-    job_dir: Path,
-    model: Any,
-    tokenizer: Any,
-    rows: Any,
-    source: str,
-    prec: str,
+def run_samples(
+    config: JobConfig, job_dir: Path, model: Any, tokenizer: Any, rows: Any
 ) -> list[str]:
-    """Samples, then the opt-in merge; each failure is reported and skipped (the adapter is
-    already packaged: nothing it produced is lost). Returns the problems, in words."""
-    problems: list[str] = []
-    if config.samples > 0:
-        status(protocol.PHASE_SAMPLING, prompts=config.samples)
-        try:
-            fmt = fmtlib.detect_format(
-                rows, text_field=config.text_field, declared=config.dataset_format
-            )
-            templated = config.use_chat_template and bool(getattr(tokenizer, "chat_template", None))
+    """Samples (the adapter is already packaged: a failure here is reported and skipped).
+    Rank 0 alone generates, except under FSDP, where every process takes part in each forward
+    pass and rank 0 writes the file. Returns the problems, in words."""
+    if config.samples <= 0 or not (is_main_process() or sharded(config)):
+        return []
+    status(protocol.PHASE_SAMPLING, prompts=config.samples)
+    try:
+        fmt = fmtlib.detect_format(
+            rows, text_field=config.text_field, declared=config.dataset_format
+        )
+        templated = config.use_chat_template and bool(getattr(tokenizer, "chat_template", None))
+        context, generator = parallel.generation_model(model)
+        with context:
             count = after_training.write_samples(
-                config, job_dir, model, tokenizer, rows, fmt, templated, say
+                config,
+                job_dir,
+                generator,
+                tokenizer,
+                rows,
+                fmt,
+                templated,
+                say,
+                synced=sharded(config),
+                save=is_main_process(),
             )
-            say(f"{count} samples written to {protocol.SAMPLES_FILE}.")
-        except Exception as exc:  # a sample must never cost the adapter
-            problems.append(f"samples failed: {type(exc).__name__}: {exc}")
-            say(f"Samples could not be generated: {type(exc).__name__}: {exc}")
+        say(f"{count} samples written to {protocol.SAMPLES_FILE}.")
+    except Exception as exc:  # a sample must never cost the adapter
+        say(f"Samples could not be generated: {type(exc).__name__}: {exc}")
+        return [f"samples failed: {type(exc).__name__}: {exc}"]
+    return []
+
+
+def run_exports(config: JobConfig, job_dir: Path, source: str, prec: str) -> list[str]:
+    """The opt-in merge, then GGUF, on rank 0 (the base reloaded from disk, so any sharding
+    of the trained model does not matter); each failure is reported and skipped."""
+    problems: list[str] = []
     if config.merge:
         status(protocol.PHASE_EXPORTING, step="merge")
         try:
@@ -758,9 +889,9 @@ def resume_checkpoint(config: JobConfig, job_dir: Path) -> Path | None:
     archive = job_dir / str(config.resume_file)
     if not archive.is_file():
         raise JobInputError(f"The checkpoint to resume from ({archive.name}) was not uploaded.")
-    # One copy per process: each reads it while the others may still be unpacking theirs.
-    rank = os.environ.get("LOCAL_RANK", "0")
-    target: Path = job_dir / protocol.CHECKPOINTS_DIR / f"resumed-from-{rank}"
+    # One copy per process (by global rank: the machines of a job may share a disk): each
+    # reads its own while the others may still be unpacking theirs.
+    target: Path = job_dir / protocol.CHECKPOINTS_DIR / f"resumed-from-{parallel.rank()}"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     with tarfile.open(archive, "r:gz") as tar:
@@ -773,17 +904,48 @@ def resume_checkpoint(config: JobConfig, job_dir: Path) -> Path | None:
     return target
 
 
-def fail(job_dir: Path, code: int, exc: BaseException) -> None:
-    """Report a failure: message + traceback in the log and error.txt, a checkpoint packaged."""
+def fail(job_dir: Path, code: int, exc: BaseException) -> int:
+    """Report a failure; returns the job's exit code.
+
+    Rank 0: the message and traceback in the log and error.txt, the latest checkpoint packaged,
+    the failed status line; when it only stopped because another process failed (the launcher
+    stopped it, or a collective operation lost that process), that process's error instead.
+    Another process: its error in the log and, unless it was only stopped, in its
+    error-rank-N.txt for rank 0 (parallel.py)."""
     trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     if isinstance(exc, (JobInputError, fmtlib.DatasetFormatError)):
         message = str(exc)
     else:
         message = f"{type(exc).__name__}: {exc}"
-    print(trace, file=sys.stderr, flush=True)
-    print(f"Error: {message}", file=sys.stderr, flush=True)
     if not is_main_process():
-        return
+        if isinstance(exc, Cancelled):
+            return code  # stopped by the launcher or the app: the cause is reported elsewhere
+        print(trace, file=sys.stderr, flush=True)
+        print(
+            f"Error in training process {parallel.rank()} of {world_size()}: {message}",
+            file=sys.stderr,
+            flush=True,
+        )
+        parallel.write_rank_error(job_dir, code, message, trace)
+        return code
+    peer = None
+    if world_size() > 1 and (isinstance(exc, Cancelled) or parallel.is_communication_error(exc)):
+        peer = parallel.peer_failure(job_dir)
+    if peer is not None:
+        print(
+            f"Rank 0 stopped ({message}): training process {peer.rank} failed.",
+            file=sys.stderr,
+            flush=True,
+        )
+        return report_failure(job_dir, peer.code, peer.sentence(), peer.trace)
+    print(trace, file=sys.stderr, flush=True)
+    return report_failure(job_dir, code, message, trace)
+
+
+def report_failure(job_dir: Path, code: int, message: str, trace: str) -> int:
+    """The job failed (rank 0): error.txt, the latest checkpoint packaged as the artifact, the
+    failed status line; returns `code`."""
+    print(f"Error: {message}", file=sys.stderr, flush=True)
     write_atomic(job_dir / protocol.ERROR_FILE, f"{message}\n\n{trace}")
     checkpoint = latest_checkpoint(job_dir)
     packaged = None
@@ -795,6 +957,24 @@ def fail(job_dir: Path, code: int, exc: BaseException) -> None:
         except OSError as pack_error:
             say(f"The latest checkpoint could not be packaged: {pack_error}")
     status(protocol.PHASE_FAILED, exit_code=code, error=message, checkpoint=packaged)
+    return code
+
+
+def report_rank_failure(job_dir: Path) -> int:
+    """bootstrap.sh's fallback when the launcher ended without exit_code: a process's recorded
+    error reported as the job's, as rank 0 would have (rank 0 was killed before it could).
+    Writes exit_code; returns the exit code (1 when no process recorded an error)."""
+    failed: int = protocol.EXIT_TRAINING_FAILED
+    done = job_dir / protocol.EXIT_CODE_FILE
+    if done.is_file():
+        first = done.read_text(encoding="utf-8").split("\n", 1)[0].strip()
+        return int(first) if first.lstrip("-").isdigit() else failed
+    peer = parallel.peer_failure(job_dir)
+    if peer is None:
+        return failed
+    code = report_failure(job_dir, peer.code, peer.sentence(), peer.trace)
+    write_atomic(done, f"{code}\n")
+    return code
 
 
 def _raise_cancelled(signum: int, _frame: Any) -> None:
@@ -806,12 +986,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("job_dir", nargs="?", default=str(HERE))
     parser.add_argument("--missing-requirements", action="store_true")
+    parser.add_argument("--report-rank-failure", action="store_true")
     args = parser.parse_args(argv)
     job_dir = Path(args.job_dir).resolve()
     if args.missing_requirements:
         for spec in missing_requirements(load_config(job_dir)):
             print(spec)
         return 0
+    if args.report_rank_failure:
+        return report_rank_failure(job_dir)
 
     signal.signal(signal.SIGTERM, _raise_cancelled)
     signal.signal(signal.SIGINT, _raise_cancelled)
@@ -824,13 +1007,13 @@ def main(argv: list[str] | None = None) -> int:
             protocol.EXIT_CANCELLED if exc.signum == signal.SIGTERM else protocol.EXIT_INTERRUPTED
         )
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        fail(job_dir, code, exc)
+        code = fail(job_dir, code, exc)
     except (JobInputError, fmtlib.DatasetFormatError) as exc:
-        code = protocol.EXIT_BAD_INPUT
-        fail(job_dir, code, exc)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        code = fail(job_dir, protocol.EXIT_BAD_INPUT, exc)
     except Exception as exc:
-        code = protocol.EXIT_TRAINING_FAILED
-        fail(job_dir, code, exc)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        code = fail(job_dir, protocol.EXIT_TRAINING_FAILED, exc)
     if is_main_process():
         write_atomic(job_dir / protocol.EXIT_CODE_FILE, f"{code}\n")
     return code
