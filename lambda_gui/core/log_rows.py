@@ -294,9 +294,14 @@ def status_text(event: StatusEvent) -> str:
         epochs = data.get("num_train_epochs")
         if isinstance(epochs, int | float) and not isinstance(epochs, bool):
             parts.append(f"{epochs:g} epoch{'' if epochs == 1 else 's'}")
-        gpus = data.get("world_size")
-        if isinstance(gpus, int) and not isinstance(gpus, bool):
-            parts.append(f"{gpus} GPU{'' if gpus == 1 else 's'}")
+        processes = data.get("world_size")
+        if isinstance(processes, int) and not isinstance(processes, bool):
+            parts.append(f"{processes} training process{'' if processes == 1 else 'es'}")
+        if data.get("sharding") == "fsdp":
+            parts.append("base weights sharded (FSDP)")
+        batch = data.get("effective_batch")
+        if isinstance(batch, int) and not isinstance(batch, bool):
+            parts.append(f"{batch:,} rows a step")
         return "Training started" + (": " + ", ".join(parts) if parts else "")
     if phase == "checkpoint":
         at = data.get("step")

@@ -363,7 +363,10 @@ DEMO_LOG = [
     "[00:00<00:00, 7089.63 examples/s]",
     "/venv/lib/transformers/modeling_utils.py:3312: FutureWarning: `x` is deprecated.",
     "  warnings.warn(",
-    'LGUI_STATUS {"phase": "training", "max_steps": 40, "num_train_epochs": 2.0, "world_size": 1}',
+    (
+        'LGUI_STATUS {"phase": "training", "max_steps": 40, "num_train_epochs": 2.0, '
+        '"world_size": 2, "sharding": "fsdp", "effective_batch": 8}'
+    ),
     '\r  5%|\u258c         | 2/40 [00:00<00:01, 23.56it/s]LGUI_METRIC {"step": 2, "epoch": 0.1, '
     '"max_steps": 40, "time": 100.0, "loss": 6.7, "num_tokens": 1000.0, "learning_rate": 0.0}',
     TRAINER_DICT,
@@ -396,7 +399,10 @@ def test_readable_rows_of_a_training_log() -> None:
         "Map: 126 of 126 examples in 00:00",  # a finished named bar, once
         "/venv/lib/transformers/modeling_utils.py:3312: FutureWarning: `x` is deprecated.",
         "  warnings.warn(",
-        "» Training started: 40 steps, 2 epochs, 1 GPU",
+        (
+            "» Training started: 40 steps, 2 epochs, 2 training processes, "
+            "base weights sharded (FSDP), 8 rows a step"
+        ),
         "step 2/40 · epoch 0.10 · loss 6.7 · lr 0",
         # The metric's step (3), not the bar's (3/40 printed before it drew step 3's bar).
         "step 3/40 · epoch 0.19 · loss 6.62 · grad norm 0.4781 · 4,000 tok/s",

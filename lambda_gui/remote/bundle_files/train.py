@@ -74,8 +74,9 @@ TRACKER_REQUIREMENTS: dict[str, Requirement] = {
     "tensorboard": ("tensorboard", "tensorboard", (2, 16), (3,)),
 }
 UNSLOTH_ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-# A checkpoint keeps optimizer.pt, scheduler.pt, rng_state*.pth and trainer_state.json: what
-# Trainer needs to resume exactly (the app's "Resume"). training_args.bin is a pickle.
+# An unsharded job's checkpoint keeps optimizer.pt, scheduler.pt, rng_state*.pth and
+# trainer_state.json: what Trainer needs to resume exactly (the app's "Resume"); a sharded
+# job's keeps the adapter and trainer_state.json. training_args.bin is a pickle.
 CHECKPOINT_SKIP = ("training_args.bin",)
 # Set by tests only (tests/remote/test_train_parallel.py): "R:S" makes training process R raise
 # after step S, to check that one process's failure ends the whole job with its error.
@@ -618,7 +619,9 @@ def trainer_arguments(config: JobConfig, job_dir: Path, prec: str, has_eval: boo
         "logging_nan_inf_filter": False,
         "save_strategy": "steps" if save_steps > 0 else "no",
         "save_total_limit": 3,
-        "save_only_model": True,
+        # Optimizer, scheduler and RNG state too, so "Resume" continues exactly; a sharded
+        # job's checkpoints keep the gathered adapter only (its optimizer state is sharded).
+        "save_only_model": sharded(config),
         "seed": config.seed,
         "bf16": prec == "bf16",
         "fp16": prec == "fp16",
@@ -783,7 +786,13 @@ def train(job_dir: Path) -> None:
     )
     resume = resume_checkpoint(config, job_dir)
     if resume is not None:
-        say(f"Resuming from {resume.name}: weights, optimizer, scheduler and RNG state.")
+        if (resume / "optimizer.pt").is_file():
+            say(f"Resuming from {resume.name}: weights, optimizer, scheduler and RNG state.")
+        else:
+            say(
+                f"Resuming from {resume.name}: the adapter's weights only (the checkpoint "
+                "holds no optimizer state); the optimizer and the schedule start afresh."
+            )
     trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
     evaluated = any(
         "eval_loss" in entry and entry.get("step") == trainer.state.global_step
@@ -901,6 +910,12 @@ def resume_checkpoint(config: JobConfig, job_dir: Path) -> Path | None:
             "The checkpoint to resume from has no trainer_state.json: it was saved by an older "
             "version without optimizer and scheduler state. Start a new job instead."
         )
+    if sharded(config):
+        # FSDP reads its own sharded optimizer files; an unsharded job's state cannot be
+        # loaded into it, so a sharded job resumes from the adapter's weights alone.
+        for path in target.iterdir():
+            if path.name.startswith(("optimizer", "scheduler", "rng_state", "scaler")):
+                path.unlink()
     return target
 
 
