@@ -1,13 +1,22 @@
-"""Waiting in GUI tests without a nested Qt loop (the qasync loop keeps running)."""
+"""Waiting in GUI tests without a nested Qt loop (the qasync loop keeps running), and the
+New job wizard as the wizard tests open it."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtWidgets import QAbstractButton, QMessageBox
+
+from lambda_gui.gui.async_slots import cancel_slot_tasks
+from lambda_gui.gui.error_report import ErrorReporter
+from lambda_gui.gui.wizard.wizard_panel import WizardPanel
+from lambda_gui.services.connector import LambdaLabsConnector
+from lambda_gui.services.model_shape import ModelShapes
 
 
 async def wait_until(
@@ -32,3 +41,22 @@ async def answer_confirm(detail: Any, button: QAbstractButton, choice: str) -> Q
     next(b for b in box.buttons() if b.objectName() == choice).click()
     await wait_until(lambda: not box.isVisible())
     return box
+
+
+@asynccontextmanager
+async def shown_wizard(
+    connector: LambdaLabsConnector, tmp_path: Path
+) -> AsyncIterator[WizardPanel]:
+    """The wizard panel shown at 1100x760 with the connector's instance types; model sizes
+    without the internet (config.json files, the table, the name)."""
+    shapes = ModelShapes(tmp_path / "model-configs", hub_url=None)
+    wizard = WizardPanel(connector, ErrorReporter(None, dialogs=False), model_shapes=shapes)
+    wizard.resize(1100, 760)
+    wizard.show()
+    wizard.set_resources(await connector.list_resources())
+    try:
+        yield wizard
+    finally:
+        await cancel_slot_tasks()
+        wizard.close()
+        wizard.deleteLater()

@@ -12,13 +12,11 @@ import pytest
 from PySide6.QtWidgets import QCheckBox, QFileDialog
 
 from lambda_gui.core.after_training_plan import Machine, plan_after_training
-from lambda_gui.gui.async_slots import cancel_slot_tasks
-from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.wizard.after_page import AfterPage, split_prompts
 from lambda_gui.gui.wizard.after_step import estimate_job, sizing
 from lambda_gui.gui.wizard.wizard_panel import WizardPanel
 from lambda_gui.services.connector import LambdaLabsConnector
-from lambda_gui.services.model_shape import ModelShapes
+from tests.gui.helpers import shown_wizard
 
 DRAFT = {
     "base_model": "meta-llama/Llama-3.1-8B",
@@ -31,17 +29,8 @@ DRAFT = {
 
 @pytest.fixture
 async def panel(gui_connector: LambdaLabsConnector, tmp_path: Path) -> AsyncIterator[WizardPanel]:
-    shapes = ModelShapes(tmp_path / "model-configs", hub_url=None)
-    wizard = WizardPanel(gui_connector, ErrorReporter(None, dialogs=False), model_shapes=shapes)
-    wizard.resize(1100, 760)
-    wizard.show()
-    wizard.set_resources(await gui_connector.list_resources())
-    try:
+    async with shown_wizard(gui_connector, tmp_path) as wizard:
         yield wizard
-    finally:
-        await cancel_slot_tasks()
-        wizard.close()
-        wizard.deleteLater()
 
 
 def _open_after(panel: WizardPanel, **changes: object) -> AfterPage:

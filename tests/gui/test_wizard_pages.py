@@ -10,37 +10,17 @@ from typing import Any
 import pytest
 from PySide6.QtWidgets import QAbstractSpinBox, QComboBox, QFileDialog, QLineEdit
 
-from lambda_gui.gui.async_slots import cancel_slot_tasks
-from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.wizard.tracker_editor import TrackerEnvWidget
 from lambda_gui.gui.wizard.wizard_panel import WizardPanel
 from lambda_gui.services.connector import LambdaLabsConnector
-from lambda_gui.services.model_shape import ModelShapes
 from lambda_gui.simulator.tiny_model import demo_dataset_path
-from tests.gui.helpers import wait_until
-
-
-def offline_shapes(cache: Path) -> ModelShapes:
-    """Model sizes without the internet: config.json files, the table and the name."""
-    return ModelShapes(cache, hub_url=None)
+from tests.gui.helpers import shown_wizard, wait_until
 
 
 @pytest.fixture
 async def panel(gui_connector: LambdaLabsConnector, tmp_path: Path) -> AsyncIterator[WizardPanel]:
-    wizard = WizardPanel(
-        gui_connector,
-        ErrorReporter(None, dialogs=False),
-        model_shapes=offline_shapes(tmp_path / "model-configs"),
-    )
-    wizard.resize(1100, 760)
-    wizard.show()
-    wizard.set_resources(await gui_connector.list_resources())
-    try:
+    async with shown_wizard(gui_connector, tmp_path) as wizard:
         yield wizard
-    finally:
-        await cancel_slot_tasks()
-        wizard.close()
-        wizard.deleteLater()
 
 
 def _type(panel: WizardPanel, name: str, text: str) -> None:

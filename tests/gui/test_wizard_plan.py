@@ -21,15 +21,13 @@ from PySide6.QtWidgets import (
 )
 
 from lambda_gui.core.planner import Plan
-from lambda_gui.gui.async_slots import cancel_slot_tasks
-from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.style import MIN_CONTRAST, contrast_ratio
 from lambda_gui.gui.wizard import wizard_panel as panel_module
 from lambda_gui.gui.wizard.after_step import estimate_job
 from lambda_gui.gui.wizard.wizard_panel import WizardPanel
 from lambda_gui.services.connector import LambdaLabsConnector
-from lambda_gui.services.model_shape import ModelShapes
 from tests.core.test_planner import LLAMA31_8B_CONFIG
+from tests.gui.helpers import shown_wizard
 
 TINY_CONFIG = {
     "model_type": "llama",
@@ -55,18 +53,8 @@ def _model_folder(root: Path, name: str, config: dict[str, object]) -> Path:
 
 @pytest.fixture
 async def panel(gui_connector: LambdaLabsConnector, tmp_path: Path) -> AsyncIterator[WizardPanel]:
-    # No Hub in tests: sizes come from config.json files, the table, or the name.
-    shapes = ModelShapes(tmp_path / "model-configs", hub_url=None)
-    wizard = WizardPanel(gui_connector, ErrorReporter(None, dialogs=False), model_shapes=shapes)
-    wizard.resize(1100, 760)
-    wizard.show()
-    wizard.set_resources(await gui_connector.list_resources())
-    try:
+    async with shown_wizard(gui_connector, tmp_path) as wizard:
         yield wizard
-    finally:
-        await cancel_slot_tasks()
-        wizard.close()
-        wizard.deleteLater()
 
 
 def _type(panel: WizardPanel, name: str, text: str) -> None:

@@ -10,13 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from lambda_gui.gui.async_slots import cancel_slot_tasks
-from lambda_gui.gui.error_report import ErrorReporter
 from lambda_gui.gui.wizard.compute_page import SHARD_TEXT, ComputePage
 from lambda_gui.gui.wizard.hyper_page import HyperPage
 from lambda_gui.gui.wizard.wizard_panel import WizardPanel
 from lambda_gui.services.connector import LambdaLabsConnector
-from lambda_gui.services.model_shape import ModelShapes
+from tests.gui.helpers import shown_wizard
 
 LLAMA_70B_QLORA = {
     "base_model": "meta-llama/Llama-3.1-70B",
@@ -39,17 +37,8 @@ RECIPE = {
 
 @pytest.fixture
 async def panel(gui_connector: LambdaLabsConnector, tmp_path: Path) -> AsyncIterator[WizardPanel]:
-    shapes = ModelShapes(tmp_path / "model-configs", hub_url=None)
-    wizard = WizardPanel(gui_connector, ErrorReporter(None, dialogs=False), model_shapes=shapes)
-    wizard.resize(1100, 760)
-    wizard.show()
-    wizard.set_resources(await gui_connector.list_resources())
-    try:
+    async with shown_wizard(gui_connector, tmp_path) as wizard:
         yield wizard
-    finally:
-        await cancel_slot_tasks()
-        wizard.close()
-        wizard.deleteLater()
 
 
 def _compute(panel: WizardPanel) -> ComputePage:
