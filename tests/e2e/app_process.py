@@ -3,7 +3,8 @@ optionally submits the demo job, prints every phase change as a JSON line, and w
 every job is settled. Run: python -m tests.e2e.app_process submit|resume.
 
 Environment: XDG_DATA_HOME (the app's data, shared by the runs), SIM_BASE_URL, SIM_API_KEY,
-SIM_KEY_PATH, TINY_MODEL, and PAUSE_BEFORE_LAUNCH=1 to hold the launch before it is sent."""
+SIM_KEY_PATH, TINY_MODEL, and PAUSE_BEFORE_LAUNCH=1 to hold the first run's launch before it
+is sent."""
 
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ def hold_launches() -> None:
 
 
 async def main(mode: str) -> None:
-    if os.environ.get("PAUSE_BEFORE_LAUNCH") == "1":
-        hold_launches()
+    if os.environ.get("PAUSE_BEFORE_LAUNCH") == "1" and mode == "submit":
+        hold_launches()  # the first run only: the restarted app launches at once
     c = LambdaLabsConnector(pacer=Pacer(min_interval=0.0, launch_interval=0.0), timing=FAST)
 
     def listen(event: object) -> None:
