@@ -20,6 +20,9 @@ from lambda_gui.services.orphans import find_orphans
 from lambda_gui.services.reattach import reattach_jobs
 from lambda_gui.services.store import JobRecord
 
+# How long a retry waits for the task of the failed download to finish.
+_WIND_DOWN_S = 30.0
+
 log = logging.getLogger(__name__)
 
 
@@ -51,7 +54,17 @@ class JobService:
         """Drive a job whose adapter download failed (its instance kept) again; False when it
         is not in that state or already driven."""
         job = await self.ctx.store.get_job(job_id)
-        if job.phase is not Phase.DOWNLOADING or self.ctx.tasks.get(task_name(job_id)):
+        if job.phase is not Phase.DOWNLOADING:
+            return False
+        running = self.ctx.tasks.get(task_name(job_id))
+        if running is not None and job.error:
+            # The failed download is recorded while its task still winds down (closing the
+            # SSH session): a retry asked in that moment waits for it rather than refusing.
+            await asyncio.wait({running}, timeout=_WIND_DOWN_S)
+            running = self.ctx.tasks.get(task_name(job_id))
+            if (await self.ctx.store.get_job(job_id)).phase is not Phase.DOWNLOADING:
+                return False
+        if running is not None and not running.done():
             return False
         return self.runner.start(job_id)
 

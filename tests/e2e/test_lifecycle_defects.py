@@ -20,6 +20,7 @@ from lambda_gui.core.models import TrainingConfig
 from lambda_gui.services.events import EventBus, TaskFailed
 from lambda_gui.services.instance_control import Timing
 from lambda_gui.services.job_lock import JobLocks
+from lambda_gui.services.job_runner import JobRunner
 from lambda_gui.services.lifecycle import Lifecycle
 from lambda_gui.services.reattach import reattach_jobs
 from lambda_gui.services.store import JobRecord, JobStore
@@ -118,11 +119,22 @@ async def test_a_launch_that_keeps_getting_429_is_queued_then_launched_once(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("slow_wind_down", [False, True], ids=["", "retry-while-winding-down"])
 async def test_a_full_disk_during_the_download_keeps_the_instance(
-    sim: Any, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+    sim: Any, tiny_model: Path, monkeypatch: pytest.MonkeyPatch, slow_wind_down: bool
 ) -> None:
     # Defect 7: a local error in the download failed the job and terminated the instance,
     # destroying the adapter it had paid for.
+    if slow_wind_down:
+        # The failure is recorded while its task still winds down (a slow SSH close): a
+        # retry asked in that moment waits for it (it was refused, and seen so in CI once).
+        drive = JobRunner._drive
+
+        async def slow_drive(self: JobRunner, job_id: str) -> None:
+            await drive(self, job_id)
+            await asyncio.sleep(1.5)
+
+        monkeypatch.setattr(JobRunner, "_drive", slow_drive)
     real = shutil.disk_usage
     usage = namedtuple("usage", "total used free")
     full = {"on": True}
