@@ -39,6 +39,7 @@ if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
 
 import psutil  # noqa: E402
 
+from tests.e2e.conftest import FAST  # noqa: E402  (the tests' short deadlines)
 from tests.gui.conftest import MemoryKeyring  # noqa: E402  (the user's keyring is never touched)
 
 TARGET_LINES_PER_S = 300_000
@@ -180,7 +181,6 @@ async def run(lines: int, timeout_s: float) -> dict[str, float]:
     from lambda_gui.gui.main_window import MainWindow
     from lambda_gui.services.connector import LambdaLabsConnector
     from lambda_gui.services.credentials import CredentialStore
-    from lambda_gui.services.instance_control import Timing
     from lambda_gui.services.paths import AppPaths
     from lambda_gui.simulator.tiny_model import demo_dataset_path
 
@@ -188,18 +188,10 @@ async def run(lines: int, timeout_s: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bench-firehose-") as tmp:
         env = dict(os.environ, TMPDIR=tmp)
         sim, creds = _start_simulator(env, Path(tmp) / "simulator.log")
-        timing = Timing(
-            poll_s=0.2,
-            boot_deadline_s=60,
-            boot_deadline_multi_gpu_s=60,
-            ssh_deadline_s=60,
-            terminate_attempts=4,
-            terminate_backoff_s=0.2,
-        )
         connector = LambdaLabsConnector(
             paths=AppPaths(Path(tmp) / "app"),
             pacer=Pacer(min_interval=0.0, launch_interval=0.0),
-            timing=timing,
+            timing=FAST,
         )
         win: MainWindow | None = None
         try:

@@ -104,7 +104,6 @@ async def run_app(options: AppOptions, credentials: CredentialStore | None = Non
             dialogs=not options.headless,
             base_url=options.base_url,
         )
-        freeze_what_lives()  # the window's objects are long-lived: full collections skip them
         if options.headless:
             assert demo is not None
             return await run_headless_demo(window, demo, options.screenshot)
@@ -174,6 +173,9 @@ async def run_window(window: MainWindow, connector: LambdaLabsConnector) -> int:
         window.connected = True
         window.connection_label.setText(window.where())
         await window.load_all()
+    # After the first paint and the first load: what lives now (the window, the connection)
+    # lives long, and later full collections skip it.
+    freeze_what_lives()
     await closed.wait()
     return 0
 

@@ -32,7 +32,7 @@ from lambda_gui.core.logparse import (
     MAX_LINE_CHARS,
     METRIC_MARKER,
     LogEvent,
-    MetricEvent,
+    LogParser,
     event_words,
     lgui_metric_event,
     parse_events,
@@ -74,7 +74,7 @@ class LogReader:
 
     def __init__(self, keep: int) -> None:
         self.keep = keep
-        self.seen_lgui_metrics = False
+        self.parser = LogParser()  # the events' state: whether LGUI_METRIC lines were seen
         self.rows = LogRowBuilder()
 
     def read(self, lines: Sequence[str], keep: Callable[[], int] | None = None) -> ReadBatch:
@@ -85,7 +85,7 @@ class LogReader:
         wanted = self.keep if keep is None else max(0, min(self.keep, keep()))
         shown_from = max(0, len(lines) - wanted)
         context = max(0, shown_from - CONTEXT_LINES)
-        if context > 0 and self.seen_lgui_metrics:
+        if context > 0 and self.parser.seen_lgui_metrics:
             self.rows.saw_lgui_metrics()  # the skipped lines may have held the first
         feed = self.rows.feed
         for line in lines[context:shown_from]:
@@ -100,7 +100,7 @@ class LogReader:
 
     def _events(self, lines: Sequence[str]) -> list[LogEvent]:
         events: list[LogEvent] = []
-        add = events.append
+        add, extend, parser = events.append, events.extend, self.parser
         candidate, not_bar, not_dict = EVENT_WORDS.search, _NOT_BAR.search, _NOT_DICT.search
         last_bar: str | None = None
         bar_at = 0
@@ -113,25 +113,20 @@ class LogReader:
                 mark == "LGUI_"
                 and line.startswith(METRIC_MARKER)
                 and "\r" not in line
+                and "\x1b" not in line  # the parser reads a line without its ANSI codes
                 and len(line) <= MAX_LINE_CHARS
             ):
                 metric = lgui_metric_event(line[len(METRIC_MARKER) :])
                 if metric is not None:
                     add(metric)
-                    self.seen_lgui_metrics = True
+                    parser.seen_lgui_metrics = True
                 continue
             if mark == "%|" and not_bar(line) is None:
                 last_bar, bar_at = line, len(events)
                 continue
-            if mark == "{'" and self.seen_lgui_metrics and not_dict(line) is None:
+            if mark == "{'" and parser.seen_lgui_metrics and not_dict(line) is None:
                 continue  # a trainer dict: the LGUI_METRIC line says the same
-            for event in parse_events(line):
-                if isinstance(event, MetricEvent):
-                    if event.source == "lgui":
-                        self.seen_lgui_metrics = True
-                    elif self.seen_lgui_metrics:
-                        continue
-                add(event)
+            extend(parser.feed(line))
         if last_bar is not None:
             events[bar_at:bar_at] = parse_events(last_bar)
         return events

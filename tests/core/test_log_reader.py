@@ -52,6 +52,7 @@ FRAGMENTS = [
     "LGUI_METRIC not json",
     'LGUI_METRIC {"step": 9, "loss": 1.0, "note": "an Error in a value"}',
     "\x1b[31mERROR\x1b[0m: coloured",
+    'LGUI_METRIC {"step": 4, "loss": 1.0, "note": "an escape \x1b[0m inside"}',
     "Err\x1b[0mor: split by an escape",
     "x" * 70_000 + " Error at the end",
     "y" * 70_000,

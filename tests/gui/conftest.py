@@ -24,7 +24,7 @@ from lambda_gui.gui.main_window import MainWindow
 from lambda_gui.services.connector import LambdaLabsConnector
 from lambda_gui.services.credentials import CredentialStore
 from lambda_gui.services.demo import DemoCloud, start_demo
-from lambda_gui.services.instance_control import Timing
+from tests.e2e.conftest import FAST
 
 
 def _qt_app() -> QApplication:
@@ -76,16 +76,6 @@ def pytest_asyncio_loop_factories(
 ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
     """Every async test under tests/gui runs on a qasync loop."""
     return {"qasync": _qasync_loop}
-
-
-FAST = Timing(
-    poll_s=0.2,
-    boot_deadline_s=60,
-    boot_deadline_multi_gpu_s=60,
-    ssh_deadline_s=60,
-    terminate_attempts=4,
-    terminate_backoff_s=0.2,
-)
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):

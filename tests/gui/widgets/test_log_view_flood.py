@@ -7,15 +7,7 @@ import time
 from typing import Any
 
 from lambda_gui.gui.widgets import log_view
-from lambda_gui.gui.widgets.log_view import LogView
-
-
-def make(qtbot: Any, **kw: Any) -> LogView:
-    view = LogView(**kw)
-    qtbot.addWidget(view)
-    view.resize(500, 300)
-    view.show()
-    return view
+from tests.gui.widgets.test_log_view import make
 
 
 def test_a_full_queue_counts_what_it_dropped(qtbot: Any) -> None:
