@@ -61,6 +61,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
+    if getattr(sys, "frozen", False):
+        # A packaged app is its own Python: the log reader's worker process
+        # (services/log_read_pool.py) starts as this executable, and runs here, not the app.
+        import multiprocessing
+
+        multiprocessing.freeze_support()
     args = parse_args(argv)
     if args.version:
         # Answered before anything loads Qt.

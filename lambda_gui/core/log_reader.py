@@ -23,8 +23,9 @@ runs it off the GUI thread (services/job_remote.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from lambda_gui.core.log_rows import Level, LogRow, LogRowBuilder
 from lambda_gui.core.logparse import (
@@ -33,8 +34,12 @@ from lambda_gui.core.logparse import (
     METRIC_MARKER,
     LogEvent,
     LogParser,
+    MetricEvent,
+    MetricRun,
     event_words,
-    lgui_metric_event,
+    json_object,
+    metric_facts,
+    metric_values,
     parse_events,
 )
 
@@ -42,6 +47,9 @@ from lambda_gui.core.logparse import (
 SHOWN_LINES = 20_000
 #: Lines before the kept ones that are read for context only.
 CONTEXT_LINES = 256
+#: A batch read while more lines queued up shows at least this many of its lines (the rest
+#: would be pushed out of the view by the queued ones: their rows are not built).
+FLOOD_SHOWN = 1000
 # The event words less a bar's mark, less a trainer dict's: a line whose only event words are
 # bars gives progress events only; one whose only word is "{'" a trainer dict at most.
 _NOT_BAR = event_words("%|")
@@ -99,11 +107,12 @@ class LogReader:
         return ReadBatch(events, shown_from, shown)
 
     def _events(self, lines: Sequence[str]) -> list[LogEvent]:
-        events: list[LogEvent] = []
+        events: list[LogEvent | _RunBuilder] = []
         add, extend, parser = events.append, events.extend, self.parser
         candidate, not_bar, not_dict = EVENT_WORDS.search, _NOT_BAR.search, _NOT_DICT.search
         last_bar: str | None = None
-        bar_at = 0
+        bar_at = bar_run = 0
+        run: _RunBuilder | None = None  # the metrics since the last other event
         for line in lines:
             found = candidate(line)
             if found is None:
@@ -116,20 +125,120 @@ class LogReader:
                 and "\x1b" not in line  # the parser reads a line without its ANSI codes
                 and len(line) <= MAX_LINE_CHARS
             ):
-                metric = lgui_metric_event(line[len(METRIC_MARKER) :])
-                if metric is not None:
-                    add(metric)
+                data = json_object(line[len(METRIC_MARKER) :])
+                if data is not None:
                     parser.seen_lgui_metrics = True
+                    facts = metric_facts(data)
+                    step = facts[0]
+                    if step is None:
+                        add(_metric_event(data, facts))
+                    else:
+                        if run is None:
+                            run = _RunBuilder()
+                            add(run)  # its place; made a MetricRun at the end
+                        run.add(data, step, facts)
+                        continue
+                run = None
                 continue
             if mark == "%|" and not_bar(line) is None:
+                # Where the bar stood: its events go there if it is the batch's last one,
+                # splitting the run of metrics it fell in.
                 last_bar, bar_at = line, len(events)
+                bar_run = len(run.steps) if run is not None else 0
                 continue
             if mark == "{'" and parser.seen_lgui_metrics and not_dict(line) is None:
                 continue  # a trainer dict: the LGUI_METRIC line says the same
-            extend(parser.feed(line))
-        if last_bar is not None:
-            events[bar_at:bar_at] = parse_events(last_bar)
-        return events
+            fed = parser.feed(line)
+            if fed:
+                extend(fed)
+                run = None
+        out: list[LogEvent] = []
+        for at, event in enumerate(events):
+            if at == bar_at and last_bar is not None:
+                out += parse_events(last_bar)
+            if not isinstance(event, _RunBuilder):
+                out.append(event)
+            elif at == bar_at - 1 and last_bar is not None and bar_run < len(event.steps):
+                out.append(event.done(0, bar_run))  # the bar came in the run's midst
+                out += parse_events(last_bar)
+                out.append(event.done(bar_run, len(event.steps)))
+                last_bar = None
+            else:
+                out.append(event.done(0, len(event.steps)))
+        if last_bar is not None and bar_at == len(events):
+            out += parse_events(last_bar)
+        return out
+
+
+class _RunBuilder:
+    """A MetricRun's columns while the reader fills them."""
+
+    __slots__ = ("steps", "epochs", "times", "max_steps", "values")
+
+    def __init__(self) -> None:
+        self.steps: list[int] = []
+        self.epochs: list[float | None] = []
+        self.times: list[float | None] = []
+        self.max_steps: list[int | None] = []
+        self.values: dict[str, list[float | None]] = {}
+
+    def add(
+        self,
+        data: Mapping[str, Any],
+        step: int,
+        facts: tuple[int | None, float | None, int | None, float | None],
+    ) -> None:
+        at = len(self.steps)
+        columns = self.values
+        for name, value in metric_values(data).items():
+            column = columns.get(name)
+            if column is None:
+                columns[name] = column = [None] * at
+            elif len(column) < at:
+                column += [None] * (at - len(column))
+            column.append(value)
+        _, epoch, max_steps, time = facts
+        self.steps.append(step)
+        self.epochs.append(epoch)
+        self.max_steps.append(max_steps)
+        self.times.append(time)
+
+    def done(self, start: int, end: int) -> MetricRun:
+        """The run of the metrics from `start` to `end`."""
+        values: dict[str, tuple[float | None, ...]] = {}
+        for name, column in self.values.items():
+            part = column[start:end]
+            if len(part) < end - start:
+                part += [None] * (end - start - len(part))
+            if any(value is not None for value in part):
+                values[name] = tuple(part)
+        return MetricRun(
+            steps=tuple(self.steps[start:end]),
+            epochs=tuple(self.epochs[start:end]),
+            times=tuple(self.times[start:end]),
+            max_steps=tuple(self.max_steps[start:end]),
+            values=values,
+        )
+
+
+def _metric_event(
+    data: Mapping[str, Any], facts: tuple[int | None, float | None, int | None, float | None]
+) -> MetricEvent:
+    step, epoch, max_steps, time = facts
+    return MetricEvent(
+        values=metric_values(data),
+        source="lgui",
+        step=step,
+        epoch=epoch,
+        max_steps=max_steps,
+        time=time,
+    )
+
+
+def still_shown(queued: int) -> int:
+    """How many of a batch's newest lines the view will still hold once the `queued` lines
+    that came while it was read are shown (at least FLOOD_SHOWN: the view moves in a flood)."""
+    return max(FLOOD_SHOWN, SHOWN_LINES - queued)
 
 
 def decode_lines(raw: Sequence[bytes]) -> list[str]:

@@ -21,7 +21,7 @@ import ast
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -171,7 +171,56 @@ class ErrorEvent:
     kind: str
 
 
-LogEvent = MetricEvent | ProgressEvent | StatusEvent | ErrorEvent
+@dataclass(frozen=True)
+class MetricRun:
+    """Consecutive LGUI_METRIC events (each with a step) as columns: what a batch of lines
+    gives in their place (core/log_reader.py), so that a flood of metrics costs its readers
+    per batch, not per line. Entry i of every column belongs to the run's i-th event; a
+    value column holds None where that event had no such value. `events()` gives them back
+    as MetricEvents."""
+
+    steps: tuple[int, ...]
+    epochs: tuple[float | None, ...]
+    times: tuple[float | None, ...]
+    max_steps: tuple[int | None, ...]
+    values: Mapping[str, tuple[float | None, ...]]
+    source: str = "lgui"
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def column(self, name: str) -> tuple[float | None, ...]:
+        """The values of `name`, one per event (None where it had none)."""
+        return self.values.get(name) or (None,) * len(self.steps)
+
+    def events(self) -> list[MetricEvent]:
+        """The run as the MetricEvents it stands for, in order."""
+        names = list(self.values.items())
+        return [
+            MetricEvent(
+                values={name: v for name, column in names if (v := column[i]) is not None},
+                source=self.source,
+                step=step,
+                epoch=self.epochs[i],
+                max_steps=self.max_steps[i],
+                time=self.times[i],
+            )
+            for i, step in enumerate(self.steps)
+        ]
+
+
+LogEvent = MetricEvent | ProgressEvent | StatusEvent | ErrorEvent | MetricRun
+
+
+def expand_runs(events: Iterable[LogEvent]) -> list[LogEvent]:
+    """`events` with each MetricRun replaced by the MetricEvents it stands for."""
+    out: list[LogEvent] = []
+    for event in events:
+        if isinstance(event, MetricRun):
+            out += event.events()
+        else:
+            out.append(event)
+    return out
 
 
 def parse_line(line: str) -> LogEvent | None:
@@ -281,7 +330,8 @@ def _parse_segment(segment: str, *, whole: bool = True) -> list[LogEvent]:
     return events
 
 
-def _json_object(text: str) -> dict[str, Any] | None:
+def json_object(text: str) -> dict[str, Any] | None:
+    """The JSON object `text` starts with (leading blanks skipped), else None."""
     try:
         value, _ = _DECODER.raw_decode(text.lstrip())
     except (ValueError, RecursionError):  # deep nesting is refused by a recursion limit
@@ -292,9 +342,38 @@ def _json_object(text: str) -> dict[str, Any] | None:
 def lgui_metric_event(text: str) -> MetricEvent | None:
     """The event of an LGUI_METRIC line's text after the marker (None when it is no JSON
     object)."""
-    data = _json_object(text)
+    data = json_object(text)
     if data is None:
         return None
+    return metric_of_record(data)
+
+
+def metric_of_record(data: Mapping[str, Any]) -> MetricEvent:
+    """The event of an LGUI_METRIC line's decoded JSON object."""
+    return MetricEvent(
+        values=metric_values(data),
+        source="lgui",
+        step=_integer(data.get("step")),
+        epoch=_number(data.get("epoch")),
+        max_steps=_integer(data.get("max_steps")),
+        time=_number(data.get("time")),
+    )
+
+
+def metric_facts(
+    data: Mapping[str, Any],
+) -> tuple[int | None, float | None, int | None, float | None]:
+    """An LGUI_METRIC object's step, epoch, max_steps and time, read as its event has them."""
+    return (
+        _integer(data.get("step")),
+        _number(data.get("epoch")),
+        _integer(data.get("max_steps")),
+        _number(data.get("time")),
+    )
+
+
+def metric_values(data: Mapping[str, Any]) -> dict[str, float]:
+    """An LGUI_METRIC object's numbers other than its step, epoch, max_steps and time."""
     values: dict[str, float] = {}
     for key, value in data.items():  # JSON keys are strings
         if key in _METRIC_FACTS:
@@ -306,18 +385,11 @@ def lgui_metric_event(text: str) -> MetricEvent | None:
         number = _number(value, allow_null=True)
         if number is not None:
             values[key] = number
-    return MetricEvent(
-        values=values,
-        source="lgui",
-        step=_integer(data.get("step")),
-        epoch=_number(data.get("epoch")),
-        max_steps=_integer(data.get("max_steps")),
-        time=_number(data.get("time")),
-    )
+    return values
 
 
 def _lgui_status(text: str) -> StatusEvent | None:
-    data = _json_object(text)
+    data = json_object(text)
     if data is None or not isinstance(data.get("phase"), str):
         return None
     phase = data["phase"]

@@ -13,20 +13,34 @@ that is not in a cycle at once; only cycles wait for the next tick.
 from __future__ import annotations
 
 import gc
+import time
 
 from PySide6.QtCore import QObject, QTimer
 
 # How often the GUI thread looks at the allocation counts (ms). Cycles wait at most this long.
 CHECK_INTERVAL_MS = 500
+# A full collection (it scans every object not frozen: tens of ms while a flood of log lines
+# is held) at most this often (s). The automatic collector spaces them out too (it waits
+# until a quarter of the long-lived objects are new); young cycles are collected meanwhile.
+FULL_EVERY_S = 10.0
+
+_last_full = 0.0
 
 
-def collect_due_generation() -> int | None:
+def collect_due_generation(now: float | None = None) -> int | None:
     """Collect the oldest generation whose threshold is crossed, as the automatic collector
-    would; the generation collected, or None when no threshold is crossed."""
+    would (the oldest at most every FULL_EVERY_S); the generation collected, or None when no
+    threshold is crossed."""
+    global _last_full
+    now = time.monotonic() if now is None else now
     thresholds = gc.get_threshold()
     counts = gc.get_count()
     for generation in (2, 1, 0):
         if counts[generation] > thresholds[generation]:
+            if generation == 2:
+                if now - _last_full < FULL_EVERY_S:
+                    continue
+                _last_full = now
             gc.collect(generation)
             return generation
     return None

@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 
 from lambda_gui.core.job_state import Billing
-from lambda_gui.core.logparse import MetricEvent
+from lambda_gui.core.logparse import MetricEvent, expand_runs
 from lambda_gui.core.models import JobPhase
 from lambda_gui.gui.error_report import Report
 from lambda_gui.gui.main_window import MainWindow
@@ -79,7 +79,7 @@ async def run_headless_demo(
             if event.phase.is_terminal:
                 finished.set()
         elif isinstance(event, JobLogEvents):
-            for e in event.events:
+            for e in expand_runs(event.events):
                 if isinstance(e, MetricEvent) and e.source == "lgui" and e.loss is not None:
                     lr = f"  lr {e.learning_rate:.4g}" if e.learning_rate is not None else ""
                     out(f"  step {e.step}/{e.max_steps}  loss {e.loss:.4f}{lr}")

@@ -25,6 +25,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -252,6 +253,30 @@ async def check_main_window(ctx: SelfTestContext) -> str:
             await close_and_disconnect(window, connector)
 
 
+async def check_log_reader_process(ctx: SelfTestContext) -> str:
+    """The worker process that reads a flooding log starts (as this program, when packaged)
+    and reads a batch as the app's own reader does."""
+    from lambda_gui.core.log_reader import LogReader, decode_lines
+    from lambda_gui.services.log_read_pool import LogReadPool
+
+    lines = [b'LGUI_METRIC {"step": %d, "loss": 1.5}\n' % i for i in range(1, 501)]
+    pool = LogReadPool(min_lines=1)
+    started = time.perf_counter()
+    try:
+        while True:  # the first calls start the worker; they read nothing
+            done = await pool.read(LogReader(keep=100), lines, b"".join(lines), pool.slot("t"))
+            _require(not pool.broken, "the worker process failed (see the log)")
+            if done is not None:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        pool.close()
+    _reader, text, read = done
+    want = LogReader(keep=100).read(decode_lines(lines))
+    _require(text == decode_lines(lines) and read == want, "the worker read the lines otherwise")
+    return f"worker process read {len(lines)} lines ({time.perf_counter() - started:.2f} s)"
+
+
 #: Each check returns its detail or raises; a check that only reads runs synchronously.
 CHECKS: tuple[tuple[str, Callable[[SelfTestContext], Awaitable[str] | str]], ...] = (
     ("qt-platform", check_qt_platform),
@@ -262,6 +287,7 @@ CHECKS: tuple[tuple[str, Callable[[SelfTestContext], Awaitable[str] | str]], ...
     ("ssh-libraries", check_ssh_libraries),
     ("simulator-request", check_simulator_request),
     ("main-window", check_main_window),
+    ("log-reader-process", check_log_reader_process),
 )
 
 

@@ -22,6 +22,7 @@ from lambda_gui.services.events import EventBus, Orphan, TaskFailed
 from lambda_gui.services.instance_control import Timing
 from lambda_gui.services.job_lock import JobLocks
 from lambda_gui.services.job_log import JobLogs
+from lambda_gui.services.log_read_pool import LogReadPool
 from lambda_gui.services.paths import AppPaths
 from lambda_gui.services.tasks import TaskGroup
 from lambda_gui.services.tracker_secrets import SecretKeeper, SessionSecrets, stash_secrets
@@ -69,6 +70,7 @@ class LambdaLabsConnector:
         self._tasks = TaskGroup(self.events)
         self._logs = JobLogs(lambda job_id: self.paths.job_dir(job_id))
         self._locks = JobLocks(self.paths.root / "locks")
+        self._readers = LogReadPool()  # reads flooding logs in a worker process
         self._jobs: JobService | None = None
         self._settings: Settings | None = None
         self._pacer = pacer
@@ -159,6 +161,7 @@ class LambdaLabsConnector:
                 user_data_for=self._user_data_for,
                 secrets=self.secrets,
                 clock=self.clock,
+                readers=self._readers,
             )
         )
         await self._jobs.start()
@@ -200,6 +203,7 @@ class LambdaLabsConnector:
         """Stop following jobs (their instances keep running and are recorded as such),
         close the HTTP session and the store. Safe to call twice."""
         await self._tasks.close()
+        self._readers.close()
         self._locks.release_all()
         self._jobs = None
         self._settings = None

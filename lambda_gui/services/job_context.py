@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lambda_gui.cloud.wire import Instance, Tag
@@ -17,6 +17,7 @@ from lambda_gui.services.instance_control import Timing
 from lambda_gui.services.job_lock import JobLocks
 from lambda_gui.services.job_log import JobLogs
 from lambda_gui.services.lifecycle import Lifecycle
+from lambda_gui.services.log_read_pool import LogReadPool
 from lambda_gui.services.paths import AppPaths
 from lambda_gui.services.settings import Settings
 from lambda_gui.services.store import JobRecord, JobStore
@@ -84,6 +85,8 @@ class JobContext:
     # Tracker secrets by name (the stored config holds names only).
     secrets: SecretKeeper
     clock: Callable[[], float] = time.time
+    # Reads flooding logs in a worker process (started when first needed).
+    readers: LogReadPool = field(default_factory=LogReadPool)
 
     async def gpu_count(self, job: JobRecord) -> int:
         """GPUs of the job's instance type (1 when the catalog cannot say)."""

@@ -14,8 +14,8 @@ from lambda_gui.core.dataset_format import is_hub_path
 from lambda_gui.core.errors import ArtifactMissingError, LambdaGUIError, SSHError
 from lambda_gui.core.job_state import Phase, Reason
 from lambda_gui.core.limits import LossGuard
-from lambda_gui.core.log_reader import SHOWN_LINES, LogReader, ReadBatch, decode_lines
-from lambda_gui.core.logparse import LogEvent, MetricEvent, StatusEvent
+from lambda_gui.core.log_reader import SHOWN_LINES, LogReader, ReadBatch, decode_lines, still_shown
+from lambda_gui.core.logparse import LogEvent, MetricEvent, MetricRun, StatusEvent
 from lambda_gui.remote import bundle as B
 from lambda_gui.remote.logtail import LogFollower
 from lambda_gui.remote.self_terminate import HEARTBEAT_COMMAND
@@ -34,9 +34,8 @@ _FLUSH_S = 0.25
 # A batch this long is decoded and parsed in a worker thread, so the loop stays responsive.
 _THREAD_LINES = 256
 _SLICE_LINES = 5000
-# A batch read while more lines queued up shows at least this many of its lines (the rest
-# would be pushed out of the view by the queued ones: their rows are not built).
-_FLOOD_SHOWN = 1000
+# This many lines queued: a flood; the next batch is taken without waiting for _FLUSH_S.
+_FLOOD_LINES = 20_000
 # Events are published at most this many at a time (what the window does per event is small).
 _SLICE_EVENTS = 2000
 # Lines queued beyond this make the follower wait for the parsing: memory stays bounded.
@@ -250,7 +249,10 @@ class RemoteJob:
             for helper in helpers:
                 helper.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
-            await batcher.flush(save_offset=True)
+            try:
+                await batcher.flush(save_offset=True)
+            finally:
+                self.ctx.readers.release(self.job.id)
 
     async def _heartbeat(self) -> None:
         """Tell the instance's watchdog the app is alive (opt-in self-termination only)."""
@@ -418,6 +420,7 @@ class _LogBatcher:
         self.guard = LossGuard(cfg.divergence_ratio) if cfg.stop_on_divergence else None
         self.lines: list[bytes] = []
         self.offset = 0
+        self.slot = remote.ctx.readers.slot(remote.job.id)  # its count of queued lines
         self.lock = asyncio.Lock()
         self.taken = asyncio.Event()  # set whenever a flush takes the queued lines
 
@@ -429,6 +432,7 @@ class _LogBatcher:
         """Queue lines ending at `offset`; True when the reader should wait (see `add`)."""
         self.lines += lines
         self.offset = offset
+        self.remote.ctx.readers.set_queued(self.slot, len(self.lines))
         return len(self.lines) >= _BACKLOG_LINES
 
     async def drained(self) -> None:
@@ -441,8 +445,14 @@ class _LogBatcher:
         if self.guard is None:
             return
         for event in events:
-            if isinstance(event, MetricEvent) and "loss" in event.values:
-                reason = self.guard.feed(event.values["loss"])
+            if isinstance(event, MetricRun):
+                losses = [v for v in event.values.get("loss", ()) if v is not None]
+            elif isinstance(event, MetricEvent) and "loss" in event.values:
+                losses = [event.values["loss"]]
+            else:
+                continue
+            for loss in losses:
+                reason = self.guard.feed(loss)
                 if reason:
                     self.remote.stop_soon(self.remote.job.id, reason)
                     self.guard = None
@@ -455,27 +465,33 @@ class _LogBatcher:
         return text, self.reader.read(text, self._still_shown)
 
     def _still_shown(self) -> int:
-        """How many of a batch's newest lines the view will still hold once the lines queued
-        while it was read are shown (at least _FLOOD_SHOWN: the view moves during a flood)."""
-        return max(_FLOOD_SHOWN, SHOWN_LINES - len(self.lines))
+        return still_shown(len(self.lines))
 
-    async def _publish(self, lines: list[bytes], offset: int) -> None:
-        ctx, job_id = self.remote.ctx, self.remote.job.id
+    async def _read_batch(self, lines: list[bytes], raw: bytes) -> tuple[list[str], ReadBatch]:
         # Decoded and read off the loop's thread (the GUI thread in the app), the whole batch
-        # at once under the flush lock, so the reader sees the lines in order.
+        # at once under the flush lock, so the reader sees the lines in order: a flood's
+        # batches in a worker process (services/log_read_pool.py), others in a thread.
+        done = await self.remote.ctx.readers.read(self.reader, lines, raw, self.slot)
+        if done is not None:
+            self.reader, text, read = done
+            return text, read
         if len(lines) >= _THREAD_LINES:
-            text, read = await asyncio.to_thread(self._read, lines)
-        else:
-            text, read = self._read(lines)
+            return await asyncio.to_thread(self._read, lines)
+        return self._read(lines)
+
+    async def _publish(
+        self, lines: list[bytes], text: list[str], read: ReadBatch, offset: int
+    ) -> None:
+        ctx, job_id = self.remote.ctx, self.remote.job.id
         # Published in slices: what listeners (the window) do per event stays small however
         # far behind a flood of lines the batcher is. A slice's offset: the batch's, less the
         # bytes of the lines after the slice. A slice carries the view's data for those of its
         # lines the view keeps (core/log_reader.py).
-        after = sum(len(raw) for raw in lines)
+        after = sum(map(len, lines))
         first = read.shown_from
         for start in range(0, len(lines), _SLICE_LINES):
             end = min(len(lines), start + _SLICE_LINES)
-            after -= sum(len(raw) for raw in lines[start:end])
+            after -= sum(map(len, lines[start:end]))
             shown = tuple(read.shown[max(0, start - first) : max(0, end - first)])
             ctx.bus.publish(JobLogLines(job_id, tuple(text[start:end]), offset - after, shown))
             await asyncio.sleep(0)  # the window's own events between two slices
@@ -491,20 +507,26 @@ class _LogBatcher:
 
     async def run(self) -> None:
         while True:
-            await asyncio.sleep(_FLUSH_S)
+            # During a flood the next batch is taken at once; otherwise a few times a second.
+            await asyncio.sleep(0 if len(self.lines) >= _FLOOD_LINES else _FLUSH_S)
             # Shielded: cancelling the flusher (the log ended) must not drop the batch being
             # parsed; the final flush waits for it on the lock.
             await asyncio.shield(self.flush())
 
     async def flush(self, *, save_offset: bool = False) -> None:
+        """Append the queued lines to the local log, read and publish them (`save_offset`:
+        save the offset even with no new line)."""
         async with self.lock:
             # Taken together, before any await: lines arriving meanwhile belong to the next batch.
             lines, self.lines, offset = self.lines, [], self.offset
             self.taken.set()
             ctx, job_id = self.remote.ctx, self.remote.job.id
             if lines:
-                await ctx.logs.append(job_id, b"".join(lines))
-                await self._publish(lines, offset)
+                raw = b"".join(lines)
+                ctx.readers.set_queued(self.slot, 0)
+                await ctx.logs.append(job_id, raw)
+                text, read = await self._read_batch(lines, raw)
+                await self._publish(lines, text, read, offset)
             # Saved with every appended batch: a restart resumes right after the last line
             # written locally (the remote offset, which counts the bytes of cut lines too).
             if (lines or save_offset) and offset:

@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 
 from lambda_gui.core.log_reader import CONTEXT_LINES, LogReader
 from lambda_gui.core.log_rows import FedLine, LogRowBuilder
-from lambda_gui.core.logparse import LogEvent, LogParser, MetricEvent, ProgressEvent
+from lambda_gui.core.logparse import (
+    LogEvent,
+    LogParser,
+    MetricEvent,
+    MetricRun,
+    ProgressEvent,
+    expand_runs,
+)
 
 
 def _metric(step: int) -> str:
@@ -89,7 +96,7 @@ def _split(events: list[LogEvent]) -> tuple[list[LogEvent], list[ProgressEvent]]
 def test_batches_give_the_parsers_events_and_the_latest_bar(batches: list[list[str]]) -> None:
     reader, parser = LogReader(keep=1000), LogParser()
     for lines in batches:
-        got_other, got_bars = _split(reader.read(lines).events)
+        got_other, got_bars = _split(expand_runs(reader.read(lines).events))
         want_other, want_bars = _split([e for line in lines for e in parser.feed(line)])
         assert got_other == want_other
         # Of a batch's lines holding bars only, the last is read; a bar beside other events
@@ -120,8 +127,14 @@ def test_a_flood_batch_reads_its_metrics_and_keeps_its_tail() -> None:
         lines += [f" {step % 100}%|#| {step}/3000 [00:01<00:02, 9.00it/s]", _metric(step)]
         lines.append(f"{{'loss': '{2.5 - step / 100:.4f}', 'epoch': '{step / 30:.2f}'}}")
     read = LogReader(keep=500).read(lines)
-    steps = [e.step for e in read.events if isinstance(e, MetricEvent)]
+    # The metrics come as columns: two runs, split where the batch's last bar stood.
+    assert [type(e) for e in read.events] == [MetricRun, ProgressEvent, MetricRun]
+    assert [len(e) for e in read.events if isinstance(e, MetricRun)] == [2999, 1]
+    events = expand_runs(read.events)
+    steps = [e.step for e in events if isinstance(e, MetricEvent)]
     assert steps == list(range(1, 3001))
+    loss = [e.loss for e in events if isinstance(e, MetricEvent)]
+    assert loss == [2.5 - step / 100 for step in range(1, 3001)]
     bars = [e for e in read.events if isinstance(e, ProgressEvent)]
     assert [b.step for b in bars] == [3000]
     assert read.shown_from == len(lines) - 500 and len(read.shown) == 500

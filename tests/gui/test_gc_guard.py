@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
+import time
 
-from lambda_gui.gui.gc_guard import GuiThreadCollector, collect_due_generation
+import pytest
+
+from lambda_gui.gui import gc_guard
+from lambda_gui.gui.gc_guard import FULL_EVERY_S, GuiThreadCollector, collect_due_generation
 
 
 class _Cycle:
@@ -61,3 +65,31 @@ def test_only_a_crossed_threshold_collects() -> None:
     kept = [[] for _ in range(gc.get_threshold()[0] * 2)]
     assert collect_due_generation() == 0
     assert kept
+
+
+def test_a_full_collection_waits_its_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A full collection scans every object that is not frozen; during a flood of log lines
+    # one every CHECK_INTERVAL_MS would stall the GUI thread again and again.
+    # The module's clock of the last full collection is restored after the test.
+    monkeypatch.setattr(gc_guard, "_last_full", gc_guard._last_full)
+    gc.disable()
+    now = time.monotonic() + 1_000_000.0
+    thresholds = gc.get_threshold()
+    gc.collect()
+    kept: list[list[int]] = []
+    try:
+        gc.set_threshold(thresholds[0], 0, 0)  # generations 1 and 2 are due after any count
+
+        def collected(at: float) -> list[int | None]:
+            done = []
+            for _ in range(3):  # 0, then 1, then 2 become due in turn
+                kept.extend([] for _ in range(thresholds[0] * 2))
+                done.append(collect_due_generation(at))
+            return done
+
+        assert 2 in collected(now)
+        assert 2 not in collected(now + FULL_EVERY_S / 2)  # the younger ones only
+        assert gc.get_count()[2] > 0  # though the oldest is due
+        assert 2 in collected(now + FULL_EVERY_S + 1)
+    finally:
+        gc.set_threshold(*thresholds)

@@ -27,6 +27,7 @@ CHECK_NAMES = (
     "ssh-libraries",
     "simulator-request",
     "main-window",
+    "log-reader-process",
 )
 
 

@@ -8,10 +8,11 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
-from lambda_gui.core.log_reader import SHOWN_LINES
-from lambda_gui.core.logparse import MetricEvent
+from lambda_gui.core.log_reader import FLOOD_SHOWN, SHOWN_LINES
+from lambda_gui.core.logparse import MetricEvent, expand_runs
 from lambda_gui.services import job_remote
 from lambda_gui.services.events import JobLogEvents, JobLogLines
+from lambda_gui.services.log_read_pool import LogReadPool
 
 
 class _Logs:
@@ -40,7 +41,9 @@ class _Bus:
 
 
 def _batcher() -> tuple[job_remote._LogBatcher, SimpleNamespace]:
-    ctx = SimpleNamespace(logs=_Logs(), store=_Store(), bus=_Bus())
+    # Every batch read in a thread here (tests/services/test_log_read_pool.py: the process).
+    readers = LogReadPool(min_lines=10**9)
+    ctx = SimpleNamespace(logs=_Logs(), store=_Store(), bus=_Bus(), readers=readers)
     job = SimpleNamespace(id="job1", config=SimpleNamespace(stop_on_divergence=False))
 
     async def enter_after_training(_phase: str) -> None:
@@ -90,7 +93,7 @@ async def test_a_long_batch_is_published_in_ordered_slices() -> None:
         ev.step
         for e in ctx.bus.events
         if isinstance(e, JobLogEvents)
-        for ev in e.events
+        for ev in expand_runs(e.events)
         if isinstance(ev, MetricEvent)
     ]
     assert steps == list(range(0, len(lines), 3))
@@ -155,4 +158,36 @@ async def test_lines_queued_during_the_reading_leave_fewer_rows_to_build(monkeyp
     shown = [s for e in ctx.bus.events if isinstance(e, JobLogLines) for s in (e.shown or ())]
     assert len(shown) == 2000
     batcher.lines[:] = [b"x\n"] * SHOWN_LINES
-    assert still() == job_remote._FLOOD_SHOWN
+    assert still() == FLOOD_SHOWN
+
+
+async def test_a_flood_is_flushed_at_once_in_order_without_loss() -> None:
+    # During a flood the flusher takes the next batch at once: every line and event still
+    # arrives once, in order.
+    batcher, ctx = _batcher()
+    flusher = asyncio.create_task(batcher.run())
+    lines = _lines(6 * job_remote._FLOOD_LINES)
+    offset = 0
+    for start in range(0, len(lines), job_remote._FLOOD_LINES // 2):
+        chunk = lines[start : start + job_remote._FLOOD_LINES // 2]
+        offset += sum(map(len, chunk))
+        batcher.add_many(chunk, offset)
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(job_remote._FLUSH_S)
+    flusher.cancel()
+    await asyncio.gather(flusher, return_exceptions=True)
+    await batcher.flush(save_offset=True)
+    published = [e for e in ctx.bus.events if isinstance(e, JobLogLines)]
+    assert len({e.offset for e in published}) == len(published) > 6
+    assert [e.offset for e in published] == sorted(e.offset for e in published)
+    assert [line for e in published for line in e.lines] == [
+        raw.decode().rstrip("\n") for raw in lines
+    ]
+    steps = [
+        ev.step
+        for e in ctx.bus.events
+        if isinstance(e, JobLogEvents)
+        for ev in expand_runs(e.events)
+        if isinstance(ev, MetricEvent)
+    ]
+    assert steps == list(range(0, len(lines), 3))

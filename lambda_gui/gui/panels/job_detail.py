@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from lambda_gui.core.errors import JobNotFoundError
-from lambda_gui.core.logparse import LogEvent, MetricEvent
+from lambda_gui.core.logparse import LogEvent, MetricEvent, MetricRun
 from lambda_gui.core.models import JobPhase, TrainingConfig
 from lambda_gui.gui.async_slots import exec_dialog, reported_slot, run_modal, spawn
 from lambda_gui.gui.dialogs.hub_push import MERGED_FILE, HubPushDialog
@@ -68,6 +68,9 @@ from lambda_gui.services.ports import HubPusher, JobControl, JobDeleter, JobResu
 from lambda_gui.services.store import JobRecord
 
 if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
     from lambda_gui.gui.widgets.loss_plot import LossPlotWidget
 
 # A running job's log is read from the start until it reaches the first live lines that
@@ -586,11 +589,25 @@ class JobDetail(QWidget):
         self._synced = True
 
     def _apply_events(self, events: Iterable[LogEvent]) -> None:
-        metrics = [
-            e
-            for e in events
-            if isinstance(e, MetricEvent) and e.source == "lgui" and e.step is not None
-        ]
+        metrics: list[MetricEvent] = []
+        for event in events:
+            if isinstance(event, MetricRun):
+                self._add_metrics_of(metrics)
+                self._add_columns(
+                    [float(step) for step in event.steps],
+                    [math.nan if e is None else e for e in event.epochs],
+                    [math.nan if t is None else t for t in event.times],
+                    {name: list(event.column(name)) for name in SERIES},
+                )
+            elif (
+                isinstance(event, MetricEvent) and event.source == "lgui" and event.step is not None
+            ):
+                metrics.append(event)
+        self._add_metrics_of(metrics)
+        self._tick_soon()
+
+    def _add_metrics_of(self, metrics: list[MetricEvent]) -> None:
+        """Plot single metric events (then forget them: `metrics` is emptied)."""
         if metrics:
             nan = math.nan
             self._add_columns(
@@ -599,7 +616,7 @@ class JobDetail(QWidget):
                 [nan if e.time is None else e.time for e in metrics],
                 {name: [e.values.get(name) for e in metrics] for name in SERIES},
             )
-        self._tick_soon()
+            metrics.clear()
 
     def _add_metrics(self, records: Iterable[Mapping[str, Any]]) -> None:
         """metrics.jsonl records (the backfill of a job selected mid-run)."""
@@ -609,7 +626,7 @@ class JobDetail(QWidget):
                 [float(r["step"]) for r in kept],
                 [_number_or_nan(r.get("epoch")) for r in kept],
                 [_number_or_nan(r.get("time")) for r in kept],
-                {name: [r.get(name) for r in kept] for name in SERIES},
+                {name: [_number_or_none(r.get(name)) for r in kept] for name in SERIES},
             )
 
     def _add_columns(
@@ -617,26 +634,22 @@ class JobDetail(QWidget):
         steps: list[float],
         epochs: list[float],
         times: list[float],
-        values: Mapping[str, list[Any]],
+        values: Mapping[str, Sequence[float | None]],
     ) -> None:
         # One add_clocks and one add_points per series for the whole batch: a flood of
         # metrics costs per batch, not per point. A series takes a value only past the last
         # step it holds (a resumed or re-read log repeats steps).
+        import numpy as np  # loaded with the curves, after the first paint
+
         plot = self.plot
         # Where the steps lie in epochs and seconds: the chart's other x axes.
         plot.add_clocks(steps, epochs, times)
         last = self._last_step
+        at = np.asarray(steps, dtype=np.float64)
         for name, column in values.items():
-            xs: list[float] = []
-            ys: list[float] = []
-            after = last.get(name, -1.0)
-            for step, value in zip(steps, column, strict=True):
-                if isinstance(value, int | float) and step > after:
-                    xs.append(step)
-                    ys.append(value)
-                    after = step
-            if xs:
-                last[name] = after
+            xs, ys = _past_last(at, column, last.get(name, -1.0))
+            if xs.size:
+                last[name] = float(xs[-1])
                 plot.add_points(name, xs, ys)
 
     async def _read_history(self, job_id: str, terminal: bool) -> None:
@@ -1319,3 +1332,29 @@ def _kept_since_retry(before: JobRecord | None, after: JobRecord) -> bool:
         and after.error == before.error
         and after.updated_at == before.updated_at
     )
+
+
+def _number_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _past_last(
+    steps: NDArray[np.float64], column: Sequence[float | None], after: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The (step, value) pairs of a column that a series takes: those with a value (None:
+    none) whose step lies past every earlier such step and past `after` (the series' last
+    step). Vectorised: a flood brings tens of thousands of metrics a batch."""
+    import numpy as np
+
+    if len(column) != len(steps):
+        raise ValueError(f"{len(column)} values for {len(steps)} steps")
+    if not len(column):
+        return steps[:0], steps[:0]
+    cells = np.empty(len(column), dtype=object)
+    cells[:] = column
+    present: NDArray[np.bool_] = cells != None  # noqa: E711  (elementwise, on objects)
+    # A number's step must pass the largest step of the numbers before it (and `after`).
+    candidates = np.where(present, steps, -np.inf)
+    before = np.maximum.accumulate(np.concatenate(([after], candidates[:-1])))
+    keep = present & (steps > before)
+    return steps[keep], cells[keep].astype(np.float64)

@@ -7,11 +7,11 @@ Plain values (no Qt): fed from parsed log events and the store's JobRecord.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lambda_gui.core.logparse import LogEvent, MetricEvent, ProgressEvent
+from lambda_gui.core.logparse import LogEvent, MetricEvent, MetricRun, ProgressEvent
 from lambda_gui.core.models import JobPhase
 from lambda_gui.gui.models.job_row import JobRow
 from lambda_gui.services.costing import billing_span, job_pricing
@@ -38,7 +38,18 @@ class LiveProgress:
         times = self._times
         timed = False  # a metric with a time came after the last bar's estimate
         for event in events:
-            if isinstance(event, MetricEvent):
+            if isinstance(event, MetricRun):
+                # A run's latest step and loss are what shows; its clock readings feed
+                # the rate (the last 20 are kept).
+                totals = [total for total in event.max_steps if total]
+                changed |= self._set(max(event.steps), totals[-1] if totals else None)
+                losses = [v for v in event.values.get("loss", ()) if v is not None]
+                changed |= self._set_loss(losses[-1] if losses else None)
+                clocked = _last_clocked(event.times, event.steps, 20)
+                if clocked:
+                    times += clocked
+                    timed = True
+            elif isinstance(event, MetricEvent):
                 if event.source != "lgui" or event.step is None:
                     continue
                 changed |= self._set(event.step, event.max_steps)
@@ -154,3 +165,18 @@ def _short_model(name: str, source: str) -> str:
     if source == "local":
         return name.rstrip("/").rsplit("/", 1)[-1] + " (local)"
     return name
+
+
+def _last_clocked(
+    times: Sequence[float | None], steps: Sequence[int], count: int
+) -> list[tuple[float, int]]:
+    """The last `count` (time, step) pairs that have a time, in order."""
+    found: list[tuple[float, int]] = []
+    for at in range(len(times) - 1, -1, -1):
+        value = times[at]
+        if value is not None:
+            found.append((value, steps[at]))
+            if len(found) == count:
+                break
+    found.reverse()
+    return found

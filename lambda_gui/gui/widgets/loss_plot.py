@@ -117,6 +117,7 @@ class LossPlotWidget(QWidget):
         self._hover_x: float | None = None
         self._dirty = False
         self.redraw_count = 0
+        self._x_label = "step"  # the bottom axis label shown
 
         self.x_axis_combo = QComboBox(self)
         for key, label in X_AXES:
@@ -371,7 +372,10 @@ class LossPlotWidget(QWidget):
         if alpha <= 0:
             self._curves["loss_raw"].setData([], [])
             self._curves["loss_raw"].hide()
-        self.lr_plot.setLabel("bottom", label)
+        if label != self._x_label:
+            # Only when it changes: a new label re-lays the axis out and repaints it whole.
+            self._x_label = label
+            self.lr_plot.setLabel("bottom", label)
         self._sync_legend(alpha)
         self._update_axis_choices()
         self._show_readout()

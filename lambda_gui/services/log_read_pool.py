@@ -1,0 +1,159 @@
+"""Reading a flood of log lines in a worker process, off the app's own process.
+
+The app is one Python process, and only one of its threads runs Python at a time. A job that
+prints hundreds of thousands of lines a second kept the GUI thread waiting while a worker
+thread read them (docs/log-pipeline.md). So a batch of at least `PROCESS_LINES` lines goes,
+as the bytes appended to the local log, to one worker process, which splits, decodes and
+reads it (core/log_reader.py) and sends back the lines' text, their events and what the log
+view shows of them. Smaller batches, those of every ordinary job, are read in a thread as
+before; no process is started until a flood needs it.
+
+- The worker is spawned, never forked: the app runs Qt and other threads, which a fork
+  would copy in whatever state they were.
+- The reader's state (a few flags) goes with each batch and comes back with its result, so
+  any batch can be read anywhere. If the worker cannot be started or dies, the batch is
+  read in a thread, nothing is lost, and the pool is not used again this session.
+- How many of a batch's newest lines the view will still hold is asked once its events are
+  read (`LogReader.read`'s `keep`): the lines queued meanwhile are counted in shared
+  memory, one slot per followed job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pickle
+from typing import TYPE_CHECKING, Any
+
+from lambda_gui.core.log_reader import LogReader, ReadBatch, decode_lines, still_shown
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+log = logging.getLogger(__name__)
+
+#: A batch of this many lines or more is read in the worker process.
+PROCESS_LINES = 2_000
+#: Jobs followed at once that get a shared counter (others' batches are read in a thread).
+SLOTS = 64
+
+# In the worker process: the counters of queued lines, one per slot.
+_queued: Any = None
+
+
+def _init_worker(queued: Any) -> None:
+    global _queued
+    _queued = queued
+
+
+def _answer() -> bool:
+    return True
+
+
+def read_in_worker(
+    reader: LogReader, raw: bytes, slot: int
+) -> tuple[LogReader, list[str], ReadBatch]:
+    """(Runs in the worker.) `raw`'s lines as text, their events and the view's data, and
+    the reader's state after them."""
+    pieces = raw.split(b"\n")
+    if pieces and not pieces[-1]:
+        pieces.pop()  # the last line's end
+    text = decode_lines(pieces)
+    queued = _queued
+    keep = (lambda: still_shown(queued[slot])) if queued is not None else None
+    return reader, text, reader.read(text, keep)
+
+
+class LogReadPool:
+    """The worker process that reads flooding jobs' log batches (started when first needed)."""
+
+    def __init__(self, *, min_lines: int = PROCESS_LINES) -> None:
+        self.min_lines = min_lines
+        self.broken = False  # the worker failed once: batches are read in threads
+        self._executor: ProcessPoolExecutor | None = None
+        self._warm: Future[bool] | None = None  # the worker's first answer
+        self._queued: Any = None
+        self._slots: dict[str, int] = {}
+
+    def slot(self, job_id: str) -> int:
+        """The shared counter of `job_id`'s queued lines (-1: none free)."""
+        taken = self._slots.get(job_id)
+        if taken is not None:
+            return taken
+        free = set(range(SLOTS)) - set(self._slots.values())
+        if not free:
+            return -1
+        self._slots[job_id] = chosen = min(free)
+        return chosen
+
+    def release(self, job_id: str) -> None:
+        """`job_id` is no longer followed."""
+        self._slots.pop(job_id, None)
+
+    def set_queued(self, slot: int, count: int) -> None:
+        """`count` lines of the slot's job wait to be read."""
+        if self._queued is not None and 0 <= slot < SLOTS:
+            self._queued[slot] = count
+
+    async def read(
+        self, reader: LogReader, lines: list[bytes], raw: bytes, slot: int
+    ) -> tuple[LogReader, list[str], ReadBatch] | None:
+        """`lines` (whose bytes are `raw`) read in the worker: the reader's new state, the
+        lines' text and what they gave. None when the batch is to be read here instead (a
+        small one, no slot, or the worker failed)."""
+        if self.broken or slot < 0 or len(lines) < self.min_lines or not self._ready():
+            return None
+        executor = self._executor
+        assert executor is not None  # _ready started it
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            loop = asyncio.get_running_loop()
+            done = await loop.run_in_executor(executor, read_in_worker, reader, raw, slot)
+        except (BrokenProcessPool, OSError, pickle.PicklingError, RuntimeError) as exc:
+            self._fail(exc)
+            return None
+        if len(done[1]) != len(lines):  # the worker split them otherwise: read them here
+            log.warning("log reader process split %d lines as %d", len(lines), len(done[1]))
+            return None
+        return done
+
+    def _ready(self) -> bool:
+        """Whether the worker is up; the first call starts it, and batches are read in a
+        thread until it answers (a Python starting up takes a moment: no batch waits)."""
+        if self._executor is None:
+            # Loaded here: most sessions never need a worker (start-up stays lighter).
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            context = multiprocessing.get_context("spawn")
+            self._queued = context.RawArray("q", SLOTS)
+            try:
+                self._executor = ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=context,
+                    initializer=_init_worker,
+                    initargs=(self._queued,),
+                )
+                self._warm = self._executor.submit(_answer)
+            except (OSError, RuntimeError) as exc:
+                self._fail(exc)
+            return False
+        if self._warm is None or not self._warm.done():
+            return False
+        failed = self._warm.exception()
+        if failed is not None:
+            self._fail(failed)
+            return False
+        return True
+
+    def _fail(self, exc: BaseException) -> None:
+        log.warning("log reader process failed (%s); reading logs in a thread", exc)
+        self.broken = True
+        self.close()
+
+    def close(self) -> None:
+        """Stop the worker (a later flood starts another, unless it failed)."""
+        executor, self._executor, self._queued, self._warm = self._executor, None, None, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)

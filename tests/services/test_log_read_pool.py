@@ -1,0 +1,131 @@
+"""The log reader's worker process (services/log_read_pool.py): a real spawned process reads a
+flood's batches as a thread would, counts the lines queued meanwhile through shared memory,
+and when it dies the batch is read in a thread with nothing lost."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from lambda_gui.core.log_reader import FLOOD_SHOWN, SHOWN_LINES, LogReader, decode_lines
+from lambda_gui.core.logparse import MetricEvent, MetricRun, expand_runs
+from lambda_gui.services.log_read_pool import SLOTS, LogReadPool
+
+
+def _flood(count: int, first_step: int = 1) -> list[bytes]:
+    lines: list[bytes] = []
+    step = first_step
+    while len(lines) < count:
+        metric = {"step": step, "max_steps": 10**6, "loss": 2.0 - step / 10**6, "time": step}
+        lines += [
+            b" 12%%|#  | %d/1000000 [00:01<00:09, 9.00it/s]\n" % step,
+            b"LGUI_METRIC " + json.dumps(metric).encode() + b"\n",
+            b"[rank0] step %d done\r\n" % step,
+        ]
+        step += 1
+    return lines[:count]
+
+
+async def _ready_read(
+    pool: LogReadPool, reader: LogReader, lines: list[bytes], slot: int
+) -> tuple[LogReader, list[str], object]:
+    """Read `lines` in the worker, once it is up (the first calls start it)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done = await pool.read(reader, lines, b"".join(lines), slot)
+        if done is not None:
+            return done
+        assert not pool.broken
+        await asyncio.sleep(0.05)
+    raise AssertionError("the log reader process did not start within 60 s")
+
+
+async def test_the_worker_reads_a_batch_as_a_thread_does() -> None:
+    pool = LogReadPool(min_lines=100)
+    try:
+        slot = pool.slot("job1")
+        lines = _flood(30_000)
+        reader, text, read = await _ready_read(pool, LogReader(keep=SHOWN_LINES), lines, slot)
+        here = LogReader(keep=SHOWN_LINES)
+        want = here.read(decode_lines(lines))
+        assert text == decode_lines(lines)
+        assert read == want  # type: ignore[comparison-overlap]
+        assert any(isinstance(e, MetricRun) for e in want.events)
+        # The reader's state came back: the next batch's trainer dicts are known duplicates.
+        assert reader.parser.seen_lgui_metrics and reader is not here
+    finally:
+        pool.close()
+
+
+async def test_lines_queued_meanwhile_are_counted_in_shared_memory() -> None:
+    pool = LogReadPool(min_lines=100)
+    try:
+        slot = pool.slot("job1")
+        lines = _flood(30_000)
+        await _ready_read(pool, LogReader(keep=SHOWN_LINES), lines, slot)
+        pool.set_queued(slot, SHOWN_LINES - 3_000)  # the view will show these too
+        done = await pool.read(LogReader(keep=SHOWN_LINES), lines, b"".join(lines), slot)
+        assert done is not None
+        assert len(done[2].shown) == 3_000
+        pool.set_queued(slot, 10**6)
+        done = await pool.read(LogReader(keep=SHOWN_LINES), lines, b"".join(lines), slot)
+        assert done is not None and len(done[2].shown) == FLOOD_SHOWN
+    finally:
+        pool.close()
+
+
+async def test_a_dead_worker_leaves_the_batch_to_a_thread() -> None:
+    pool = LogReadPool(min_lines=100)
+    try:
+        slot = pool.slot("job1")
+        lines = _flood(5_000)
+        await _ready_read(pool, LogReader(keep=SHOWN_LINES), lines, slot)
+        executor = pool._executor
+        assert executor is not None
+        for process in list(executor._processes.values()):  # type: ignore[attr-defined]
+            process.kill()
+            process.join(10)
+        assert await pool.read(LogReader(keep=100), lines, b"".join(lines), slot) is None
+        assert pool.broken
+        # From then on every batch is left to a thread, without trying the process again.
+        assert await pool.read(LogReader(keep=100), lines, b"".join(lines), slot) is None
+        assert pool._executor is None
+    finally:
+        pool.close()
+
+
+async def test_small_batches_and_jobs_without_a_slot_stay_in_the_app() -> None:
+    pool = LogReadPool(min_lines=100)
+    slots = [pool.slot(f"job{i}") for i in range(SLOTS)]
+    assert sorted(slots) == list(range(SLOTS))
+    assert pool.slot("job0") == 0  # a job keeps its slot
+    assert pool.slot("one too many") == -1
+    lines = _flood(500)
+    assert await pool.read(LogReader(keep=10), lines, b"".join(lines), -1) is None
+    assert await pool.read(LogReader(keep=10), lines[:99], b"".join(lines[:99]), 0) is None
+    assert pool._executor is None  # nothing started for those
+    pool.release("job3")
+    assert pool.slot("one too many") == 3
+
+
+@pytest.mark.parametrize("tail", [b"last line\n", b"last line without its newline"])
+async def test_the_worker_splits_lines_as_the_follower_gave_them(tail: bytes) -> None:
+    # Blank and carriage-return lines stay; the stream's last line may lack its newline.
+    pool = LogReadPool(min_lines=1)
+    try:
+        lines = [b"\n", b"a\r\n", b"\r\n", b"b \xff\xfe\n"] * 500 + [tail]
+        _, text, _read = await _ready_read(pool, LogReader(keep=10), lines, pool.slot("j"))
+        assert text == decode_lines(lines)
+    finally:
+        pool.close()
+
+
+def test_metric_runs_stand_for_their_events() -> None:
+    reader = LogReader(keep=10)
+    read = reader.read(decode_lines(_flood(300)))
+    metrics = [e for e in expand_runs(read.events) if isinstance(e, MetricEvent)]
+    assert [m.step for m in metrics] == list(range(1, 101))
+    assert all(m.source == "lgui" and m.loss is not None for m in metrics)
