@@ -365,14 +365,17 @@ async def _read_rest(
     rest = await run_blocking(_RemoteTail.start_sync, session, rel_path, splitter.offset, False)
     try:
         while True:
-            chunk = await run_blocking(rest.read_sync, session.timeouts.read)
-            if chunk is None:
+            # Read and split in the worker thread, as the follow does: the rest of a flood
+            # can be most of the log.
+            got = await run_blocking(
+                rest.read_lines_sync, splitter, session.timeouts.read, per_line
+            )
+            if got is None:
                 raise SSHError(f"Reading the end of {rel_path} timed out.")
-            if not chunk:
+            if got is _ENDED:
                 break
-            lines = splitter.split(chunk, per_line)
-            if lines:
-                yield lines, splitter.offset
+            if got:
+                yield got, splitter.offset
         code = await run_blocking(rest.exit_status_sync)
         if code != 0:
             if not session.is_active():

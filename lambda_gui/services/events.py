@@ -51,7 +51,10 @@ class JobLogLines:
 
 @dataclass(frozen=True)
 class JobLogEvents:
-    """Parsed events (metrics, progress, status, errors) from a job's log."""
+    """Parsed events (metrics, progress, status, errors) from a job's log, in order.
+
+    Consecutive LGUI_METRIC lines come as one MetricRun (their values as columns);
+    `core.logparse.expand_runs(events)` gives them as single MetricEvents."""
 
     job_id: str
     events: tuple[LogEvent, ...]

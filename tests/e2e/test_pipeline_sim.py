@@ -14,7 +14,7 @@ import pytest
 
 from lambda_gui import JobStatus, LambdaLabsConnector
 from lambda_gui.core.job_state import Billing
-from lambda_gui.core.logparse import MetricEvent, parse_events
+from lambda_gui.core.logparse import MetricEvent, expand_runs, parse_events
 from lambda_gui.core.models import JobPhase
 from lambda_gui.services.events import JobLogEvents, JobPhaseChanged
 from tests.e2e.conftest import demo_config
@@ -33,7 +33,7 @@ async def test_demo_job_trains_downloads_and_terminates(
         if isinstance(event, JobPhaseChanged):
             phases.append(event.phase)
         elif isinstance(event, JobLogEvents):
-            metric_events.extend(e for e in event.events if isinstance(e, MetricEvent))
+            metric_events.extend(e for e in expand_runs(event.events) if isinstance(e, MetricEvent))
 
     connector.events.subscribe(listen)
     job_id = await connector.submit_job(demo_config(tiny_model))

@@ -12,7 +12,7 @@ import pytest
 
 from lambda_gui import LambdaLabsConnector
 from lambda_gui.core.errors import ArtifactMissingError, JobNotFinishedError
-from lambda_gui.core.logparse import MetricEvent
+from lambda_gui.core.logparse import MetricEvent, expand_runs
 from lambda_gui.core.models import JobPhase
 from lambda_gui.services.events import JobLogEvents
 from tests.e2e.conftest import demo_config
@@ -53,7 +53,7 @@ async def test_a_job_stopped_half_way_resumes_and_ends_like_an_uninterrupted_one
     def stop_after_first_save(event: object) -> None:
         if cancelling or not isinstance(event, JobLogEvents) or event.job_id != stopped:
             return
-        steps = [e.step for e in event.events if isinstance(e, MetricEvent) and e.step]
+        steps = [e.step for e in expand_runs(event.events) if isinstance(e, MetricEvent) and e.step]
         if steps and max(steps) > SAVE_EVERY:
             cancelling.append(asyncio.ensure_future(connector.cancel_job(stopped)))
 

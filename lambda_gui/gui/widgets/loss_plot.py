@@ -36,8 +36,11 @@ from lambda_gui.core.run_compare import metric_number
 from lambda_gui.gui.widgets.curve_math import Smoother, format_clock, format_rate, map_steps
 from lambda_gui.gui.widgets.plot_axes import PlainAxis, RateAxis, XAxis
 from lambda_gui.gui.widgets.plot_series import SERIES  # noqa: E402
+from lambda_gui.gui.widgets.steady_view import SteadyViewBox
 
 REDRAW_HZ = 15.0
+# The views fit their data exactly once no point came for this long (ms).
+SETTLE_MS = 1000
 X_AXES = (("step", "Step"), ("epoch", "Epoch"), ("time", "Elapsed time"))
 LEGEND = {"loss": "train loss", "eval_loss": "eval loss"}
 MAX_SMOOTHING = 0.99
@@ -145,11 +148,19 @@ class LossPlotWidget(QWidget):
 
         self.graphics = pg.GraphicsLayoutWidget(self)
         self.x_axes = (XAxis(), XAxis())
+        # Auto-ranges with headroom while points stream in: the axes repaint far less often.
+        self.views = (SteadyViewBox(), SteadyViewBox())
         self.loss_plot: pg.PlotItem = self.graphics.addPlot(
-            row=0, col=0, axisItems={"bottom": self.x_axes[0], "left": PlainAxis("left")}
+            row=0,
+            col=0,
+            viewBox=self.views[0],
+            axisItems={"bottom": self.x_axes[0], "left": PlainAxis("left")},
         )
         self.lr_plot: pg.PlotItem = self.graphics.addPlot(
-            row=1, col=0, axisItems={"bottom": self.x_axes[1], "left": RateAxis("left")}
+            row=1,
+            col=0,
+            viewBox=self.views[1],
+            axisItems={"bottom": self.x_axes[1], "left": RateAxis("left")},
         )
         self.graphics.ci.layout.setRowStretchFactor(0, 3)
         self.graphics.ci.layout.setRowStretchFactor(1, 1)
@@ -205,6 +216,11 @@ class LossPlotWidget(QWidget):
         self._timer = QTimer(self)
         self._timer.setInterval(max(1, round(1000.0 / redraw_hz)))
         self._timer.timeout.connect(self._on_timer)
+        # Once no point came for this long, the views fit the data exactly (steady_view.py).
+        self._settle_timer = QTimer(self)
+        self._settle_timer.setSingleShot(True)
+        self._settle_timer.setInterval(SETTLE_MS)
+        self._settle_timer.timeout.connect(self._settle)
 
     # feeding points
 
@@ -381,6 +397,13 @@ class LossPlotWidget(QWidget):
         self._show_readout()
         self._dirty = False
         self.redraw_count += 1
+        for view in self.views:
+            view.stream()
+        self._settle_timer.start()
+
+    def _settle(self) -> None:
+        for view in self.views:
+            view.settle()
 
     def _x_mode(self) -> tuple[str, str]:
         mode = self.x_axis

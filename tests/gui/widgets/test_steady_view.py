@@ -1,0 +1,56 @@
+"""The plots' auto-range keeps headroom while points stream in (the axes repaint only when the
+data outgrows it) and fits the data exactly once they stop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtWidgets import QApplication
+
+from lambda_gui.gui.widgets.loss_plot import SETTLE_MS, LossPlotWidget
+from lambda_gui.gui.widgets.steady_view import X_HEADROOM, SteadyViewBox
+
+
+def _x_range(view: SteadyViewBox) -> tuple[float, float]:
+    low, high = view.viewRange()[0]
+    return float(low), float(high)
+
+
+def test_the_range_holds_while_the_data_fits_and_settles_exactly(qtbot: Any) -> None:
+    plot = LossPlotWidget(redraw_hz=1000.0)
+    qtbot.addWidget(plot)
+    plot.resize(600, 400)
+    plot.show()
+    view = plot.views[0]
+    changes: list[tuple[float, float]] = []
+    view.sigXRangeChanged.connect(lambda _view, rng: changes.append(tuple(rng)))
+    for end in range(100, 20_001, 100):  # 200 redraws of a growing curve
+        steps = np.arange(end - 99, end + 1, dtype=np.float64)
+        plot.add_points("loss", steps, 3.0 / (1 + steps / 1000))
+        plot.redraw()
+        QApplication.processEvents()  # the view auto-ranges before it paints
+    low, high = _x_range(view)
+    assert low <= 1 and high >= 20_000
+    # With headroom the range moved a handful of times, not once per redraw: each time the
+    # data outgrew it by half (100 to 20,000: about log(200)/log(1.5) = 13 moves).
+    assert 3 <= len(changes) <= 20, changes
+    assert high > 20_000 * (1 + X_HEADROOM / 4)
+    # No more points: after SETTLE_MS the view fits the data exactly.
+    qtbot.waitUntil(lambda: _x_range(view)[1] < 20_000 * 1.05, timeout=SETTLE_MS + 2000)
+    assert _x_range(view)[1] >= 20_000
+
+
+def test_a_range_the_user_set_is_kept(qtbot: Any) -> None:
+    plot = LossPlotWidget(redraw_hz=1000.0)
+    qtbot.addWidget(plot)
+    plot.show()
+    plot.add_points("loss", np.arange(1, 101, dtype=np.float64), np.ones(100))
+    plot.redraw()
+    QApplication.processEvents()
+    plot.loss_plot.setXRange(10, 20, padding=0)  # as a zoom does: auto-range goes off
+    plot.add_points("loss", np.arange(101, 1001, dtype=np.float64), np.ones(900))
+    plot.redraw()
+    QApplication.processEvents()
+    low, high = _x_range(plot.views[0])
+    assert (round(low), round(high)) == (10, 20)
