@@ -50,7 +50,9 @@ def freeze_what_lives() -> None:
     """Move every object alive now (modules, the main window's widgets and their wrappers) to
     the permanent generation: later collections scan only what came after, so a full
     collection in the middle of a flood of log lines stays short (gc.freeze)."""
+    global _last_full
     gc.collect()
+    _last_full = time.monotonic()  # that was a full collection
     gc.freeze()
 
 

@@ -589,34 +589,30 @@ class JobDetail(QWidget):
         self._synced = True
 
     def _apply_events(self, events: Iterable[LogEvent]) -> None:
-        metrics: list[MetricEvent] = []
+        # The batch's metrics gathered into columns, runs and single events alike, in order:
+        # one add_columns per batch.
+        steps: list[float] = []
+        epochs: list[float | None] = []
+        times: list[float | None] = []
+        values: dict[str, list[float | None]] = {name: [] for name in SERIES}
         for event in events:
             if isinstance(event, MetricRun):
-                self._add_metrics_of(metrics)
-                self._add_columns(
-                    [float(step) for step in event.steps],
-                    [math.nan if e is None else e for e in event.epochs],
-                    [math.nan if t is None else t for t in event.times],
-                    {name: list(event.column(name)) for name in SERIES},
-                )
+                steps += event.steps
+                epochs += event.epochs
+                times += event.times
+                for name, column in values.items():
+                    column += event.column(name)
             elif (
                 isinstance(event, MetricEvent) and event.source == "lgui" and event.step is not None
             ):
-                metrics.append(event)
-        self._add_metrics_of(metrics)
+                steps.append(event.step)
+                epochs.append(event.epoch)
+                times.append(event.time)
+                for name, column in values.items():
+                    column.append(event.values.get(name))
+        if steps:
+            self._add_columns(steps, epochs, times, values)
         self._tick_soon()
-
-    def _add_metrics_of(self, metrics: list[MetricEvent]) -> None:
-        """Plot single metric events (then forget them: `metrics` is emptied)."""
-        if metrics:
-            nan = math.nan
-            self._add_columns(
-                [float(e.step) for e in metrics if e.step is not None],
-                [nan if e.epoch is None else e.epoch for e in metrics],
-                [nan if e.time is None else e.time for e in metrics],
-                {name: [e.values.get(name) for e in metrics] for name in SERIES},
-            )
-            metrics.clear()
 
     def _add_metrics(self, records: Iterable[Mapping[str, Any]]) -> None:
         """metrics.jsonl records (the backfill of a job selected mid-run)."""
@@ -631,9 +627,9 @@ class JobDetail(QWidget):
 
     def _add_columns(
         self,
-        steps: list[float],
-        epochs: list[float],
-        times: list[float],
+        steps: Sequence[float],
+        epochs: Sequence[float | None],
+        times: Sequence[float | None],
         values: Mapping[str, Sequence[float | None]],
     ) -> None:
         # One add_clocks and one add_points per series for the whole batch: a flood of
@@ -642,10 +638,10 @@ class JobDetail(QWidget):
         import numpy as np  # loaded with the curves, after the first paint
 
         plot = self.plot
-        # Where the steps lie in epochs and seconds: the chart's other x axes.
-        plot.add_clocks(steps, epochs, times)
-        last = self._last_step
         at = np.asarray(steps, dtype=np.float64)
+        # Where the steps lie in epochs and seconds: the chart's other x axes (None: NaN).
+        plot.add_clocks(at, np.array(epochs, dtype=np.float64), np.array(times, dtype=np.float64))
+        last = self._last_step
         for name, column in values.items():
             xs, ys = _past_last(at, column, last.get(name, -1.0))
             if xs.size:
@@ -1350,11 +1346,10 @@ def _past_last(
         raise ValueError(f"{len(column)} values for {len(steps)} steps")
     if not len(column):
         return steps[:0], steps[:0]
-    cells = np.empty(len(column), dtype=object)
-    cells[:] = column
+    cells = np.array(column, dtype=object)
     present: NDArray[np.bool_] = cells != None  # noqa: E711  (elementwise, on objects)
     # A number's step must pass the largest step of the numbers before it (and `after`).
     candidates = np.where(present, steps, -np.inf)
     before = np.maximum.accumulate(np.concatenate(([after], candidates[:-1])))
     keep = present & (steps > before)
-    return steps[keep], cells[keep].astype(np.float64)
+    return steps[keep], np.array(column, dtype=np.float64)[keep]
