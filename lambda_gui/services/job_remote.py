@@ -421,6 +421,7 @@ class _LogBatcher:
         self.lines: list[bytes] = []
         self.offset = 0
         self.slot = remote.ctx.readers.slot(remote.job.id)  # its count of queued lines
+        remote.ctx.readers.prepare()
         self.lock = asyncio.Lock()
         self.taken = asyncio.Event()  # set whenever a flush takes the queued lines
 

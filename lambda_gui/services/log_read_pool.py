@@ -6,7 +6,8 @@ thread read them (docs/log-pipeline.md). So a batch of at least `PROCESS_LINES` 
 as the bytes appended to the local log, to one worker process, which splits, decodes and
 reads it (core/log_reader.py) and sends back the lines' text, their events and what the log
 view shows of them. Smaller batches, those of every ordinary job, are read in a thread as
-before; no process is started until a flood needs it.
+before. The worker is started when a job's log is first followed (one for all jobs; ~0.1 s
+to start, a batch waits for none of it) and stopped when the connector disconnects.
 
 - The worker is spawned, never forked: the app runs Qt and other threads, which a fork
   would copy in whatever state they were.
@@ -67,9 +68,10 @@ def read_in_worker(
 class LogReadPool:
     """The worker process that reads flooding jobs' log batches (started when first needed)."""
 
-    def __init__(self, *, min_lines: int = PROCESS_LINES) -> None:
+    def __init__(self, *, min_lines: int = PROCESS_LINES, process: bool = True) -> None:
         self.min_lines = min_lines
-        self.broken = False  # the worker failed once: batches are read in threads
+        # False: no worker (every batch is read in a thread); True after the worker failed.
+        self.broken = not process
         self._executor: ProcessPoolExecutor | None = None
         self._warm: Future[bool] | None = None  # the worker's first answer
         self._queued: Any = None
@@ -89,6 +91,12 @@ class LogReadPool:
     def release(self, job_id: str) -> None:
         """`job_id` is no longer followed."""
         self._slots.pop(job_id, None)
+
+    def prepare(self) -> None:
+        """Start the worker now, if it is not up (a job's log is about to be followed: a flood
+        from its first lines is then read there, not in a thread while it starts)."""
+        if not self.broken:
+            self._ready()
 
     def set_queued(self, slot: int, count: int) -> None:
         """`count` lines of the slot's job wait to be read."""

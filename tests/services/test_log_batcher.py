@@ -42,7 +42,7 @@ class _Bus:
 
 def _batcher() -> tuple[job_remote._LogBatcher, SimpleNamespace]:
     # Every batch read in a thread here (tests/services/test_log_read_pool.py: the process).
-    readers = LogReadPool(min_lines=10**9)
+    readers = LogReadPool(process=False)
     ctx = SimpleNamespace(logs=_Logs(), store=_Store(), bus=_Bus(), readers=readers)
     job = SimpleNamespace(id="job1", config=SimpleNamespace(stop_on_divergence=False))
 

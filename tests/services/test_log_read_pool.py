@@ -129,3 +129,20 @@ def test_metric_runs_stand_for_their_events() -> None:
     metrics = [e for e in expand_runs(read.events) if isinstance(e, MetricEvent)]
     assert [m.step for m in metrics] == list(range(1, 101))
     assert all(m.source == "lgui" and m.loss is not None for m in metrics)
+
+
+async def test_prepare_starts_the_worker_before_any_batch() -> None:
+    pool = LogReadPool(min_lines=100)
+    try:
+        pool.prepare()
+        assert pool._executor is not None
+        lines = _flood(200)
+        deadline = time.monotonic() + 60
+        while await pool.read(LogReader(10), lines, b"".join(lines), pool.slot("j")) is None:
+            assert time.monotonic() < deadline, "the worker did not answer within 60 s"
+            await asyncio.sleep(0.02)
+    finally:
+        pool.close()
+    without = LogReadPool(process=False)
+    without.prepare()
+    assert without._executor is None and without.broken
