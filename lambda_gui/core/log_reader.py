@@ -241,6 +241,18 @@ def still_shown(queued: int) -> int:
     return max(FLOOD_SHOWN, SHOWN_LINES - queued)
 
 
+def decode_block(raw: bytes) -> str:
+    """The lines in `raw` (each ending with a newline, the last one's optional) as text
+    joined by newlines: what "\n".join(decode_lines(...)) of them gives, in a few C calls
+    (invalid UTF-8 replaced, line ends removed)."""
+    block = raw.decode("utf-8", errors="replace")
+    if block.endswith("\n"):
+        block = block[:-1]
+    if "\r\n" in block or block.endswith("\r"):
+        return "\n".join(line.rstrip("\r") for line in block.split("\n"))
+    return block
+
+
 def decode_lines(raw: Sequence[bytes]) -> list[str]:
     """Streamed lines as text (invalid UTF-8 replaced), line ends removed."""
     return [line.decode("utf-8", errors="replace").rstrip("\r\n") for line in raw]

@@ -26,7 +26,7 @@ import logging
 import pickle
 from typing import TYPE_CHECKING, Any
 
-from lambda_gui.core.log_reader import LogReader, ReadBatch, decode_lines, still_shown
+from lambda_gui.core.log_reader import LogReader, ReadBatch, decode_block, still_shown
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -51,18 +51,28 @@ def _answer() -> bool:
     return True
 
 
-def read_in_worker(
-    reader: LogReader, raw: bytes, slot: int
-) -> tuple[LogReader, list[str], ReadBatch]:
-    """(Runs in the worker.) `raw`'s lines as text, their events and the view's data, and
-    the reader's state after them."""
-    pieces = raw.split(b"\n")
-    if pieces and not pieces[-1]:
-        pieces.pop()  # the last line's end
-    text = decode_lines(pieces)
+class _Lines:
+    """Lines that travel to the app as one string (a copy, where a list of a million strings
+    would be pickled one by one) and arrive as the list again: the split happens while the
+    result is unpickled, in the executor's thread."""
+
+    __slots__ = ("block",)
+
+    def __init__(self, block: str) -> None:
+        self.block = block
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        return str.split, (self.block, "\n")
+
+
+def read_in_worker(reader: LogReader, raw: bytes, slot: int) -> tuple[LogReader, Any, ReadBatch]:
+    """(Runs in the worker.) `raw`'s lines as text (a list once unpickled), their events and
+    the view's data, and the reader's state after them."""
+    block = decode_block(raw)
+    text = block.split("\n")
     queued = _queued
     keep = (lambda: still_shown(queued[slot])) if queued is not None else None
-    return reader, text, reader.read(text, keep)
+    return reader, _Lines(block), reader.read(text, keep)
 
 
 class LogReadPool:
@@ -121,10 +131,11 @@ class LogReadPool:
         except (BrokenProcessPool, OSError, pickle.PicklingError, RuntimeError) as exc:
             self._fail(exc)
             return None
-        if len(done[1]) != len(lines):  # the worker split them otherwise: read them here
-            log.warning("log reader process split %d lines as %d", len(lines), len(done[1]))
+        reader, text, read = done
+        if len(text) != len(lines):  # the worker split them otherwise: read them here
+            log.warning("log reader process split %d lines as %d", len(lines), len(text))
             return None
-        return done
+        return reader, text, read
 
     def _ready(self) -> bool:
         """Whether the worker is up; the first call starts it, and batches are read in a

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from lambda_gui.core.log_reader import CONTEXT_LINES, LogReader
+from lambda_gui.core.log_reader import CONTEXT_LINES, LogReader, decode_block, decode_lines
 from lambda_gui.core.log_rows import FedLine, LogRowBuilder
 from lambda_gui.core.logparse import (
     LogEvent,
@@ -139,3 +139,25 @@ def test_a_flood_batch_reads_its_metrics_and_keeps_its_tail() -> None:
     assert [b.step for b in bars] == [3000]
     assert read.shown_from == len(lines) - 500 and len(read.shown) == 500
     assert [row.text.split(" · ")[0] for s in read.shown for row in s.rows][-1] == "step 3000/90"
+
+
+RAW_LINES = st.lists(
+    st.lists(
+        st.sampled_from([b"a", b"\r", b"\xff", b"\xe2\x82", b"\xe2\x82\xac", b" ", b"\x1b[0m"]),
+        max_size=8,
+    ).map(b"".join),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(RAW_LINES, st.booleans())
+def test_a_block_decodes_as_its_lines_do(lines: list[bytes], last_newline: bool) -> None:
+    # The log reader process decodes a batch in one go (services/log_read_pool.py). A last
+    # line without its newline (the stream's end) is never empty.
+    assume(last_newline or lines[-1])
+    raw = b"\n".join(lines) + (b"\n" if last_newline else b"")
+    assert decode_block(raw).split("\n") == decode_lines(
+        [line + b"\n" for line in lines[:-1]] + [lines[-1] + (b"\n" if last_newline else b"")]
+    )
