@@ -193,6 +193,22 @@ class MetricRun:
         """The values of `name`, one per event (None where it had none)."""
         return self.values.get(name) or (None,) * len(self.steps)
 
+    def parts(self, size: int) -> list[MetricRun]:
+        """The run cut into runs of at most `size` events, in order."""
+        if len(self.steps) <= size:
+            return [self]
+        return [
+            MetricRun(
+                steps=self.steps[at : at + size],
+                epochs=self.epochs[at : at + size],
+                times=self.times[at : at + size],
+                max_steps=self.max_steps[at : at + size],
+                values={name: column[at : at + size] for name, column in self.values.items()},
+                source=self.source,
+            )
+            for at in range(0, len(self.steps), size)
+        ]
+
     def events(self) -> list[MetricEvent]:
         """The run as the MetricEvents it stands for, in order."""
         names = list(self.values.items())

@@ -408,6 +408,25 @@ def _size_or_zero(path: Path) -> int:
         return 0
 
 
+def _event_slices(events: list[LogEvent], size: int) -> list[tuple[LogEvent, ...]]:
+    """`events` in slices of at most `size` events, a MetricRun counting as the events it
+    stands for (a long one is cut): what a listener does per slice stays small."""
+    slices: list[tuple[LogEvent, ...]] = []
+    current: list[LogEvent] = []
+    weight = 0
+    for event in events:
+        for part in event.parts(size) if isinstance(event, MetricRun) else (event,):
+            count = len(part) if isinstance(part, MetricRun) else 1
+            if current and weight + count > size:
+                slices.append(tuple(current))
+                current, weight = [], 0
+            current.append(part)
+            weight += count
+    if current:
+        slices.append(tuple(current))
+    return slices
+
+
 class _LogBatcher:
     """Coalesces streamed lines: the local log, the store's offset and the events are
     updated a few times a second, never per line (docs/architecture.md#conventions, rule 7)."""
@@ -497,8 +516,8 @@ class _LogBatcher:
             ctx.bus.publish(JobLogLines(job_id, tuple(text[start:end]), offset - after, shown))
             await asyncio.sleep(0)  # the window's own events between two slices
         events = read.events
-        for start in range(0, len(events), _SLICE_EVENTS):
-            ctx.bus.publish(JobLogEvents(job_id, tuple(events[start : start + _SLICE_EVENTS])))
+        for part in _event_slices(events, _SLICE_EVENTS):
+            ctx.bus.publish(JobLogEvents(job_id, part))
             await asyncio.sleep(0)
         if events:
             self._watch_loss(events)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import pickle
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 #: A batch of this many lines or more is read in the worker process.
 PROCESS_LINES = 2_000
+#: How much lower the worker's CPU priority is than the app's (POSIX niceness).
+WORKER_NICENESS = 5
 #: Jobs followed at once that get a shared counter (others' batches are read in a thread).
 SLOTS = 64
 
@@ -45,6 +48,12 @@ _queued: Any = None
 def _init_worker(queued: Any) -> None:
     global _queued
     _queued = queued
+    # Background work: where cores are few, the app's GUI thread goes first.
+    if hasattr(os, "nice"):
+        try:
+            os.nice(WORKER_NICENESS)
+        except OSError:
+            pass
 
 
 def _answer() -> bool:

@@ -191,3 +191,23 @@ async def test_a_flood_is_flushed_at_once_in_order_without_loss() -> None:
         if isinstance(ev, MetricEvent)
     ]
     assert steps == list(range(0, len(lines), 3))
+
+
+def test_event_slices_cut_long_metric_runs() -> None:
+    from lambda_gui.core.logparse import MetricRun, StatusEvent
+
+    def run(first: int, count: int) -> MetricRun:
+        steps = tuple(range(first, first + count))
+        return MetricRun(
+            steps=steps,
+            epochs=(None,) * count,
+            times=(None,) * count,
+            max_steps=(None,) * count,
+            values={"loss": tuple(float(s) for s in steps)},
+        )
+
+    events = [run(1, 4500), StatusEvent("checkpoint"), run(4501, 10), StatusEvent("training")]
+    slices = job_remote._event_slices(events, 2000)
+    weights = [sum(len(e) if isinstance(e, MetricRun) else 1 for e in part) for part in slices]
+    assert weights == [2000, 2000, 512]
+    assert expand_runs([e for part in slices for e in part]) == expand_runs(events)

@@ -594,23 +594,33 @@ class JobDetail(QWidget):
         steps: list[float] = []
         epochs: list[float | None] = []
         times: list[float | None] = []
-        values: dict[str, list[float | None]] = {name: [] for name in SERIES}
+        # A series' column from the first event that has it (None before; filled at the end).
+        values: dict[str, list[float | None]] = {}
         for event in events:
             if isinstance(event, MetricRun):
+                given = [name for name in SERIES if name in event.values]
+                for name in given:
+                    column = values.setdefault(name, [])
+                    column += [None] * (len(steps) - len(column))
+                    column += event.values[name]
                 steps += event.steps
                 epochs += event.epochs
                 times += event.times
-                for name, column in values.items():
-                    column += event.column(name)
             elif (
                 isinstance(event, MetricEvent) and event.source == "lgui" and event.step is not None
             ):
+                for name in SERIES:
+                    value = event.values.get(name)
+                    if value is not None:
+                        column = values.setdefault(name, [])
+                        column += [None] * (len(steps) - len(column))
+                        column.append(value)
                 steps.append(event.step)
                 epochs.append(event.epoch)
                 times.append(event.time)
-                for name, column in values.items():
-                    column.append(event.values.get(name))
         if steps:
+            for column in values.values():
+                column += [None] * (len(steps) - len(column))
             self._add_columns(steps, epochs, times, values)
         self._tick_soon()
 
