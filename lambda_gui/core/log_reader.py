@@ -126,18 +126,31 @@ class LogReader:
                 and len(line) <= MAX_LINE_CHARS
             ):
                 data = json_object(line[len(METRIC_MARKER) :])
-                if data is not None:
-                    parser.seen_lgui_metrics = True
+                if data is None:
+                    run = None
+                    continue
+                if run is None:
+                    run = _RunBuilder()
+                    add(run)  # its place; made a MetricRun at the end (or dropped if empty)
+                try:
+                    if run.add_record(data):
+                        parser.seen_lgui_metrics = True
+                        continue
                     facts = metric_facts(data)
                     step = facts[0]
-                    if step is None:
-                        add(_metric_event(data, facts))
-                    else:
-                        if run is None:
-                            run = _RunBuilder()
-                            add(run)  # its place; made a MetricRun at the end
+                    if step is not None:
                         run.add(data, step, facts)
+                        parser.seen_lgui_metrics = True
                         continue
+                    single = _metric_event(data, facts)
+                except OverflowError:  # a number no float holds: the parser reads the line
+                    fed = parser.feed(line)
+                    if fed:
+                        extend(fed)
+                        run = None
+                    continue
+                add(single)
+                parser.seen_lgui_metrics = True
                 run = None
                 continue
             if mark == "%|" and not_bar(line) is None:
@@ -158,6 +171,8 @@ class LogReader:
                 out += parse_events(last_bar)
             if not isinstance(event, _RunBuilder):
                 out.append(event)
+            elif not event.steps:
+                continue  # a record that gave a single event, not a run
             elif at == bar_at - 1 and last_bar is not None and bar_run < len(event.steps):
                 out.append(event.done(0, bar_run))  # the bar came in the run's midst
                 out += parse_events(last_bar)
@@ -168,6 +183,11 @@ class LogReader:
         if last_bar is not None and bar_at == len(events):
             out += parse_events(last_bar)
         return out
+
+
+# Integers a float holds exactly (what _integer gives back unchanged).
+_EXACT = 2**53
+_FACTS = frozenset({"step", "epoch", "max_steps", "time"})
 
 
 class _RunBuilder:
@@ -181,6 +201,44 @@ class _RunBuilder:
         self.times: list[float | None] = []
         self.max_steps: list[int | None] = []
         self.values: dict[str, list[float | None]] = {}
+
+    def add_record(self, data: Mapping[str, Any]) -> bool:
+        """Add a metric whose step is an int and whose other numbers are ints or floats (what
+        train.py prints) the short way; False, adding nothing, for any other record."""
+        step = data.get("step")
+        if type(step) is not int or not -_EXACT < step < _EXACT:
+            return False
+        max_steps = data.get("max_steps")
+        if max_steps is not None and (
+            type(max_steps) is not int or not -_EXACT < max_steps < _EXACT
+        ):
+            return False
+        epoch, time = data.get("epoch"), data.get("time")
+        for value in (epoch, time):
+            if value is not None and type(value) is not float and type(value) is not int:
+                return False
+        numbers: list[tuple[str, float]] = []
+        for name, value in data.items():
+            if name in _FACTS:
+                continue
+            kind = type(value)
+            if kind is not float and kind is not int:
+                return False
+            numbers.append((name, float(value)))
+        at = len(self.steps)
+        columns = self.values
+        for name, number in numbers:
+            column = columns.get(name)
+            if column is None:
+                columns[name] = column = [None] * at
+            elif len(column) < at:
+                column += [None] * (at - len(column))
+            column.append(number)
+        self.steps.append(step)
+        self.epochs.append(None if epoch is None else float(epoch))
+        self.max_steps.append(max_steps)
+        self.times.append(None if time is None else float(time))
+        return True
 
     def add(
         self,

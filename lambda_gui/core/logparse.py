@@ -361,7 +361,10 @@ def lgui_metric_event(text: str) -> MetricEvent | None:
     data = json_object(text)
     if data is None:
         return None
-    return metric_of_record(data)
+    try:
+        return metric_of_record(data)
+    except OverflowError:  # an integer no float holds: no event, as parse_events gives
+        return None
 
 
 def metric_of_record(data: Mapping[str, Any]) -> MetricEvent:

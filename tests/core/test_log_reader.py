@@ -61,6 +61,10 @@ FRAGMENTS = [
     "\x1b[31mERROR\x1b[0m: coloured",
     'LGUI_METRIC {"step": 4, "loss": 1.0, "note": "an escape \x1b[0m inside"}',
     "Err\x1b[0mor: split by an escape",
+    'LGUI_METRIC {"step": 3, "loss": ' + "9" * 400 + "}",  # no float holds it
+    'LGUI_METRIC {"step": 3.0, "max_steps": 9.5, "loss": 1, "epoch": "0.5", "ok": true}',
+    'LGUI_METRIC {"step": 90071992547409930, "loss": 1.0}',
+    'LGUI_METRIC {"loss": 1.0}',
     "x" * 70_000 + " Error at the end",
     "y" * 70_000,
 ]
