@@ -300,15 +300,24 @@ def still_shown(queued: int) -> int:
 
 
 def decode_block(raw: bytes) -> str:
-    """The lines in `raw` (each ending with a newline, the last one's optional) as text
-    joined by newlines: what "\n".join(decode_lines(...)) of them gives, in a few C calls
-    (invalid UTF-8 replaced, line ends removed)."""
+    """The lines in `raw` (each ending with a newline, the last one's optional) as text, each
+    line ending with a single newline, its carriage returns there removed: the lines of
+    decode_lines, in a few C calls (invalid UTF-8 replaced). `split_block` gives them."""
     block = raw.decode("utf-8", errors="replace")
-    if block.endswith("\n"):
-        block = block[:-1]
-    if "\r\n" in block or block.endswith("\r"):
-        return "\n".join(line.rstrip("\r") for line in block.split("\n"))
+    if block and not block.endswith("\n"):
+        block += "\n"  # the stream's last line (rare: a copy)
+    if "\r\n" in block:
+        lines = block.split("\n")
+        lines.pop()
+        return "\n".join([line.rstrip("\r") for line in lines]) + "\n"
     return block
+
+
+def split_block(block: str) -> list[str]:
+    """The lines of a `decode_block` text."""
+    lines = block.split("\n")
+    lines.pop()  # after the last newline: nothing
+    return lines
 
 
 def decode_lines(raw: Sequence[bytes]) -> list[str]:

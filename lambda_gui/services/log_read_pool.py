@@ -27,7 +27,13 @@ import os
 import pickle
 from typing import TYPE_CHECKING, Any
 
-from lambda_gui.core.log_reader import LogReader, ReadBatch, decode_block, still_shown
+from lambda_gui.core.log_reader import (
+    LogReader,
+    ReadBatch,
+    decode_block,
+    split_block,
+    still_shown,
+)
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -70,15 +76,15 @@ class _Lines:
     def __init__(self, block: str) -> None:
         self.block = block
 
-    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
-        return str.split, (self.block, "\n")
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return split_block, (self.block,)
 
 
 def read_in_worker(reader: LogReader, raw: bytes, slot: int) -> tuple[LogReader, Any, ReadBatch]:
     """(Runs in the worker.) `raw`'s lines as text (a list once unpickled), their events and
     the view's data, and the reader's state after them."""
     block = decode_block(raw)
-    text = block.split("\n")
+    text = split_block(block)
     queued = _queued
     keep = (lambda: still_shown(queued[slot])) if queued is not None else None
     return reader, _Lines(block), reader.read(text, keep)

@@ -7,7 +7,13 @@ import json
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from lambda_gui.core.log_reader import CONTEXT_LINES, LogReader, decode_block, decode_lines
+from lambda_gui.core.log_reader import (
+    CONTEXT_LINES,
+    LogReader,
+    decode_block,
+    decode_lines,
+    split_block,
+)
 from lambda_gui.core.log_rows import FedLine, LogRowBuilder
 from lambda_gui.core.logparse import (
     LogEvent,
@@ -162,6 +168,6 @@ def test_a_block_decodes_as_its_lines_do(lines: list[bytes], last_newline: bool)
     # line without its newline (the stream's end) is never empty.
     assume(last_newline or lines[-1])
     raw = b"\n".join(lines) + (b"\n" if last_newline else b"")
-    assert decode_block(raw).split("\n") == decode_lines(
+    assert split_block(decode_block(raw)) == decode_lines(
         [line + b"\n" for line in lines[:-1]] + [lines[-1] + (b"\n" if last_newline else b"")]
     )
