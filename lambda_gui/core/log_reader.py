@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from lambda_gui.core.log_rows import Level, LogRow, LogRowBuilder
 from lambda_gui.core.logparse import (
@@ -56,10 +56,10 @@ _NOT_BAR = event_words("%|")
 _NOT_DICT = event_words("{'")
 
 
-@dataclass(frozen=True, slots=True)
-class ShownLine:
+class ShownLine(NamedTuple):
     """A raw line as the log view keeps it: its latest carriage-return state, its level, and
-    the readable rows it gave."""
+    the readable rows it gave. (A named tuple, as LogRow is: cheap to send between
+    processes.)"""
 
     text: str
     level: Level
