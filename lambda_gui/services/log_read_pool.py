@@ -27,16 +27,14 @@ import os
 import pickle
 from typing import TYPE_CHECKING, Any
 
-from lambda_gui.core.log_reader import (
-    LogReader,
-    ReadBatch,
-    decode_block,
-    split_block,
-    still_shown,
-)
+# Nothing of the reader is loaded here: the connector holds a pool from its start, and the
+# window's first paint should not wait for the log parser (it loads with the first log).
+
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
+
+    from lambda_gui.core.log_reader import LogReader, ReadBatch
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +75,16 @@ class _Lines:
         self.block = block
 
     def __reduce__(self) -> tuple[Any, tuple[str]]:
+        from lambda_gui.core.log_reader import split_block
+
         return split_block, (self.block,)
 
 
 def read_in_worker(reader: LogReader, raw: bytes, slot: int) -> tuple[LogReader, Any, ReadBatch]:
     """(Runs in the worker.) `raw`'s lines as text (a list once unpickled), their events and
     the view's data, and the reader's state after them."""
+    from lambda_gui.core.log_reader import decode_block, split_block, still_shown
+
     block = decode_block(raw)
     text = split_block(block)
     queued = _queued

@@ -9,7 +9,19 @@ import os
 import subprocess
 import sys
 
-HEAVY = ("aiohttp", "paramiko", "cryptography", "asyncssh", "numpy", "pyqtgraph", "keyring")
+HEAVY = (
+    "aiohttp",
+    "paramiko",
+    "cryptography",
+    "asyncssh",
+    "numpy",
+    "pyqtgraph",
+    "keyring",
+    # The log reader (its pool is held by the connector from the start) and the process
+    # machinery load with the first followed log.
+    "lambda_gui.core.log_reader",
+    "concurrent.futures.process",
+)
 
 PAINT = """
 import asyncio, json, sys
