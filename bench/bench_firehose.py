@@ -105,6 +105,9 @@ while n < total:
         buf = []
 out.write(b"".join(buf))
 out.flush()
+import time
+with open("firehose_cpu.txt", "w") as cpu:  # what writing the log cost this process
+    cpu.write(str(time.process_time()))
 """
 
 BOOTSTRAP = """#!/bin/bash
@@ -160,6 +163,36 @@ def _start_simulator(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[b
         time.sleep(0.1)
     proc.kill()
     raise SystemExit("the simulator did not start:\n" + log.read_text(errors="replace")[-2000:])
+
+
+def _cpu_by_part(app: Any, simulator_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the app's process, its log reader process, and the simulator
+    with what runs on its instances (the generator, tail): the simulated instance shares this
+    machine's cores with the app, where a real one would not."""
+    import psutil
+
+    def cpu(process: Any, reaped: bool = False) -> float:
+        # `reaped`: with what its children that ended used (the generator, once bash reaped it).
+        try:
+            t = process.cpu_times()
+            return float(t.user + t.system + (t.children_user + t.children_system if reaped else 0))
+        except psutil.Error:
+            return 0.0
+
+    parts = {"app": cpu(app), "reader": 0.0, "simulator": 0.0}
+    for child in app.children(recursive=True):
+        if child.pid == simulator_pid:
+            parts["simulator"] += cpu(child, reaped=True)
+        else:
+            try:
+                lineage = {p.pid for p in child.parents()}
+            except psutil.Error:
+                lineage = set()
+            if simulator_pid in lineage:
+                parts["simulator"] += cpu(child, reaped=True)
+            else:
+                parts["reader"] += cpu(child)
+    return parts
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -221,6 +254,7 @@ async def run(lines: int, timeout_s: float) -> dict[str, float]:
             received = 0
             first_at = 0.0
             rss_first = 0
+            cpu_first: dict[str, float] = {}
             original_append = view.append_lines
 
             def counting_append(batch: Any, shown: Any = None) -> None:
@@ -229,6 +263,7 @@ async def run(lines: int, timeout_s: float) -> dict[str, float]:
                 if batch and not first_at:
                     first_at = time.perf_counter()
                     rss_first = process.memory_info().rss
+                    cpu_first.update(_cpu_by_part(process, sim.pid))
                 received += len(batch)
                 original_append(batch, shown)
 
@@ -269,6 +304,11 @@ async def run(lines: int, timeout_s: float) -> dict[str, float]:
             done_at = time.perf_counter()
             ticker.stop()
             rss_end = process.memory_info().rss
+            cpu_end = _cpu_by_part(process, sim.pid)
+            # The generator runs detached on the simulated instance: it reports its own CPU.
+            cpu_end["generator"] = sum(
+                float(path.read_text() or 0) for path in Path(tmp).rglob("firehose_cpu.txt")
+            )
             rss_peak = max(rss_peak, rss_end)
             seconds = done_at - first_at
             await asyncio.sleep(0.3)  # the plot's next redraw
@@ -279,12 +319,17 @@ async def run(lines: int, timeout_s: float) -> dict[str, float]:
             )
             return {
                 "lines_per_s": received / seconds,
+                "seconds": seconds,
                 "late_max_ms": max(late, default=0.0) * 1000,
                 "late_p99_ms": _percentile(late, 0.99) * 1000,
                 "ticks": float(len(late)),
                 "rss_growth_mb": (rss_end - rss_first) / 2**20,
                 "rss_peak_growth_mb": (rss_peak - rss_first) / 2**20,
                 "loss_points": float(points),
+                **{
+                    f"cpu_{part}_s": cpu_end.get(part, 0.0) - cpu_first.get(part, 0.0)
+                    for part in cpu_end
+                },
             }
         finally:
             if win is not None:
@@ -351,6 +396,10 @@ def main() -> None:
             f" (target {item['reference_value']:,})"
         )
     print(
+        f"  CPU during the flood: app {result['cpu_app_s']:.2f} s, log reader process "
+        f"{result['cpu_reader_s']:.2f} s, simulator and its instance "
+        f"{result['cpu_simulator_s']:.2f} s, the instance's log generator "
+        f"{result['cpu_generator_s']:.2f} s (2 cores x {result['seconds']:.2f} s)\n"
         f"  RSS peak growth {result['rss_peak_growth_mb']:.1f} MB, "
         f"{int(result['ticks'])} timer ticks"
     )
