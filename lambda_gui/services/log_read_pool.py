@@ -1,19 +1,26 @@
-"""Reading a flood of log lines in a worker process, off the app's own process.
+"""Reading a flood of log lines in worker processes, off the app's own process.
 
 The app is one Python process, and only one of its threads runs Python at a time. A job that
 prints hundreds of thousands of lines a second kept the GUI thread waiting while a worker
 thread read them (docs/log-pipeline.md). So a batch of at least `PROCESS_LINES` lines goes,
-as the bytes appended to the local log, to one worker process, which splits, decodes and
-reads it (core/log_reader.py) and sends back the lines' text, their events and what the log
-view shows of them. Smaller batches, those of every ordinary job, are read in a thread as
-before. The worker is started when a job's log is first followed (one for all jobs; ~0.1 s
+as the bytes appended to the local log, to a worker process, which splits, decodes and reads
+it (core/log_reader.py) and sends back the lines' text, their events and what the log view
+shows of them. Smaller batches, those of every ordinary job, are read in a thread as before.
+The `WORKERS` processes are started when a job's log is first followed (for all jobs; ~0.1 s
 to start, a batch waits for none of it) and stopped when the connector disconnects.
 
-- The worker is spawned, never forked: the app runs Qt and other threads, which a fork
-  would copy in whatever state they were.
+- The workers are spawned, never forked: the app runs Qt and other threads, which a fork
+  would copy in whatever state they were. They run at a lower CPU priority than the app.
 - The reader's state (a few flags) goes with each batch and comes back with its result, so
-  any batch can be read anywhere. If the worker cannot be started or dies, the batch is
-  read in a thread, nothing is lost, and the pool is not used again this session.
+  any batch can be read anywhere. If a worker cannot be started or dies, the batch is read
+  in a thread, nothing is lost, and the pool is not used again this session.
+- A flood's batch (tens of thousands of lines, once LGUI_METRIC lines were seen) is read in
+  two halves at once, one per worker, and joined: the events of both in order, the view's
+  rows from the second half (which holds more lines than the view keeps). What a half
+  carries over to the next is what a batch carries over to the next: whether LGUI_METRIC
+  lines were seen, which both halves know already, and the rows' state, which the rows of a
+  flood's batch take from the lines before them (core/log_reader.py, CONTEXT_LINES). Each
+  half gives its own latest bar: two progress readings where a whole batch gives one.
 - How many of a batch's newest lines the view will still hold is asked once its events are
   read (`LogReader.read`'s `keep`): the lines queued meanwhile are counted in shared
   memory, one slot per followed job.
@@ -25,6 +32,7 @@ import asyncio
 import logging
 import os
 import pickle
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 # Nothing of the reader is loaded here: the connector holds a pool from its start, and the
@@ -40,6 +48,10 @@ log = logging.getLogger(__name__)
 
 #: A batch of this many lines or more is read in the worker process.
 PROCESS_LINES = 2_000
+#: Worker processes: a flood's batch is read in two halves at once.
+WORKERS = 2
+#: Each half of a batch read in two holds at least this many lines more than the view keeps.
+SPLIT_LINES = 10_000
 #: How much lower the worker's CPU priority is than the app's (POSIX niceness).
 WORKER_NICENESS = 5
 #: Jobs followed at once that get a shared counter (others' batches are read in a thread).
@@ -80,16 +92,42 @@ class _Lines:
         return split_block, (self.block,)
 
 
-def read_in_worker(reader: LogReader, raw: bytes, slot: int) -> tuple[LogReader, Any, ReadBatch]:
+def read_in_worker(
+    reader: LogReader, raw: bytes, slot: int, rows: bool = True
+) -> tuple[LogReader, Any, ReadBatch]:
     """(Runs in the worker.) `raw`'s lines as text (a list once unpickled), their events and
-    the view's data, and the reader's state after them."""
+    the view's data (none when not `rows`: a batch's first half), and the reader's state
+    after them."""
     from lambda_gui.core.log_reader import decode_block, split_block, still_shown
 
     block = decode_block(raw)
     text = split_block(block)
     queued = _queued
-    keep = (lambda: still_shown(queued[slot])) if queued is not None else None
+    if not rows:
+        keep: Callable[[], int] | None = lambda: 0  # noqa: E731
+    elif queued is not None:
+        keep = lambda: still_shown(queued[slot])  # noqa: E731
+    else:
+        keep = None
     return reader, _Lines(block), reader.read(text, keep)
+
+
+def _joined(
+    first: tuple[LogReader, list[str], ReadBatch], second: tuple[LogReader, list[str], ReadBatch]
+) -> tuple[LogReader, list[str], ReadBatch]:
+    """What a batch read in two halves gave, as if read whole: the second half's reader
+    state (the first half's rows were not built; the view keeps no more than the second
+    half's lines)."""
+    from lambda_gui.core.log_reader import ReadBatch
+
+    _, first_text, first_read = first
+    reader, second_text, second_read = second
+    read = ReadBatch(
+        first_read.events + second_read.events,
+        len(first_text) + second_read.shown_from,
+        second_read.shown,
+    )
+    return reader, first_text + second_text, read
 
 
 class LogReadPool:
@@ -100,7 +138,7 @@ class LogReadPool:
         # False: no worker (every batch is read in a thread); True after the worker failed.
         self.broken = not process
         self._executor: ProcessPoolExecutor | None = None
-        self._warm: Future[bool] | None = None  # the worker's first answer
+        self._warm: list[Future[bool]] = []  # the workers' first answers
         self._queued: Any = None
         self._slots: dict[str, int] = {}
 
@@ -142,9 +180,26 @@ class LogReadPool:
         assert executor is not None  # _ready started it
         from concurrent.futures.process import BrokenProcessPool
 
+        from lambda_gui.core.log_reader import CONTEXT_LINES, SHOWN_LINES
+
+        loop = asyncio.get_running_loop()
         try:
-            loop = asyncio.get_running_loop()
-            done = await loop.run_in_executor(executor, read_in_worker, reader, raw, slot)
+            # A flood's batch, once LGUI_METRIC lines were seen, is read in two halves at once
+            # (both workers; the view's rows come from the second half, which holds more
+            # lines than the view keeps): see the module's text.
+            half = len(lines) // 2
+            if (
+                half >= SPLIT_LINES + SHOWN_LINES + CONTEXT_LINES
+                and reader.parser.seen_lgui_metrics
+            ):
+                cut = sum(map(len, lines[:half]))
+                first, second = await asyncio.gather(
+                    loop.run_in_executor(executor, read_in_worker, reader, raw[:cut], slot, False),
+                    loop.run_in_executor(executor, read_in_worker, reader, raw[cut:], slot),
+                )
+                done = _joined(first, second)
+            else:
+                done = await loop.run_in_executor(executor, read_in_worker, reader, raw, slot)
         except (BrokenProcessPool, OSError, pickle.PicklingError, RuntimeError) as exc:
             self._fail(exc)
             return None
@@ -166,21 +221,23 @@ class LogReadPool:
             self._queued = context.RawArray("q", SLOTS)
             try:
                 self._executor = ProcessPoolExecutor(
-                    max_workers=1,
+                    max_workers=WORKERS,
                     mp_context=context,
                     initializer=_init_worker,
                     initargs=(self._queued,),
                 )
-                self._warm = self._executor.submit(_answer)
+                # As many first answers as workers: the pool starts each one now.
+                self._warm = [self._executor.submit(_answer) for _ in range(WORKERS)]
             except (OSError, RuntimeError) as exc:
                 self._fail(exc)
             return False
-        if self._warm is None or not self._warm.done():
+        if not self._warm or not all(answer.done() for answer in self._warm):
             return False
-        failed = self._warm.exception()
-        if failed is not None:
-            self._fail(failed)
-            return False
+        for answer in self._warm:
+            failed = answer.exception()
+            if failed is not None:
+                self._fail(failed)
+                return False
         return True
 
     def _fail(self, exc: BaseException) -> None:
@@ -190,6 +247,6 @@ class LogReadPool:
 
     def close(self) -> None:
         """Stop the worker (a later flood starts another, unless it failed)."""
-        executor, self._executor, self._queued, self._warm = self._executor, None, None, None
+        executor, self._executor, self._queued, self._warm = self._executor, None, None, []
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)

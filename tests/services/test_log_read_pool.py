@@ -11,7 +11,7 @@ import time
 import pytest
 
 from lambda_gui.core.log_reader import FLOOD_SHOWN, SHOWN_LINES, LogReader, decode_lines
-from lambda_gui.core.logparse import MetricEvent, MetricRun, expand_runs
+from lambda_gui.core.logparse import LogEvent, MetricEvent, MetricRun, expand_runs
 from lambda_gui.services.log_read_pool import SLOTS, LogReadPool
 
 
@@ -146,3 +146,33 @@ async def test_prepare_starts_the_worker_before_any_batch() -> None:
     without = LogReadPool(process=False)
     without.prepare()
     assert without._executor is None and without.broken
+
+
+async def test_a_flood_batch_is_read_in_two_halves_as_if_whole() -> None:
+    from lambda_gui.core.logparse import ProgressEvent
+    from lambda_gui.services.log_read_pool import SPLIT_LINES
+
+    pool = LogReadPool(min_lines=100)
+    try:
+        slot = pool.slot("job1")
+        reader = LogReader(keep=SHOWN_LINES)
+        reader.read(decode_lines(_flood(3)))  # LGUI_METRIC lines were seen
+        lines = _flood(2 * (SPLIT_LINES + SHOWN_LINES + 1_000), first_step=10)
+        pool.set_queued(slot, 0)
+        _reader, text, read = await _ready_read(pool, reader, lines, slot)
+        whole = LogReader(keep=SHOWN_LINES)
+        whole.read(decode_lines(_flood(3)))
+        want = whole.read(decode_lines(lines))
+        assert text == decode_lines(lines)
+        assert (read.shown_from, read.shown) == (want.shown_from, want.shown)
+
+        def without_bars(events: list[LogEvent]) -> list[LogEvent]:
+            return [e for e in expand_runs(events) if not isinstance(e, ProgressEvent)]
+
+        assert without_bars(read.events) == without_bars(want.events)
+        # Each half shows its latest bar; the batch's latest is the last, as when read whole.
+        bars = [e for e in read.events if isinstance(e, ProgressEvent)]
+        assert bars[-1:] == [e for e in want.events if isinstance(e, ProgressEvent)][-1:]
+        assert len(bars) == 2
+    finally:
+        pool.close()
