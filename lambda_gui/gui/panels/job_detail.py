@@ -596,8 +596,10 @@ class JobDetail(QWidget):
         times: list[float | None] = []
         # A series' column from the first event that has it (None before; filled at the end).
         values: dict[str, list[float | None]] = {}
+        planned: int | None = None  # the job's max_steps, as the metrics say
         for event in events:
             if isinstance(event, MetricRun):
+                planned = next((t for t in reversed(event.max_steps) if t), planned)
                 given = [name for name in SERIES if name in event.values]
                 for name in given:
                     column = values.setdefault(name, [])
@@ -609,6 +611,7 @@ class JobDetail(QWidget):
             elif (
                 isinstance(event, MetricEvent) and event.source == "lgui" and event.step is not None
             ):
+                planned = event.max_steps or planned
                 for name in SERIES:
                     value = event.values.get(name)
                     if value is not None:
@@ -619,6 +622,8 @@ class JobDetail(QWidget):
                 epochs.append(event.epoch)
                 times.append(event.time)
         if steps:
+            if planned is not None and planned > 0:
+                self.plot.plan_steps(planned)
             for column in values.values():
                 column += [None] * (len(steps) - len(column))
             self._add_columns(steps, epochs, times, values)

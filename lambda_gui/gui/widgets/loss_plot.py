@@ -121,6 +121,7 @@ class LossPlotWidget(QWidget):
         self._dirty = False
         self.redraw_count = 0
         self._x_label = "step"  # the bottom axis label shown
+        self._planned_steps: float | None = None  # the job's planned steps, when known
 
         self.x_axis_combo = QComboBox(self)
         for key, label in X_AXES:
@@ -149,7 +150,7 @@ class LossPlotWidget(QWidget):
         self.graphics = pg.GraphicsLayoutWidget(self)
         self.x_axes = (XAxis(), XAxis())
         # Auto-ranges with headroom while points stream in: the axes repaint far less often.
-        self.views = (SteadyViewBox(), SteadyViewBox())
+        self.views = (SteadyViewBox(), SteadyViewBox(from_zero=True))
         self.loss_plot: pg.PlotItem = self.graphics.addPlot(
             row=0,
             col=0,
@@ -223,6 +224,11 @@ class LossPlotWidget(QWidget):
         self._settle_timer.timeout.connect(self._settle)
 
     # feeding points
+
+    def plan_steps(self, total: float | None) -> None:
+        """The steps the job will run (its max_steps), when known: while points stream in,
+        the step axis spans them all from the start (steady_view.py)."""
+        self._planned_steps = float(total) if total and total > 0 else None
 
     def add_points(self, series: str, steps: ArrayLike, values: ArrayLike) -> None:
         """Append points to one series ("loss", "eval_loss", "learning_rate"); no redraw here."""
@@ -397,8 +403,13 @@ class LossPlotWidget(QWidget):
         self._show_readout()
         self._dirty = False
         self.redraw_count += 1
+        # Redrawn within SETTLE_MS of the last redraw: points are streaming in (a flood),
+        # and the views keep headroom; otherwise they fit the points exactly.
+        streaming = self._settle_timer.isActive()
         for view in self.views:
-            view.stream()
+            view.plan_x(self._planned_steps if mode == "step" else None)
+            if streaming:
+                view.stream()
         self._settle_timer.start()
 
     def _settle(self) -> None:
@@ -434,7 +445,8 @@ class LossPlotWidget(QWidget):
         self._legend_names = wanted
 
     def clear(self) -> None:
-        """Forget every point and blank the plot."""
+        """Forget every point (and the planned steps) and blank the plot."""
+        self._planned_steps = None
         for data in (*self._series.values(), self._epochs, self._walls, self._arrivals):
             data.clear()
         self.redraw()

@@ -5,7 +5,10 @@ second) changes the range, and each change repaints the axes whole: their tick l
 most of a redraw's cost (bench/bench_firehose.py). This view box gives the auto-range some
 headroom instead: the x range reaches `X_HEADROOM` of the data's span past its last point
 (and a little before its first), the y range `Y_HEADROOM` above and below, and the range stays put while the data fits it
-(and fills at least half of it). Once points stop coming, `settle` fits the data exactly.
+(and fills at least half of it). When the x values' end is known (a job's planned steps),
+the x range reaches it at once; a learning rate's y range starts at 0. Points that come a
+few seconds apart (a real training run) are fitted exactly each time: the headroom is for
+a stream, and once points stop coming, `settle` fits the data exactly.
 A range the user sets (zoom, pan) is left alone, as pyqtgraph does.
 """
 
@@ -28,10 +31,12 @@ Y_HEADROOM = 0.15
 class SteadyViewBox(pg.ViewBox):  # type: ignore[misc]
     """A ViewBox whose auto-range keeps headroom (see the module's text)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, from_zero: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._held: list[tuple[float, float] | None] = [None, None]
-        self._settled = False
+        self._settled = True
+        self._planned_x: float | None = None
+        self._from_zero = from_zero  # y values are never below 0 (a learning rate)
 
     def settle(self) -> None:
         """Fit the data exactly (the points stopped coming), until `stream` is called."""
@@ -41,8 +46,13 @@ class SteadyViewBox(pg.ViewBox):  # type: ignore[misc]
             self.updateAutoRange()
 
     def stream(self) -> None:
-        """Points are coming: auto-range with headroom again."""
+        """Points are streaming in: auto-range with headroom."""
         self._settled = False
+
+    def plan_x(self, end: float | None) -> None:
+        """Where the x values will end (a job's planned steps; None: unknown). While points
+        stream in below it, the x range reaches it and stays put."""
+        self._planned_x = end
 
     def childrenBounds(  # noqa: N802  (pyqtgraph's name)
         self,
@@ -60,6 +70,11 @@ class SteadyViewBox(pg.ViewBox):  # type: ignore[misc]
         return bounds
 
     def _steady(self, axis: int, low: float, high: float) -> tuple[float, float]:
+        planned = self._planned_x
+        if axis == 0 and planned is not None and 0.0 <= low and high <= planned:
+            return 0.0, planned
+        if axis == 1 and self._from_zero and low >= 0.0:
+            low = 0.0
         held = self._held[axis]
         if held is not None:
             held_low, held_high = held

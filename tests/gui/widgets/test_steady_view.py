@@ -54,3 +54,38 @@ def test_a_range_the_user_set_is_kept(qtbot: Any) -> None:
     QApplication.processEvents()
     low, high = _x_range(plot.views[0])
     assert (round(low), round(high)) == (10, 20)
+
+
+def test_points_seconds_apart_are_fitted_exactly(qtbot: Any, monkeypatch: Any) -> None:
+    # A real training run logs every few seconds: no headroom that comes and goes.
+    from lambda_gui.gui.widgets import loss_plot
+
+    monkeypatch.setattr(loss_plot, "SETTLE_MS", 50)
+    plot = LossPlotWidget(redraw_hz=1000.0)
+    qtbot.addWidget(plot)
+    plot._settle_timer.setInterval(50)
+    plot.show()
+    view = plot.views[0]
+    for step in range(1, 6):
+        plot.add_points("loss", [float(step * 100)], [1.0 / step])
+        plot.redraw()
+        QApplication.processEvents()
+        assert _x_range(view)[1] < step * 100 * 1.1  # the last point, and no room past it
+        qtbot.wait(80)  # longer than the settle interval: not a stream
+
+
+def test_a_streaming_job_spans_its_planned_steps(qtbot: Any) -> None:
+    plot = LossPlotWidget(redraw_hz=1000.0)
+    qtbot.addWidget(plot)
+    plot.show()
+    plot.plan_steps(50_000)
+    spans = set()
+    for end in range(100, 5_001, 100):
+        steps = np.arange(end - 99, end + 1, dtype=np.float64)
+        plot.add_points("loss", steps, 3.0 / (1 + steps / 1000))
+        plot.redraw()
+        QApplication.processEvents()
+        low, high = _x_range(plot.views[0])
+        spans.add((round(low), round(high)))
+    # From its second redraw on (a stream), the step axis spans the whole run: one range.
+    assert len(spans) <= 2 and max(high for _, high in spans) >= 50_000
