@@ -64,12 +64,25 @@ _queued: Any = None
 def _init_worker(queued: Any) -> None:
     global _queued
     _queued = queued
+    # A worker ends with the app, however the app ended (killed, crashed): nothing would
+    # tell it otherwise, and it would hold the app's stdout and memory for nothing.
+    import multiprocessing
+    import threading
+
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_end_with, args=(parent,), name="end-with-app", daemon=True).start()
     # Background work: where cores are few, the app's GUI thread goes first.
     if hasattr(os, "nice"):
         try:
             os.nice(WORKER_NICENESS)
         except OSError:
             pass
+
+
+def _end_with(parent: Any) -> None:
+    parent.join()  # returns once the app's process is gone
+    os._exit(0)
 
 
 def _answer() -> bool:
@@ -131,11 +144,12 @@ def _joined(
 
 
 class LogReadPool:
-    """The worker process that reads flooding jobs' log batches (started when first needed)."""
+    """The worker processes that read flooding jobs' log batches (started with the first
+    followed log)."""
 
     def __init__(self, *, min_lines: int = PROCESS_LINES, process: bool = True) -> None:
         self.min_lines = min_lines
-        # False: no worker (every batch is read in a thread); True after the worker failed.
+        # False: no workers (every batch is read in a thread); True after a worker failed.
         self.broken = not process
         self._executor: ProcessPoolExecutor | None = None
         self._warm: list[Future[bool]] = []  # the workers' first answers
@@ -158,8 +172,8 @@ class LogReadPool:
         self._slots.pop(job_id, None)
 
     def prepare(self) -> None:
-        """Start the worker now, if it is not up (a job's log is about to be followed: a flood
-        from its first lines is then read there, not in a thread while it starts)."""
+        """Start the workers now, if they are not up (a job's log is about to be followed: a
+        flood from its first lines is then read there, not in a thread while they start)."""
         if not self.broken:
             self._ready()
 
@@ -171,9 +185,9 @@ class LogReadPool:
     async def read(
         self, reader: LogReader, lines: list[bytes], raw: bytes, slot: int
     ) -> tuple[LogReader, list[str], ReadBatch] | None:
-        """`lines` (whose bytes are `raw`) read in the worker: the reader's new state, the
+        """`lines` (whose bytes are `raw`) read by the workers: the reader's new state, the
         lines' text and what they gave. None when the batch is to be read here instead (a
-        small one, no slot, or the worker failed)."""
+        small one, no slot, the workers not up yet, or a worker failed)."""
         if self.broken or slot < 0 or len(lines) < self.min_lines or not self._ready():
             return None
         executor = self._executor
@@ -210,8 +224,8 @@ class LogReadPool:
         return reader, text, read
 
     def _ready(self) -> bool:
-        """Whether the worker is up; the first call starts it, and batches are read in a
-        thread until it answers (a Python starting up takes a moment: no batch waits)."""
+        """Whether the workers are up; the first call starts them, and batches are read in a
+        thread until they answer (a Python starting up takes a moment: no batch waits)."""
         if self._executor is None:
             # Loaded here: most sessions never need a worker (start-up stays lighter).
             import multiprocessing
@@ -246,7 +260,7 @@ class LogReadPool:
         self.close()
 
     def close(self) -> None:
-        """Stop the worker (a later flood starts another, unless it failed)."""
+        """Stop the workers (a later follow starts others, unless one failed)."""
         executor, self._executor, self._queued, self._warm = self._executor, None, None, []
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)

@@ -176,3 +176,51 @@ async def test_a_flood_batch_is_read_in_two_halves_as_if_whole() -> None:
         assert len(bars) == 2
     finally:
         pool.close()
+
+
+WORKERS_THEN_WAIT = """
+import asyncio, time
+from lambda_gui.core.log_reader import LogReader
+from lambda_gui.services.log_read_pool import LogReadPool
+
+async def main():
+    pool = LogReadPool(min_lines=1)
+    slot = pool.slot("job")
+    while await pool.read(LogReader(keep=10), [b"a\\n"], b"a\\n", slot) is None:
+        await asyncio.sleep(0.02)
+    print(" ".join(str(pid) for pid in pool._executor._processes), flush=True)
+    time.sleep(120)
+
+asyncio.run(main())
+"""
+
+
+def test_the_workers_end_when_the_app_is_killed() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+
+    app = subprocess.Popen(
+        [sys.executable, "-c", WORKERS_THEN_WAIT], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert app.stdout is not None
+        workers = [int(pid) for pid in app.stdout.readline().split()]
+        assert len(workers) == 2
+        app.send_signal(signal.SIGKILL)
+        app.wait(10)
+
+        def alive(pid: int) -> bool:
+            try:
+                return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+            except psutil.NoSuchProcess:
+                return False
+
+        deadline = time.monotonic() + 20
+        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(alive(pid) for pid in workers), "a reader worker outlived the app"
+    finally:
+        app.kill()
