@@ -23,7 +23,7 @@ runs it off the GUI thread (services/job_remote.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -225,6 +225,28 @@ class _RunBuilder:
             if kind is not float and kind is not int:
                 return False
             numbers.append((name, float(value)))
+        epoch_at = None if epoch is None else float(epoch)
+        time_at = None if time is None else float(time)
+        self._append(numbers, step, epoch_at, max_steps, time_at)
+        return True
+
+    def add(
+        self,
+        data: Mapping[str, Any],
+        step: int,
+        facts: tuple[int | None, float | None, int | None, float | None],
+    ) -> None:
+        _, epoch, max_steps, time = facts
+        self._append(metric_values(data).items(), step, epoch, max_steps, time)
+
+    def _append(
+        self,
+        numbers: Iterable[tuple[str, float]],
+        step: int,
+        epoch: float | None,
+        max_steps: int | None,
+        time: float | None,
+    ) -> None:
         at = len(self.steps)
         columns = self.values
         for name, number in numbers:
@@ -234,28 +256,6 @@ class _RunBuilder:
             elif len(column) < at:
                 column += [None] * (at - len(column))
             column.append(number)
-        self.steps.append(step)
-        self.epochs.append(None if epoch is None else float(epoch))
-        self.max_steps.append(max_steps)
-        self.times.append(None if time is None else float(time))
-        return True
-
-    def add(
-        self,
-        data: Mapping[str, Any],
-        step: int,
-        facts: tuple[int | None, float | None, int | None, float | None],
-    ) -> None:
-        at = len(self.steps)
-        columns = self.values
-        for name, value in metric_values(data).items():
-            column = columns.get(name)
-            if column is None:
-                columns[name] = column = [None] * at
-            elif len(column) < at:
-                column += [None] * (at - len(column))
-            column.append(value)
-        _, epoch, max_steps, time = facts
         self.steps.append(step)
         self.epochs.append(epoch)
         self.max_steps.append(max_steps)

@@ -62,6 +62,17 @@ def _lines(count: int) -> list[bytes]:
     ]
 
 
+def _metric_steps(ctx: SimpleNamespace) -> list[int | None]:
+    """The steps of the metric events published, in order."""
+    return [
+        ev.step
+        for e in ctx.bus.events
+        if isinstance(e, JobLogEvents)
+        for ev in expand_runs(e.events)
+        if isinstance(ev, MetricEvent)
+    ]
+
+
 def _feed(batcher: job_remote._LogBatcher, lines: list[bytes]) -> int:
     offset = 0
     for line in lines:
@@ -89,14 +100,7 @@ async def test_a_long_batch_is_published_in_ordered_slices() -> None:
         sum(len(raw) for raw in lines[: 2 * job_remote._SLICE_LINES]),
         end,
     ]
-    steps = [
-        ev.step
-        for e in ctx.bus.events
-        if isinstance(e, JobLogEvents)
-        for ev in expand_runs(e.events)
-        if isinstance(ev, MetricEvent)
-    ]
-    assert steps == list(range(0, len(lines), 3))
+    assert _metric_steps(ctx) == list(range(0, len(lines), 3))
     assert ctx.logs.data == b"".join(lines)
     assert ctx.store.offsets == [end]
 
@@ -183,14 +187,7 @@ async def test_a_flood_is_flushed_at_once_in_order_without_loss() -> None:
     assert [line for e in published for line in e.lines] == [
         raw.decode().rstrip("\n") for raw in lines
     ]
-    steps = [
-        ev.step
-        for e in ctx.bus.events
-        if isinstance(e, JobLogEvents)
-        for ev in expand_runs(e.events)
-        if isinstance(ev, MetricEvent)
-    ]
-    assert steps == list(range(0, len(lines), 3))
+    assert _metric_steps(ctx) == list(range(0, len(lines), 3))
 
 
 def test_event_slices_cut_long_metric_runs() -> None:
