@@ -113,6 +113,7 @@ class LogReader:
         last_bar: str | None = None
         bar_at = bar_run = 0
         run: _RunBuilder | None = None  # the metrics since the last other event
+        bar_in: _RunBuilder | None = None  # the run the last bar-only line fell in
         for line in lines:
             found = candidate(line)
             if found is None:
@@ -156,7 +157,7 @@ class LogReader:
             if mark == "%|" and not_bar(line) is None:
                 # Where the bar stood: its events go there if it is the batch's last one,
                 # splitting the run of metrics it fell in.
-                last_bar, bar_at = line, len(events)
+                last_bar, bar_at, bar_in = line, len(events), run
                 bar_run = len(run.steps) if run is not None else 0
                 continue
             if mark == "{'" and parser.seen_lgui_metrics and not_dict(line) is None:
@@ -173,7 +174,7 @@ class LogReader:
                 out.append(event)
             elif not event.steps:
                 continue  # a record that gave a single event, not a run
-            elif at == bar_at - 1 and last_bar is not None and bar_run < len(event.steps):
+            elif event is bar_in and last_bar is not None and bar_run < len(event.steps):
                 out.append(event.done(0, bar_run))  # the bar came in the run's midst
                 out += parse_events(last_bar)
                 out.append(event.done(bar_run, len(event.steps)))
