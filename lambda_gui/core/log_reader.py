@@ -31,14 +31,15 @@ from lambda_gui.core.log_rows import Level, LogRow, LogRowBuilder
 from lambda_gui.core.logparse import (
     EVENT_WORDS,
     MAX_LINE_CHARS,
+    METRIC_FACTS,
     METRIC_MARKER,
     LogEvent,
     LogParser,
-    MetricEvent,
     MetricRun,
     event_words,
     json_object,
     metric_facts,
+    metric_of_record,
     metric_values,
     parse_events,
 )
@@ -143,7 +144,7 @@ class LogReader:
                         run.add(data, step, facts)
                         parser.seen_lgui_metrics = True
                         continue
-                    single = _metric_event(data, facts)
+                    single = metric_of_record(data)
                 except OverflowError:  # a number no float holds: the parser reads the line
                     fed = parser.feed(line)
                     if fed:
@@ -188,7 +189,6 @@ class LogReader:
 
 # Integers a float holds exactly (what _integer gives back unchanged).
 _EXACT = 2**53
-_FACTS = frozenset({"step", "epoch", "max_steps", "time"})
 
 
 class _RunBuilder:
@@ -220,7 +220,7 @@ class _RunBuilder:
                 return False
         numbers: list[tuple[str, float]] = []
         for name, value in data.items():
-            if name in _FACTS:
+            if name in METRIC_FACTS:
                 continue
             kind = type(value)
             if kind is not float and kind is not int:
@@ -278,20 +278,6 @@ class _RunBuilder:
             max_steps=tuple(self.max_steps[start:end]),
             values=values,
         )
-
-
-def _metric_event(
-    data: Mapping[str, Any], facts: tuple[int | None, float | None, int | None, float | None]
-) -> MetricEvent:
-    step, epoch, max_steps, time = facts
-    return MetricEvent(
-        values=metric_values(data),
-        source="lgui",
-        step=step,
-        epoch=epoch,
-        max_steps=max_steps,
-        time=time,
-    )
 
 
 def still_shown(queued: int) -> int:

@@ -80,7 +80,8 @@ _EXCEPTION = re.compile(
 _ERROR_PREFIX = re.compile(r"^(?:\[?(?:ERROR|Error|error)\]?:|ERROR\b|FATAL\b|Fatal error\b)")
 _KILLED = re.compile(r"(?:^|\s)Killed(?:\s|$)")
 _DECODER = json.JSONDecoder()
-_METRIC_FACTS = frozenset({"step", "epoch", "max_steps", "time"})
+#: The keys of an LGUI_METRIC object that place a metric rather than measure something.
+METRIC_FACTS = frozenset({"step", "epoch", "max_steps", "time"})
 _SCALE = {"k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18, "Z": 1e21, "Y": 1e24}
 
 
@@ -395,7 +396,7 @@ def metric_values(data: Mapping[str, Any]) -> dict[str, float]:
     """An LGUI_METRIC object's numbers other than its step, epoch, max_steps and time."""
     values: dict[str, float] = {}
     for key, value in data.items():  # JSON keys are strings
-        if key in _METRIC_FACTS:
+        if key in METRIC_FACTS:
             continue
         kind = type(value)
         if kind is float or kind is int:  # the usual case, read as _number would
