@@ -28,8 +28,8 @@ import pytest
 
 from lambda_gui.core.models import TrainingConfig
 from lambda_gui.remote import bundle
-from lambda_gui.remote.bundle import build_bundle
 from lambda_gui.simulator.tiny_model import CHAT_TEMPLATE, LAYERS
+from tests.remote.bundle_dir import write_bundle
 from tests.remote.gguf_tiny import BOS_ID, EOS_ID, build_gguf_tiny_model
 
 pytestmark = pytest.mark.slow
@@ -95,8 +95,7 @@ def job_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A job dir with the bundle's files, gguf_export.py among them, as on the instance."""
     directory = tmp_path_factory.mktemp("job")
     cfg = TrainingConfig(base_model="org/model", dataset_path="x.jsonl", merge=True)
-    for item in build_bundle(cfg, "j", gpu_count=1, dataset_name="train.jsonl").files:
-        (directory / item.path).write_bytes(item.data)
+    write_bundle(directory, cfg)
     shutil.copy(BUNDLE_FILES / "gguf_export.py", directory / "gguf_export.py")
     return directory
 

@@ -17,7 +17,7 @@ import pytest
 
 from lambda_gui.core.models import TrainingConfig
 from lambda_gui.remote import bundle
-from lambda_gui.remote.bundle import build_bundle
+from tests.remote.bundle_dir import write_bundle
 
 BUNDLE_FILES = Path(bundle.__file__).parent / "bundle_files"
 
@@ -26,9 +26,7 @@ BUNDLE_FILES = Path(bundle.__file__).parent / "bundle_files"
 def job(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("job")
     cfg = TrainingConfig(base_model="org/model", dataset_path="x.jsonl")
-    for item in build_bundle(cfg, "j", gpu_count=2, dataset_name="train.jsonl").files:
-        (directory / item.path).write_bytes(item.data)
-    return directory
+    return write_bundle(directory, cfg, gpu_count=2)
 
 
 def _load(job: Path, name: str) -> ModuleType:

@@ -21,6 +21,7 @@ from lambda_gui.core.models import TrainingConfig
 from lambda_gui.remote import bundle
 from lambda_gui.remote.bundle_files import protocol
 from lambda_gui.remote.bundle_files.protocol import JobConfig
+from tests.remote.bundle_dir import write_bundle
 
 BUNDLE_FILES = Path(protocol.__file__).parent
 # config.json's fields that are facts the app adds rather than settings the user chose.
@@ -147,8 +148,7 @@ def test_a_local_model_and_a_hub_dataset_round_trip(tmp_path: Path) -> None:
     cfg = dataclasses.replace(
         FULL, model_source="local", base_model="/m/llama", dataset_path="hf://org/data"
     )
-    for item in bundle.build_bundle(cfg, "j", gpu_count=0, dataset_name=None).files:
-        (tmp_path / item.path).write_bytes(item.data)
+    write_bundle(tmp_path, cfg, gpu_count=0, dataset_name=None)
     parsed = load_train(tmp_path).load_config(tmp_path)
     assert parsed.model_dir == protocol.MODEL_DIR and parsed.dataset_file is None
     assert parsed.dataset_path == "hf://org/data" and parsed.base_model == "/m/llama"

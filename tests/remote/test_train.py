@@ -24,12 +24,12 @@ from lambda_gui.remote.bundle import (
     CANCEL_COMMAND,
     START_COMMAND,
     STATUS_COMMAND,
-    build_bundle,
     job_dir,
     parse_status_output,
     remote_command,
 )
 from lambda_gui.simulator.tiny_model import DEMO_SETTINGS, build_tiny_model, demo_dataset_path
+from tests.remote.bundle_dir import write_bundle
 
 pytestmark = pytest.mark.slow
 
@@ -101,6 +101,15 @@ def base_config(**changes: Any) -> TrainingConfig:
     return dataclasses.replace(cfg, **changes)
 
 
+def wait_for_checkpoint(job: Job, timeout_s: float = 120) -> None:
+    """Until the running job saved its first checkpoint (it must not end before)."""
+    deadline = time.monotonic() + timeout_s
+    while '"phase": "checkpoint"' not in job.log():
+        assert time.monotonic() < deadline, job.log()[-3000:]
+        assert not (job.dir / "exit_code").exists(), job.log()[-3000:]
+        time.sleep(0.2)
+
+
 def make_job(
     root: Path,
     tiny_model: Path,
@@ -115,10 +124,9 @@ def make_job(
     directory = home / job_dir(job_id)
     directory.mkdir(parents=True)
     hub = cfg.dataset_path.startswith("hf://")
-    files = build_bundle(cfg, job_id, gpu_count=0, dataset_name=None if hub else dataset_name)
-    for item in files.files:
-        (directory / item.path).write_bytes(item.data)
-        (directory / item.path).chmod(item.mode)
+    write_bundle(
+        directory, cfg, job_id=job_id, gpu_count=0, dataset_name=None if hub else dataset_name
+    )
     (directory / "data").mkdir()
     if dataset_text is None:
         shutil.copy(demo_dataset_path(), directory / "data" / dataset_name)
@@ -342,11 +350,7 @@ def test_cancel_packages_the_latest_checkpoint(tmp_path: Path, tiny_model: Path)
     cfg = base_config(max_steps=5000, save_steps=10)
     job = make_job(tmp_path, tiny_model, cfg, job_id="cancel-1")
     assert job.command(START_COMMAND).strip() == "started"
-    deadline = time.monotonic() + 120
-    while '"phase": "checkpoint"' not in job.log():
-        assert time.monotonic() < deadline, job.log()[-3000:]
-        assert not (job.dir / "exit_code").exists(), job.log()[-3000:]
-        time.sleep(0.2)
+    wait_for_checkpoint(job)
     assert parse_status_output(job.command(STATUS_COMMAND)) == ("running", None)
     job.command(CANCEL_COMMAND)
     assert job.wait(60) == 143

@@ -19,15 +19,14 @@ import pytest
 from lambda_gui.core.config_validation import effective_quantization
 from lambda_gui.core.models import ALGORITHMS, QUANTIZATIONS, TrainingConfig
 from lambda_gui.remote.bundle import build_bundle
+from tests.remote.bundle_dir import write_bundle
 
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("job")
     cfg = TrainingConfig(base_model="org/model", dataset_path="x.jsonl")
-    for item in build_bundle(cfg, "j", gpu_count=1, dataset_name="train.jsonl").files:
-        (directory / item.path).write_bytes(item.data)
-    return directory
+    return write_bundle(directory, cfg)
 
 
 @pytest.fixture(scope="module")

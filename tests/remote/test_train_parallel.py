@@ -20,7 +20,7 @@ from lambda_gui.core.logparse import StatusEvent, parse_events
 from lambda_gui.remote.bundle import CANCEL_COMMAND, START_COMMAND
 from lambda_gui.simulator.machine import SIMULATED_GPUS_VAR, write_gpu_shim
 from lambda_gui.simulator.tiny_model import build_tiny_model
-from tests.remote.test_train import Job, base_config, make_job
+from tests.remote.test_train import Job, base_config, make_job, wait_for_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -137,11 +137,7 @@ def test_cancel_stops_every_process_and_packages_the_checkpoint(
     cfg = base_config(max_steps=5000, save_steps=4, samples=0)
     job = simulated_gpus(make_job(tmp_path, tiny_model, cfg, job_id="cancel-2"), 2, tmp_path / "g")
     assert job.command(START_COMMAND).strip() == "started"
-    deadline = time.monotonic() + 120
-    while '"phase": "checkpoint"' not in job.log():
-        assert time.monotonic() < deadline, job.log()[-3000:]
-        assert not (job.dir / "exit_code").exists(), job.log()[-3000:]
-        time.sleep(0.2)
+    wait_for_checkpoint(job)
     assert len(job_processes(job.dir)) >= 3  # bootstrap.sh's launcher and two train.py
     job.command(CANCEL_COMMAND)
     assert job.wait(60) == 143

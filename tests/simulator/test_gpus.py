@@ -15,6 +15,16 @@ from tests.simulator.helpers import connect, launch_active, run
 QUERY = "nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader"
 
 
+async def _run_on(sim: Any, data: dict[str, Any], command: str) -> tuple[int, bytes, bytes]:
+    """Run `command` on a launched instance over SSH: (exit status, stdout, stderr)."""
+    client = await asyncio.to_thread(connect, data["ssh_port"], sim.test_key_path)
+    try:
+        result: tuple[int, bytes, bytes] = await asyncio.to_thread(run, client, command)
+        return result
+    finally:
+        client.close()
+
+
 @pytest.mark.parametrize(
     ("type_name", "region", "gpus"),
     [("gpu_2x_h100_sxm5", "us-south-2", 2), ("gpu_8x_a100", "us-west-1", 8)],
@@ -23,13 +33,9 @@ async def test_a_gpu_type_lists_its_gpus_as_simulated(
     sim: Any, type_name: str, region: str, gpus: int
 ) -> None:
     instance_id, data = await launch_active(sim, instance_type_name=type_name, region_name=region)
-    client = await asyncio.to_thread(connect, data["ssh_port"], sim.test_key_path)
-    try:
-        status, out, err = await asyncio.to_thread(
-            run, client, f'echo "${SIMULATED_GPUS_VAR}"; {QUERY}; nvidia-smi -L'
-        )
-    finally:
-        client.close()
+    status, out, err = await _run_on(
+        sim, data, f'echo "${SIMULATED_GPUS_VAR}"; {QUERY}; nvidia-smi -L'
+    )
     assert status == 0, err
     lines = out.decode().splitlines()
     assert lines[0] == str(gpus)
@@ -42,13 +48,7 @@ async def test_a_gpu_type_lists_its_gpus_as_simulated(
 
 async def test_a_cpu_type_has_no_simulated_gpu(sim: Any) -> None:
     _, data = await launch_active(sim, instance_type_name="cpu_4x_general")
-    client = await asyncio.to_thread(connect, data["ssh_port"], sim.test_key_path)
-    try:
-        status, out, _ = await asyncio.to_thread(
-            run, client, f'echo "[${SIMULATED_GPUS_VAR}]"; echo "$PATH"'
-        )
-    finally:
-        client.close()
+    status, out, _ = await _run_on(sim, data, f'echo "[${SIMULATED_GPUS_VAR}]"; echo "$PATH"')
     assert status == 0
     variable, path = out.decode().splitlines()
     assert variable == "[]"
