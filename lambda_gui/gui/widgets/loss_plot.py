@@ -39,6 +39,8 @@ from lambda_gui.gui.widgets.plot_series import SERIES  # noqa: E402
 from lambda_gui.gui.widgets.steady_view import SteadyViewBox
 
 REDRAW_HZ = 15.0
+PEAK_BINS_PER_PIXEL = 1.0
+AXIS_Z = -200
 # The views fit their data exactly once no point came for this long (ms).
 SETTLE_MS = 1000
 X_AXES = (("step", "Step"), ("epoch", "Epoch"), ("time", "Elapsed time"))
@@ -178,12 +180,18 @@ class LossPlotWidget(QWidget):
             # An axis (labels and grid) is painted from a pixmap until its range changes:
             # while points stream in, the y axes rarely change and half the paint goes.
             for side in ("left", "bottom"):
-                plot.getAxis(side).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+                axis = plot.getAxis(side)
+                axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+                # Below the view box (pyqtgraph's z -100): its grid lines under the curves.
+                axis.setZValue(AXIS_Z)
+        # Peak downsampling to one bin a pixel column (its min and max): what a line of that
+        # width can show, at a fifth of pyqtgraph's default vertices and paint time.
+        dense = {"autoDownsampleFactor": PEAK_BINS_PER_PIXEL}
         self._curves: dict[str, pg.PlotDataItem] = {
-            "loss_raw": self.loss_plot.plot(),
-            "loss": self.loss_plot.plot(),
-            "eval_loss": self.loss_plot.plot(symbol="o", symbolSize=5),
-            "learning_rate": self.lr_plot.plot(),
+            "loss_raw": self.loss_plot.plot(**dense),
+            "loss": self.loss_plot.plot(**dense),
+            "eval_loss": self.loss_plot.plot(symbol="o", symbolSize=5, **dense),
+            "learning_rate": self.lr_plot.plot(**dense),
         }
         self._curves["loss_raw"].setZValue(-1)
         self.crosshair = (
@@ -377,6 +385,14 @@ class LossPlotWidget(QWidget):
         """Push the buffers to the curves now (the timer calls this; tests and benches may)."""
         mode, label = self._x_mode()
         self._mode = mode
+        # Redrawn within SETTLE_MS of the last redraw: points are streaming in (a flood),
+        # and the views keep headroom; otherwise they fit the points exactly. Told before the
+        # curves take their data, which may range the views at once.
+        streaming = self._settle_timer.isActive()
+        for view in self.views:
+            view.plan_x(self._planned_steps if mode == "step" else None)
+            if streaming:
+                view.stream()
         alpha = self.smoothing.value()
         self._smoothed = None
         for name in SERIES:
@@ -403,13 +419,6 @@ class LossPlotWidget(QWidget):
         self._show_readout()
         self._dirty = False
         self.redraw_count += 1
-        # Redrawn within SETTLE_MS of the last redraw: points are streaming in (a flood),
-        # and the views keep headroom; otherwise they fit the points exactly.
-        streaming = self._settle_timer.isActive()
-        for view in self.views:
-            view.plan_x(self._planned_steps if mode == "step" else None)
-            if streaming:
-                view.stream()
         self._settle_timer.start()
 
     def _settle(self) -> None:
@@ -522,6 +531,7 @@ class LossPlotWidget(QWidget):
                 axis = plot.getAxis(side)
                 axis.setPen(text)
                 axis.setTextPen(text)
+                axis.set_backdrop(background)
         faint = QColor(colours["loss"])
         faint.setAlpha(RAW_ALPHA)
         self._curves["loss_raw"].setPen(pg.mkPen(faint, width=1))

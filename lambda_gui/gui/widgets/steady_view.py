@@ -24,6 +24,11 @@ import pyqtgraph as pg
 
 #: Room past the last x while the data grows (a fraction of the data's x span).
 X_HEADROOM = 0.5
+#: How far (a fraction of the planned x span) the data's bounds may reach past 0 and the
+#: planned end and still count as within them: pyqtgraph widens them by a pen's width.
+PLAN_SLACK = 0.01
+#: An exact fit that only shrinks the last one by less than this fraction keeps the last.
+FIT_SLACK = 0.01
 #: Room above and below the data while it grows (a fraction of its y span).
 Y_HEADROOM = 0.15
 
@@ -34,6 +39,7 @@ class SteadyViewBox(pg.ViewBox):  # type: ignore[misc]
     def __init__(self, *args: Any, from_zero: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._held: list[tuple[float, float] | None] = [None, None]
+        self._fitted: list[tuple[float, float] | None] = [None, None]  # the last exact fit
         self._settled = True
         self._planned_x: float | None = None
         self._from_zero = from_zero  # y values are never below 0 (a learning rate)
@@ -62,6 +68,10 @@ class SteadyViewBox(pg.ViewBox):  # type: ignore[misc]
     ) -> list[Any]:
         bounds: list[Any] = super().childrenBounds(frac=frac, orthoRange=orthoRange, items=items)
         if self._settled:
+            for axis in (0, 1):
+                found = bounds[axis]
+                if found is not None:
+                    bounds[axis] = list(self._unwavering(axis, float(found[0]), float(found[1])))
             return bounds
         for axis in (0, 1):
             found = bounds[axis]
@@ -69,10 +79,26 @@ class SteadyViewBox(pg.ViewBox):  # type: ignore[misc]
                 bounds[axis] = list(self._steady(axis, float(found[0]), float(found[1])))
         return bounds
 
+    def _unwavering(self, axis: int, low: float, high: float) -> tuple[float, float]:
+        """The exact fit, unless it only shrank the last one by a hair: a curve's bounds
+        depend on the range itself (its downsampling, a pen's width in pixels), and two
+        ranges could otherwise take turns, each repainting the axes."""
+        last = self._fitted[axis]
+        if last is not None:
+            last_low, last_high = last
+            within = last_low <= low and high <= last_high
+            if within and (high - low) >= (1.0 - FIT_SLACK) * (last_high - last_low):
+                return last
+        self._fitted[axis] = (low, high)
+        return low, high
+
     def _steady(self, axis: int, low: float, high: float) -> tuple[float, float]:
         planned = self._planned_x
-        if axis == 0 and planned is not None and 0.0 <= low and high <= planned:
-            return 0.0, planned
+        if axis == 0 and planned is not None:
+            # The bounds reach a few pixels past the data (a pen's width): a slack for them.
+            slack = PLAN_SLACK * planned
+            if -slack <= low and high <= planned + slack:
+                return 0.0, planned
         if axis == 1 and self._from_zero and low >= 0.0:
             low = 0.0
         held = self._held[axis]

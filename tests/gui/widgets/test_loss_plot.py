@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor, QImage, QPainter, QPalette
+from PySide6.QtWidgets import QApplication
 
 from lambda_gui.gui.widgets.curve_math import (
     Smoother,
@@ -123,6 +124,8 @@ def test_plots_downsample_and_clip() -> None:
         assert item.ctrl.autoDownsampleCheck.isChecked()
         assert item.ctrl.peakRadio.isChecked()
         assert item.ctrl.clipToViewCheck.isChecked()
+    # One bin a pixel column (its min and max), not pyqtgraph's five.
+    assert all(c.opts["autoDownsampleFactor"] == 1.0 for c in plot._curves.values())
     plot.deleteLater()
 
 
@@ -178,6 +181,30 @@ def test_colours_follow_the_palette(qtbot: Any, base: str, text: str, colours: A
     assert plot.lr_plot.getAxis("left").textPen().color().name() == text
     assert plot._curves["loss"].opts["pen"].color().name() == colours["loss"]
     assert plot.legend.opts["labelTextColor"].name() == text
+    # The grid lines are opaque, in the colour a faint line shows over the background, and
+    # the axes (which draw them) lie below the curves.
+    plot.add_points("loss", [1.0, 2.0, 3.0], [3.0, 2.0, 1.0])
+    plot.redraw()
+    QApplication.processEvents()
+    backdrop, ink = QColor(base), QColor(text)
+    for item in (plot.loss_plot, plot.lr_plot):
+        for side in ("left", "bottom"):
+            axis = item.getAxis(side)
+            assert axis.zValue() < item.vb.zValue()
+            image = QImage(10, 10, QImage.Format.Format_ARGB32)  # outlives the painter
+            painter = QPainter(image)
+            try:
+                _axis, ticks, _texts = axis.generateDrawSpecs(painter)
+            finally:
+                painter.end()
+            assert ticks
+            for pen, _start, _end in ticks:
+                colour = pen.color()
+                assert colour.alpha() == 255
+                # Between the background and the text colour, channel by channel.
+                for channel in ("red", "green", "blue"):
+                    low, high = sorted((getattr(backdrop, channel)(), getattr(ink, channel)()))
+                    assert low - 1 <= getattr(colour, channel)() <= high + 1
 
 
 def test_smoothing_draws_the_ema_with_the_raw_curve_faint_behind(qtbot: Any) -> None:

@@ -89,3 +89,36 @@ def test_a_streaming_job_spans_its_planned_steps(qtbot: Any) -> None:
         spans.add((round(low), round(high)))
     # From its second redraw on (a stream), the step axis spans the whole run: one range.
     assert len(spans) <= 2 and max(high for _, high in spans) >= 50_000
+
+
+def test_a_wide_flood_holds_its_planned_range_from_the_second_redraw(qtbot: Any) -> None:
+    # pyqtgraph widens the data's bounds by a pen's width in pixels, so the first step lies
+    # a little below 0 on a wide view: the planned span still holds (a 1% slack).
+    plot = LossPlotWidget(redraw_hz=1000.0)
+    qtbot.addWidget(plot)
+    plot.resize(1100, 500)
+    plot.show()
+    plot.plan_steps(200_000)
+    spans = []
+    for first in range(1, 12_001, 2000):
+        steps = np.arange(first, first + 2000, dtype=np.float64)
+        plot.add_points("loss", steps, 2.0 + np.sin(steps / 50.0))
+        plot.add_points("learning_rate", steps, 1e-4 * (1 - steps / 200_000))
+        plot.redraw()
+        QApplication.processEvents()
+        spans.append(_x_range(plot.views[0]))
+    assert len(set(spans[1:])) == 1, spans
+    low, high = spans[-1]
+    assert low <= 0 and high >= 200_000
+
+
+def test_an_exact_fit_does_not_waver_by_a_hair() -> None:
+    # A curve's bounds depend on the range (its downsampling, a pen's width in pixels): an
+    # exact fit that only shrinks the last by a hair keeps it, so two ranges cannot take
+    # turns, each repainting the axes. Growth, or a real shrink, is fitted.
+    view = SteadyViewBox()
+    assert view._unwavering(0, 0.0, 100.0) == (0.0, 100.0)
+    assert view._unwavering(0, 0.4, 99.7) == (0.0, 100.0)  # a hair inside: kept
+    assert view._unwavering(0, 0.0, 100.0) == (0.0, 100.0)
+    assert view._unwavering(0, 0.0, 100.5) == (0.0, 100.5)  # grew: fitted
+    assert view._unwavering(0, 10.0, 60.0) == (10.0, 60.0)  # shrank for real: fitted
