@@ -273,7 +273,9 @@ async def check_log_reader_process(ctx: SelfTestContext) -> str:
         pool.close()
     _reader, text, read = done
     want = LogReader(keep=100).read(decode_lines(lines))
-    _require(text == decode_lines(lines) and read == want, "the worker read the lines otherwise")
+    _require(
+        list(text) == decode_lines(lines) and read == want, "the worker read the lines otherwise"
+    )
     return f"worker process read {len(lines)} lines ({time.perf_counter() - started:.2f} s)"
 
 

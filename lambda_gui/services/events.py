@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -40,13 +40,17 @@ class BillingChanged:
 class JobLogLines:
     """New complete log lines of a job; `offset` is the byte offset after the last one.
 
-    `shown`, when given, is what the log view shows of the last len(shown) lines, read off
-    the GUI thread (core/log_reader.py); the lines before those the view would not keep."""
+    `lines` is read-only: a tuple, a list, or a flood's `TextLines` (core/log_reader.py),
+    which splits its text only when read line by line. `shown`, when given, is what the log
+    view shows of the last len(shown) lines, read off the GUI thread (core/log_reader.py);
+    the lines before those the view would not keep."""
 
     job_id: str
-    lines: tuple[str, ...]
+    lines: Sequence[str]
     offset: int
     shown: tuple[ShownLine, ...] | None = None
+    #: The byte offset where the first line begins, when known (the follower's offsets).
+    start: int | None = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import Enum
 from pathlib import Path
 
@@ -33,7 +33,6 @@ from lambda_gui.services.tracker_secrets import tracker_environment
 _FLUSH_S = 0.25
 # A batch this long is decoded and parsed in a worker thread, so the loop stays responsive.
 _THREAD_LINES = 256
-_SLICE_LINES = 5000
 # This many lines queued: a flood; the next batch is taken without waiting for _FLUSH_S.
 _FLOOD_LINES = 20_000
 # Events are published at most this many at a time (what the window does per event is small).
@@ -237,7 +236,7 @@ class RemoteJob:
         follower = LogFollower(
             self.ssh, f"{self.dir}/{B.LOG_FILE}", offset, stop=self._training_over
         )
-        batcher = _LogBatcher(self)
+        batcher = _LogBatcher(self, offset)
         helpers = [asyncio.create_task(batcher.run(), name=f"log-flush:{self.job.id}")]
         if self.job.config.self_terminate:
             helpers.append(asyncio.create_task(self._heartbeat(), name=f"heartbeat:{self.job.id}"))
@@ -431,8 +430,9 @@ class _LogBatcher:
     """Coalesces streamed lines: the local log, the store's offset and the events are
     updated a few times a second, never per line (docs/architecture.md#conventions, rule 7)."""
 
-    def __init__(self, remote: RemoteJob) -> None:
+    def __init__(self, remote: RemoteJob, start: int = 0) -> None:
         self.remote = remote
+        self.start = start  # where the next batch's first line begins (a byte offset)
         # What the log view keeps of a batch is read here too, off the GUI thread.
         self.reader = LogReader(keep=SHOWN_LINES)
         cfg = remote.job.config
@@ -487,7 +487,7 @@ class _LogBatcher:
     def _still_shown(self) -> int:
         return still_shown(len(self.lines))
 
-    async def _read_batch(self, lines: list[bytes], raw: bytes) -> tuple[list[str], ReadBatch]:
+    async def _read_batch(self, lines: list[bytes], raw: bytes) -> tuple[Sequence[str], ReadBatch]:
         # Decoded and read off the loop's thread (the GUI thread in the app), the whole batch
         # at once under the flush lock, so the reader sees the lines in order: a flood's
         # batches in a worker process (services/log_read_pool.py), others in a thread.
@@ -499,22 +499,14 @@ class _LogBatcher:
             return await asyncio.to_thread(self._read, lines)
         return self._read(lines)
 
-    async def _publish(
-        self, lines: list[bytes], text: list[str], read: ReadBatch, offset: int
-    ) -> None:
+    async def _publish(self, text: Sequence[str], read: ReadBatch, start: int, offset: int) -> None:
         ctx, job_id = self.remote.ctx, self.remote.job.id
-        # Published in slices: what listeners (the window) do per event stays small however
-        # far behind a flood of lines the batcher is. A slice's offset: the batch's, less the
-        # bytes of the lines after the slice. A slice carries the view's data for those of its
-        # lines the view keeps (core/log_reader.py).
-        after = sum(map(len, lines))
-        first = read.shown_from
-        for start in range(0, len(lines), _SLICE_LINES):
-            end = min(len(lines), start + _SLICE_LINES)
-            after -= sum(map(len, lines[start:end]))
-            shown = tuple(read.shown[max(0, start - first) : max(0, end - first)])
-            ctx.bus.publish(JobLogLines(job_id, tuple(text[start:end]), offset - after, shown))
-            await asyncio.sleep(0)  # the window's own events between two slices
+        # One event for the batch's lines, whatever their number: it carries the view's data
+        # for the newest of them (at most the view's SHOWN_LINES, core/log_reader.py), so what
+        # the window does with it is bounded, and a flood's text (TextLines) is never split
+        # here.
+        ctx.bus.publish(JobLogLines(job_id, text, offset, tuple(read.shown), start))
+        await asyncio.sleep(0)  # the window's own events before the batch's events
         events = read.events
         for part in _event_slices(events, _SLICE_EVENTS):
             ctx.bus.publish(JobLogEvents(job_id, part))
@@ -539,6 +531,9 @@ class _LogBatcher:
         async with self.lock:
             # Taken together, before any await: lines arriving meanwhile belong to the next batch.
             lines, self.lines, offset = self.lines, [], self.offset
+            start = self.start
+            if lines:
+                self.start = offset
             self.taken.set()
             ctx, job_id = self.remote.ctx, self.remote.job.id
             if lines:
@@ -546,7 +541,7 @@ class _LogBatcher:
                 ctx.readers.set_queued(self.slot, 0)
                 await ctx.logs.append(job_id, raw)
                 text, read = await self._read_batch(lines, raw)
-                await self._publish(lines, text, read, offset)
+                await self._publish(text, read, start, offset)
             # Saved with every appended batch: a restart resumes right after the last line
             # written locally (the remote offset, which counts the bytes of cut lines too).
             if (lines or save_offset) and offset:

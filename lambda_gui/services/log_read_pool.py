@@ -4,10 +4,11 @@ The app is one Python process, and only one of its threads runs Python at a time
 prints hundreds of thousands of lines a second kept the GUI thread waiting while a worker
 thread read them (docs/log-pipeline.md). So a batch of at least `PROCESS_LINES` lines goes,
 as the bytes appended to the local log, to a worker process, which splits, decodes and reads
-it (core/log_reader.py) and sends back the lines' text, their events and what the log view
-shows of them. Smaller batches, those of every ordinary job, are read in a thread as before.
-The `WORKERS` processes are started when a job's log is first followed (for all jobs; ~0.1 s
-to start, a batch waits for none of it) and stopped when the connector disconnects.
+it (core/log_reader.py) and sends back the lines' text (as one string: the app seldom reads
+them one by one), their events and what the log view shows of them. Smaller batches, those
+of every ordinary job, are read in a thread as before. The `WORKERS` processes are started
+when a job's log is first followed (for all jobs; ~0.1 s to start, a batch waits for none
+of it) and stopped when the connector disconnects.
 
 - The workers are spawned, never forked: the app runs Qt and other threads, which a fork
   would copy in whatever state they were. They run at a lower CPU priority than the app.
@@ -42,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
 
-    from lambda_gui.core.log_reader import LogReader, ReadBatch
+    from lambda_gui.core.log_reader import LogReader, ReadBatch, TextLines
 
 log = logging.getLogger(__name__)
 
@@ -89,29 +90,13 @@ def _answer() -> bool:
     return True
 
 
-class _Lines:
-    """Lines that travel to the app as one string (a copy, where a list of a million strings
-    would be pickled one by one) and arrive as the list again: the split happens while the
-    result is unpickled, in the executor's thread."""
-
-    __slots__ = ("block",)
-
-    def __init__(self, block: str) -> None:
-        self.block = block
-
-    def __reduce__(self) -> tuple[Any, tuple[str]]:
-        from lambda_gui.core.log_reader import split_block
-
-        return split_block, (self.block,)
-
-
 def read_in_worker(
     reader: LogReader, raw: bytes, slot: int, rows: bool = True
-) -> tuple[LogReader, Any, ReadBatch]:
-    """(Runs in the worker.) `raw`'s lines as text (a list once unpickled), their events and
-    the view's data (none when not `rows`: a batch's first half), and the reader's state
-    after them."""
-    from lambda_gui.core.log_reader import decode_block, split_block, still_shown
+) -> tuple[LogReader, TextLines, ReadBatch]:
+    """(Runs in the worker.) `raw`'s lines as text (one string, split only where the app
+    reads them singly: core/log_reader.py, TextLines), their events and the view's data (none
+    when not `rows`: a batch's first half), and the reader's state after them."""
+    from lambda_gui.core.log_reader import TextLines, decode_block, split_block, still_shown
 
     block = decode_block(raw)
     text = split_block(block)
@@ -122,12 +107,12 @@ def read_in_worker(
         keep = lambda: still_shown(queued[slot])  # noqa: E731
     else:
         keep = None
-    return reader, _Lines(block), reader.read(text, keep)
+    return reader, TextLines((block,), len(text)), reader.read(text, keep)
 
 
 def _joined(
-    first: tuple[LogReader, list[str], ReadBatch], second: tuple[LogReader, list[str], ReadBatch]
-) -> tuple[LogReader, list[str], ReadBatch]:
+    first: tuple[LogReader, TextLines, ReadBatch], second: tuple[LogReader, TextLines, ReadBatch]
+) -> tuple[LogReader, TextLines, ReadBatch]:
     """What a batch read in two halves gave, as if read whole: the second half's reader
     state (the first half's rows were not built; the view keeps no more than the second
     half's lines)."""
@@ -184,7 +169,7 @@ class LogReadPool:
 
     async def read(
         self, reader: LogReader, lines: list[bytes], raw: bytes, slot: int
-    ) -> tuple[LogReader, list[str], ReadBatch] | None:
+    ) -> tuple[LogReader, TextLines, ReadBatch] | None:
         """`lines` (whose bytes are `raw`) read by the workers: the reader's new state, the
         lines' text and what they gave. None when the batch is to be read here instead (a
         small one, no slot, the workers not up yet, or a worker failed)."""

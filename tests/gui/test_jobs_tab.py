@@ -16,6 +16,7 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 
 from lambda_gui.core.job_state import Billing
+from lambda_gui.core.log_reader import SHOWN_LINES, LogReader, TextLines
 from lambda_gui.core.logparse import MetricEvent
 from lambda_gui.core.models import JobPhase, TrainingConfig
 from lambda_gui.gui.async_slots import cancel_slot_tasks
@@ -26,7 +27,7 @@ from lambda_gui.gui.panels.job_detail import JobDetail
 from lambda_gui.gui.panels.job_progress import LiveProgress, job_row
 from lambda_gui.gui.panels.jobs_panel import MIN_VISIBLE_ROWS
 from lambda_gui.gui.panels.money_banners import BillingBanner, OrphanBanner
-from lambda_gui.services.events import BillingWarning, Orphan
+from lambda_gui.services.events import BillingWarning, JobLogLines, Orphan
 from lambda_gui.services.ports import JobControl, MoneyWatch
 from lambda_gui.services.store import JobRecord
 from tests.gui.helpers import wait_until
@@ -352,3 +353,37 @@ def test_live_progress_feeds_loss_eta_and_projection_into_the_row(tmp_path: Path
     )
     row = job_row(record, backfilled)
     assert row.loss == 2.5 and row.eta_seconds(5040.0) == 50.0
+
+
+async def test_live_lines_that_overlap_the_backfill_are_shown_once(
+    finished: tuple[JobDetail, FakeJobs, Path],
+) -> None:
+    # The backfill showed the local log ("training done", 14 bytes); a live batch that began
+    # before its end shows only what is new.
+    detail, fake, _adapter = finished
+    view = detail.log_view
+    view.flush()
+    assert view.plain_text() == "training done"
+    detail.on_log_lines(JobLogLines(fake.record.id, ("training done", "next"), 19, start=0))
+    detail.on_log_lines(JobLogLines(fake.record.id, ("last",), 24, start=19))
+    view.flush()
+    assert view.plain_text().splitlines() == ["training done", "next", "last"]
+
+
+async def test_a_flood_after_the_backfill_is_shown_without_splitting_its_text(
+    finished: tuple[JobDetail, FakeJobs, Path],
+) -> None:
+    # A flood's text arrives as one string (TextLines) with the rows the view shows: the
+    # window counts its lines and never splits it, before and after the first batch.
+    detail, fake, _adapter = finished
+    view = detail.log_view
+    reader = LogReader(keep=SHOWN_LINES)
+    end = 14
+    for batch in (["x", "y"], ["z"]):
+        text = TextLines.of("".join(line + "\n" for line in batch))
+        shown = tuple(reader.read(batch).shown)
+        detail.on_log_lines(JobLogLines(fake.record.id, text, end + 2 * len(batch), shown, end))
+        end += 2 * len(batch)
+        assert text._split is None
+    view.flush()
+    assert view.plain_text().splitlines() == ["training done", "x", "y", "z"]

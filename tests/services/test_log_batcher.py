@@ -1,6 +1,6 @@
 """The log batcher (services/job_remote.py): a flood of lines is parsed off the loop's thread
-and published in bounded slices, in order, with the batch's offset last; cancelling the
-flusher mid-batch loses no line."""
+and published in order, a batch's lines as one event with the view's data for its newest
+lines only, its events in bounded slices; cancelling the flusher mid-batch loses no line."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from lambda_gui.core.logparse import MetricEvent, expand_runs
 from lambda_gui.services import job_remote
 from lambda_gui.services.events import JobLogEvents, JobLogLines
 from lambda_gui.services.log_read_pool import LogReadPool
+
+_MANY = 5000  # lines: a long batch
 
 
 class _Logs:
@@ -81,25 +83,17 @@ def _feed(batcher: job_remote._LogBatcher, lines: list[bytes]) -> int:
     return offset
 
 
-async def test_a_long_batch_is_published_in_ordered_slices() -> None:
+async def test_a_long_batch_is_published_as_one_event() -> None:
+    # One event whatever the batch's length: it carries the view's data for the newest lines
+    # only, so what the window does with it is bounded (a flood's text is never split).
     batcher, ctx = _batcher()
-    lines = _lines(2 * job_remote._SLICE_LINES + 7)
+    lines = _lines(2 * _MANY + 7)
     end = _feed(batcher, lines)
     await batcher.flush()
     published = [e for e in ctx.bus.events if isinstance(e, JobLogLines)]
-    assert [len(e.lines) for e in published] == [
-        job_remote._SLICE_LINES,
-        job_remote._SLICE_LINES,
-        7,
-    ]
-    text = [line for e in published for line in e.lines]
-    assert text == [raw.decode().rstrip("\n") for raw in lines]
-    # Each slice's offset is where its last line ends; the last is the batch's.
-    assert [e.offset for e in published] == [
-        sum(len(raw) for raw in lines[: job_remote._SLICE_LINES]),
-        sum(len(raw) for raw in lines[: 2 * job_remote._SLICE_LINES]),
-        end,
-    ]
+    assert [len(e.lines) for e in published] == [len(lines)]
+    assert list(published[0].lines) == [raw.decode().rstrip("\n") for raw in lines]
+    assert published[0].offset == end  # where its last line ends
     assert _metric_steps(ctx) == list(range(0, len(lines), 3))
     assert ctx.logs.data == b"".join(lines)
     assert ctx.store.offsets == [end]
@@ -107,7 +101,7 @@ async def test_a_long_batch_is_published_in_ordered_slices() -> None:
 
 async def test_cancelling_the_flusher_mid_batch_loses_no_line() -> None:
     batcher, ctx = _batcher()
-    lines = _lines(3 * job_remote._SLICE_LINES)
+    lines = _lines(3 * _MANY)
     _feed(batcher, lines)
     flusher = asyncio.create_task(batcher.run())
     await asyncio.sleep(job_remote._FLUSH_S + 0.01)  # the flush is under way
@@ -134,7 +128,7 @@ async def test_the_reader_is_told_to_wait_when_far_behind(monkeypatch: Any) -> N
 
 async def test_a_flood_batch_carries_the_view_data_of_its_newest_lines_only() -> None:
     batcher, ctx = _batcher()
-    lines = _lines(SHOWN_LINES + 3 * job_remote._SLICE_LINES)
+    lines = _lines(SHOWN_LINES + 3 * _MANY)
     _feed(batcher, lines)
     await batcher.flush()
     published = [e for e in ctx.bus.events if isinstance(e, JobLogLines)]
@@ -147,7 +141,7 @@ async def test_a_flood_batch_carries_the_view_data_of_its_newest_lines_only() ->
 
 async def test_lines_queued_during_the_reading_leave_fewer_rows_to_build(monkeypatch: Any) -> None:
     batcher, ctx = _batcher()
-    _feed(batcher, _lines(3 * job_remote._SLICE_LINES))
+    _feed(batcher, _lines(3 * _MANY))
     # While the batch is read, more lines queue up: the view will show those, so the rows of
     # the batch's lines they push out are not built (at least _FLOOD_SHOWN are).
     queued = [b"later\n"] * (SHOWN_LINES - 2000)
@@ -176,14 +170,16 @@ async def test_a_flood_is_flushed_at_once_in_order_without_loss() -> None:
         chunk = lines[start : start + job_remote._FLOOD_LINES // 2]
         offset += sum(map(len, chunk))
         batcher.add_many(chunk, offset)
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # 12 chunks: they outlast the first flush's wait
     await asyncio.sleep(job_remote._FLUSH_S)
     flusher.cancel()
     await asyncio.gather(flusher, return_exceptions=True)
     await batcher.flush(save_offset=True)
     published = [e for e in ctx.bus.events if isinstance(e, JobLogLines)]
-    assert len({e.offset for e in published}) == len(published) > 6
+    assert len({e.offset for e in published}) == len(published) >= 2
     assert [e.offset for e in published] == sorted(e.offset for e in published)
+    # Each batch begins where the one before ended.
+    assert [e.start for e in published] == [0] + [e.offset for e in published[:-1]]
     assert [line for e in published for line in e.lines] == [
         raw.decode().rstrip("\n") for raw in lines
     ]

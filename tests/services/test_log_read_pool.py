@@ -10,7 +10,13 @@ import time
 
 import pytest
 
-from lambda_gui.core.log_reader import FLOOD_SHOWN, SHOWN_LINES, LogReader, decode_lines
+from lambda_gui.core.log_reader import (
+    FLOOD_SHOWN,
+    SHOWN_LINES,
+    LogReader,
+    TextLines,
+    decode_lines,
+)
 from lambda_gui.core.logparse import LogEvent, MetricEvent, MetricRun, expand_runs
 from lambda_gui.services.log_read_pool import SLOTS, LogReadPool
 
@@ -51,7 +57,10 @@ async def test_the_worker_reads_a_batch_as_a_thread_does() -> None:
         reader, text, read = await _ready_read(pool, LogReader(keep=SHOWN_LINES), lines, slot)
         here = LogReader(keep=SHOWN_LINES)
         want = here.read(decode_lines(lines))
-        assert text == decode_lines(lines)
+        # The text crossed as one string, counted but not split on its way.
+        assert isinstance(text, TextLines) and len(text) == len(lines)
+        assert text._split is None
+        assert list(text) == decode_lines(lines)
         assert read == want  # type: ignore[comparison-overlap]
         assert any(isinstance(e, MetricRun) for e in want.events)
         # The reader's state came back: the next batch's trainer dicts are known duplicates.
@@ -118,7 +127,7 @@ async def test_the_worker_splits_lines_as_the_follower_gave_them(tail: bytes) ->
     try:
         lines = [b"\n", b"a\r\n", b"\r\n", b"b \xff\xfe\n"] * 500 + [tail]
         _, text, _read = await _ready_read(pool, LogReader(keep=10), lines, pool.slot("j"))
-        assert text == decode_lines(lines)
+        assert list(text) == decode_lines(lines)
     finally:
         pool.close()
 
@@ -163,7 +172,7 @@ async def test_a_flood_batch_is_read_in_two_halves_as_if_whole() -> None:
         whole = LogReader(keep=SHOWN_LINES)
         whole.read(decode_lines(_flood(3)))
         want = whole.read(decode_lines(lines))
-        assert text == decode_lines(lines)
+        assert list(text) == decode_lines(lines)
         assert (read.shown_from, read.shown) == (want.shown_from, want.shown)
 
         def without_bars(events: list[LogEvent]) -> list[LogEvent]:

@@ -101,6 +101,13 @@ def _line_bytes(line: str) -> int:
     return len(line.encode("utf-8", errors="replace")) + 1
 
 
+def _lines_start(event: JobLogLines) -> int:
+    """The byte offset where the event's first line begins."""
+    if event.start is not None:
+        return event.start
+    return event.offset - sum(_line_bytes(line) for line in event.lines)
+
+
 def unpack_folder(archive: Path) -> Path:
     """A folder beside the archive, named after it, that does not exist yet."""
     stem = archive.name.removesuffix(".tar.gz").removesuffix(".tgz") or "adapter"
@@ -579,12 +586,16 @@ class JobDetail(QWidget):
             return
         if event.offset <= self._pos:
             return
-        lines = list(event.lines)
-        start = event.offset - sum(_line_bytes(line) for line in lines)
-        while lines and start < self._pos:
-            start += _line_bytes(lines.pop(0))
-        # `shown` covers the last lines: what was cut from the front leaves it as it is.
-        self.log_view.append_lines(lines, event.shown)
+        if event.start is not None and event.start >= self._pos:
+            # Nothing the backfill showed: the lines as they came (a flood's, unsplit).
+            self.log_view.append_lines(event.lines, event.shown)
+        else:
+            lines = list(event.lines)
+            start = _lines_start(event)
+            while lines and start < self._pos:
+                start += _line_bytes(lines.pop(0))
+            # `shown` covers the last lines: what was cut from the front leaves it as it is.
+            self.log_view.append_lines(lines, event.shown)
         self._pos = event.offset
         self._synced = True
 
@@ -687,7 +698,7 @@ class JobDetail(QWidget):
         """Where the first live lines held during the backfill start (byte offset)."""
         for item in self._held:
             if isinstance(item, JobLogLines):
-                return item.offset - sum(_line_bytes(line) for line in item.lines)
+                return _lines_start(item)
         return None
 
     async def _read_log(self, job_id: str, terminal: bool) -> int:

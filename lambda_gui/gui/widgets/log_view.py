@@ -190,7 +190,9 @@ class LogView(QWidget):
         `shown`, when given, is what the view shows of the last len(shown) lines, read off
         the GUI thread already; the lines before those are counted, not read (the view would
         not keep them: they are older than its newest max_lines)."""
-        batch = lines if isinstance(lines, list | tuple) else list(lines)
+        # A Sequence is taken as it is: a flood's TextLines is counted, never split, when its
+        # view data comes with it.
+        batch = lines if isinstance(lines, Sequence) else list(lines)
         items: Sequence[str | ShownLine] = batch
         if shown is not None:
             items = shown[len(shown) - len(batch) :] if len(shown) > len(batch) else shown
