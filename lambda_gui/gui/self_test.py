@@ -262,15 +262,19 @@ async def check_log_reader_process(ctx: SelfTestContext) -> str:
     lines = [b'LGUI_METRIC {"step": %d, "loss": 1.5}\n' % i for i in range(1, 501)]
     pool = LogReadPool(min_lines=1)
     started = time.perf_counter()
-    try:
-        while True:  # the first calls start the worker; they read nothing
-            done = await pool.read(LogReader(keep=100), lines, b"".join(lines), pool.slot("t"))
-            _require(not pool.broken, "the worker process failed (see the log)")
-            if done is not None:
-                break
-            await asyncio.sleep(0.05)
-    finally:
-        pool.close()
+    with tempfile.TemporaryDirectory(prefix="lambda-gui-self-test-") as folder:
+        log = Path(folder) / "train.log"  # the worker reads a batch from the local log
+        log.write_bytes(b"".join(lines))
+        span = (str(log), 0, log.stat().st_size)
+        try:
+            while True:  # the first calls start the worker; they read nothing
+                done = await pool.read(LogReader(keep=100), lines, span, pool.slot("t"))
+                _require(not pool.broken, "the worker process failed (see the log)")
+                if done is not None:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            pool.close()
     _reader, text, read = done
     want = LogReader(keep=100).read(decode_lines(lines))
     _require(

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 
@@ -24,11 +24,14 @@ class JobLogs:
         """Bytes in the local log (where the remote stream resumes)."""
         return await asyncio.to_thread(_size, self.path(job_id))
 
-    async def append(self, job_id: str, data: bytes) -> None:
-        """Add complete lines to the local log and wake readers."""
+    async def append(self, job_id: str, data: bytes | Sequence[bytes]) -> tuple[int, int]:
+        """Add complete lines (their bytes, or the lines as they came) to the local log and
+        wake readers; where they now lie in the file, as (start, end) byte offsets."""
+        span = (0, 0)
         if data:
-            await asyncio.to_thread(_append, self.path(job_id), data)
+            span = await asyncio.to_thread(_append, self.path(job_id), data)
         await self._notify(job_id)
+        return span
 
     async def finish(self, job_id: str) -> None:
         """No more lines will come for this job (it reached a final phase)."""
@@ -79,10 +82,17 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _append(path: Path, data: bytes) -> None:
+def _append(path: Path, data: bytes | Sequence[bytes]) -> tuple[int, int]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("ab") as fh:
-        fh.write(data)
+        start = fh.tell()
+        if isinstance(data, bytes):
+            fh.write(data)
+        else:
+            # Line by line through the file's buffer: never one copy of a whole flood's batch,
+            # which would hold the interpreter lock (and the GUI thread) for milliseconds.
+            fh.writelines(data)
+        return start, fh.tell()
 
 
 def _read_from(path: Path, offset: int) -> bytes:

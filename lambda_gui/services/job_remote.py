@@ -27,6 +27,7 @@ from lambda_gui.services.events import DownloadProgress, JobLogEvents, JobLogLin
 from lambda_gui.services.job_context import JobContext
 from lambda_gui.services.job_resume import CHECKPOINT_FILE, checkpoint_path
 from lambda_gui.services.local_model import model_files
+from lambda_gui.services.log_read_pool import LogSpan
 from lambda_gui.services.store import JobRecord
 from lambda_gui.services.tracker_secrets import tracker_environment
 
@@ -487,11 +488,14 @@ class _LogBatcher:
     def _still_shown(self) -> int:
         return still_shown(len(self.lines))
 
-    async def _read_batch(self, lines: list[bytes], raw: bytes) -> tuple[Sequence[str], ReadBatch]:
+    async def _read_batch(
+        self, lines: list[bytes], span: LogSpan
+    ) -> tuple[Sequence[str], ReadBatch]:
         # Decoded and read off the loop's thread (the GUI thread in the app), the whole batch
         # at once under the flush lock, so the reader sees the lines in order: a flood's
-        # batches in a worker process (services/log_read_pool.py), others in a thread.
-        done = await self.remote.ctx.readers.read(self.reader, lines, raw, self.slot)
+        # batches in a worker process, from where they lie in the local log (`span`,
+        # services/log_read_pool.py), others in a thread.
+        done = await self.remote.ctx.readers.read(self.reader, lines, span, self.slot)
         if done is not None:
             self.reader, text, read = done
             return text, read
@@ -537,10 +541,11 @@ class _LogBatcher:
             self.taken.set()
             ctx, job_id = self.remote.ctx, self.remote.job.id
             if lines:
-                raw = b"".join(lines)
                 ctx.readers.set_queued(self.slot, 0)
-                await ctx.logs.append(job_id, raw)
-                text, read = await self._read_batch(lines, raw)
+                # Written line by line: no copy of a flood's batch holds the GUI thread.
+                start, end = await ctx.logs.append(job_id, lines)
+                span = (str(ctx.logs.path(job_id)), start, end)
+                text, read = await self._read_batch(lines, span)
                 await self._publish(text, read, start, offset)
             # Saved with every appended batch: a restart resumes right after the last line
             # written locally (the remote offset, which counts the bytes of cut lines too).

@@ -2,9 +2,10 @@
 
 The app is one Python process, and only one of its threads runs Python at a time. A job that
 prints hundreds of thousands of lines a second kept the GUI thread waiting while a worker
-thread read them (docs/log-pipeline.md). So a batch of at least `PROCESS_LINES` lines goes,
-as the bytes appended to the local log, to a worker process, which splits, decodes and reads
-it (core/log_reader.py) and sends back the lines' text (as one string: the app seldom reads
+thread read them (docs/log-pipeline.md). So a batch of at least `PROCESS_LINES` lines is read
+by a worker process from the local log, where the batch was just appended (its bytes never
+cross a pipe: copying them would hold the app's interpreter lock for milliseconds); the
+worker splits, decodes and reads it (core/log_reader.py) and sends back the lines' text (as one string: the app seldom reads
 them one by one), their events and what the log view shows of them. Smaller batches, those
 of every ordinary job, are read in a thread as before. The `WORKERS` processes are started
 when a job's log is first followed (for all jobs; ~0.1 s to start, a batch waits for none
@@ -14,7 +15,8 @@ of it) and stopped when the connector disconnects.
   would copy in whatever state they were. They run at a lower CPU priority than the app.
 - The reader's state (a few flags) goes with each batch and comes back with its result, so
   any batch can be read anywhere. If a worker cannot be started or dies, the batch is read
-  in a thread, nothing is lost, and the pool is not used again this session.
+  in a thread, nothing is lost, and the pool is not used again this session. A batch the
+  worker cannot find in the local log (the file went) is read in a thread too.
 - A flood's batch (tens of thousands of lines, once LGUI_METRIC lines were seen) is read in
   two halves at once, one per worker, and joined: the events of both in order, the view's
   rows from the second half (which holds more lines than the view keeps). What a half
@@ -46,6 +48,9 @@ if TYPE_CHECKING:
     from lambda_gui.core.log_reader import LogReader, ReadBatch, TextLines
 
 log = logging.getLogger(__name__)
+
+#: Where a batch lies in the local log: its path, and its start and end byte offsets.
+LogSpan = tuple[str, int, int]
 
 #: A batch of this many lines or more is read in the worker process.
 PROCESS_LINES = 2_000
@@ -91,13 +96,22 @@ def _answer() -> bool:
 
 
 def read_in_worker(
-    reader: LogReader, raw: bytes, slot: int, rows: bool = True
-) -> tuple[LogReader, TextLines, ReadBatch]:
-    """(Runs in the worker.) `raw`'s lines as text (one string, split only where the app
-    reads them singly: core/log_reader.py, TextLines), their events and the view's data (none
-    when not `rows`: a batch's first half), and the reader's state after them."""
+    reader: LogReader, path: str, start: int, end: int, slot: int, rows: bool = True
+) -> tuple[LogReader, TextLines, ReadBatch] | None:
+    """(Runs in the worker.) The lines at bytes [start, end) of the log at `path` as text (one
+    string, split only where the app reads them singly: core/log_reader.py, TextLines), their
+    events and the view's data (none when not `rows`: a batch's first half), and the reader's
+    state after them. None when the file no longer holds them."""
     from lambda_gui.core.log_reader import TextLines, decode_block, split_block, still_shown
 
+    try:
+        with open(path, "rb") as log_file:
+            log_file.seek(start)
+            raw = log_file.read(end - start)
+    except OSError:
+        return None
+    if len(raw) != end - start:
+        return None
     block = decode_block(raw)
     text = split_block(block)
     queued = _queued
@@ -168,11 +182,12 @@ class LogReadPool:
             self._queued[slot] = count
 
     async def read(
-        self, reader: LogReader, lines: list[bytes], raw: bytes, slot: int
+        self, reader: LogReader, lines: list[bytes], span: LogSpan, slot: int
     ) -> tuple[LogReader, TextLines, ReadBatch] | None:
-        """`lines` (whose bytes are `raw`) read by the workers: the reader's new state, the
-        lines' text and what they gave. None when the batch is to be read here instead (a
-        small one, no slot, the workers not up yet, or a worker failed)."""
+        """`lines`, which lie at `span` in the local log, read by the workers: the reader's new
+        state, the lines' text and what they gave. None when the batch is to be read here
+        instead (a small one, no slot, the workers not up yet, a worker failed, or the log
+        file no longer holds the lines)."""
         if self.broken or slot < 0 or len(lines) < self.min_lines or not self._ready():
             return None
         executor = self._executor
@@ -182,6 +197,7 @@ class LogReadPool:
         from lambda_gui.core.log_reader import CONTEXT_LINES, SHOWN_LINES
 
         loop = asyncio.get_running_loop()
+        path, start, end = span
         try:
             # A flood's batch, once LGUI_METRIC lines were seen, is read in two halves at once
             # (both workers; the view's rows come from the second half, which holds more
@@ -191,16 +207,23 @@ class LogReadPool:
                 half >= SPLIT_LINES + SHOWN_LINES + CONTEXT_LINES
                 and reader.parser.seen_lgui_metrics
             ):
-                cut = sum(map(len, lines[:half]))
+                cut = start + sum(map(len, lines[:half]))
                 first, second = await asyncio.gather(
-                    loop.run_in_executor(executor, read_in_worker, reader, raw[:cut], slot, False),
-                    loop.run_in_executor(executor, read_in_worker, reader, raw[cut:], slot),
+                    loop.run_in_executor(
+                        executor, read_in_worker, reader, path, start, cut, slot, False
+                    ),
+                    loop.run_in_executor(executor, read_in_worker, reader, path, cut, end, slot),
                 )
-                done = _joined(first, second)
+                done = None if first is None or second is None else _joined(first, second)
             else:
-                done = await loop.run_in_executor(executor, read_in_worker, reader, raw, slot)
+                done = await loop.run_in_executor(
+                    executor, read_in_worker, reader, path, start, end, slot
+                )
         except (BrokenProcessPool, OSError, pickle.PicklingError, RuntimeError) as exc:
             self._fail(exc)
+            return None
+        if done is None:
+            log.warning("the local log no longer holds a batch; reading it in a thread")
             return None
         reader, text, read = done
         if len(text) != len(lines):  # the worker split them otherwise: read them here
