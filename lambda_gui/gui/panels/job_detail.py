@@ -590,12 +590,14 @@ class JobDetail(QWidget):
             # Nothing the backfill showed: the lines as they came (a flood's, unsplit).
             self.log_view.append_lines(event.lines, event.shown)
         else:
-            lines = list(event.lines)
+            lines = event.lines
             start = _lines_start(event)
-            while lines and start < self._pos:
-                start += _line_bytes(lines.pop(0))
+            shown = 0  # of the event's first lines, those the backfill showed already
+            while shown < len(lines) and start < self._pos:
+                start += _line_bytes(lines[shown])
+                shown += 1
             # `shown` covers the last lines: what was cut from the front leaves it as it is.
-            self.log_view.append_lines(lines, event.shown)
+            self.log_view.append_lines(lines[shown:] if shown else lines, event.shown)
         self._pos = event.offset
         self._synced = True
 
