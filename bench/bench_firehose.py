@@ -355,10 +355,10 @@ async def run(lines: int, timeout_s: float) -> dict[str, float]:
             sim.wait(30)
 
 
-def _entries(result: dict[str, float]) -> list[dict[str, Any]]:
+def _entries(result: dict[str, float], label: str = "") -> list[dict[str, Any]]:
     def entry(name: str, value: float, unit: str, target: float, higher: bool) -> dict[str, Any]:
         return {
-            "name": name,
+            "name": name + label,
             "value": round(value, 2),
             "unit": unit,
             "reference": "target (issue: performance to the limit)",
@@ -403,7 +403,7 @@ def main() -> None:
     with loop:
         result = loop.run_until_complete(run(args.lines, args.timeout))
     collector.stop()
-    entries = _entries(result)
+    entries = _entries(result, " (generator live)" if args.live_generator else "")
     for item in entries:
         mark = "ok " if item["ok"] else "MISS"
         print(
