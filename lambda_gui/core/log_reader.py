@@ -307,52 +307,6 @@ def split_block(block: str) -> list[str]:
     return lines
 
 
-class TextLines(Sequence[str]):
-    """A batch's lines as the `decode_block` text(s) they came in, split into strings only
-    when first read one by one. A flood's lines cross from the worker processes as a few
-    strings (services/log_read_pool.py), and the app seldom reads them singly: the log view
-    takes its rows from the batch's `ReadBatch.shown`, and the whole log is on disk. Their
-    count is known without a split; pickling never splits."""
-
-    __slots__ = ("_blocks", "_count", "_split")
-
-    def __init__(self, blocks: tuple[str, ...], count: int) -> None:
-        self._blocks = blocks
-        self._count = count
-        self._split: list[str] | None = None
-
-    @classmethod
-    def of(cls, block: str) -> TextLines:
-        """The lines of one `decode_block` text (counted, not split)."""
-        return cls((block,), block.count("\n"))
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __getitem__(self, index: Any) -> Any:
-        return self._lines()[index]
-
-    def __iter__(self) -> Any:
-        return iter(self._lines())
-
-    def __add__(self, other: TextLines) -> TextLines:
-        return TextLines(self._blocks + other._blocks, self._count + other._count)
-
-    def __reduce__(self) -> tuple[Any, tuple[tuple[str, ...], int]]:
-        return TextLines, (self._blocks, self._count)
-
-    def __repr__(self) -> str:
-        return f"TextLines({self._count} lines)"
-
-    def _lines(self) -> list[str]:
-        if self._split is None:
-            lines: list[str] = []
-            for block in self._blocks:
-                lines += split_block(block)
-            self._split = lines
-        return self._split
-
-
 def decode_lines(raw: Sequence[bytes]) -> list[str]:
     """Streamed lines as text (invalid UTF-8 replaced), line ends removed."""
     return [line.decode("utf-8", errors="replace").rstrip("\r\n") for line in raw]

@@ -275,11 +275,10 @@ async def check_log_reader_process(ctx: SelfTestContext) -> str:
                 await asyncio.sleep(0.05)
         finally:
             pool.close()
-    _reader, text, read = done
-    want = LogReader(keep=100).read(decode_lines(lines))
-    _require(
-        list(text) == decode_lines(lines) and read == want, "the worker read the lines otherwise"
-    )
+        _reader, text, read = done
+        want = LogReader(keep=100).read(decode_lines(lines))
+        same = list(text) == decode_lines(lines) and read == want  # the text: from the file
+    _require(same, "the worker read the lines otherwise")
     return f"worker process read {len(lines)} lines ({time.perf_counter() - started:.2f} s)"
 
 

@@ -40,10 +40,10 @@ class BillingChanged:
 class JobLogLines:
     """New complete log lines of a job; `offset` is the byte offset after the last one.
 
-    `lines` is read-only: a tuple, a list, or a flood's `TextLines` (core/log_reader.py),
-    which splits its text only when read line by line. `shown`, when given, is what the log
-    view shows of the last len(shown) lines, read off the GUI thread (core/log_reader.py);
-    the lines before those the view would not keep."""
+    `lines` is read-only: a tuple, a list, or a flood's `SpanLines` (services/log_span.py),
+    which reads its text from the local log only when read line by line. `shown`, when
+    given, is what the log view shows of the last len(shown) lines, read off the GUI thread
+    (core/log_reader.py); the lines before those the view would not keep."""
 
     job_id: str
     lines: Sequence[str]

@@ -5,11 +5,12 @@ prints hundreds of thousands of lines a second kept the GUI thread waiting while
 thread read them (docs/log-pipeline.md). So a batch of at least `PROCESS_LINES` lines is read
 by a worker process from the local log, where the batch was just appended (its bytes never
 cross a pipe: copying them would hold the app's interpreter lock for milliseconds); the
-worker splits, decodes and reads it (core/log_reader.py) and sends back the lines' text (as one string: the app seldom reads
-them one by one), their events and what the log view shows of them. Smaller batches, those
-of every ordinary job, are read in a thread as before. The `WORKERS` processes are started
-when a job's log is first followed (for all jobs; ~0.1 s to start, a batch waits for none
-of it) and stopped when the connector disconnects.
+worker splits, decodes and reads it (core/log_reader.py) and sends back the lines' count
+(their text stays in the file until read: services/log_span.py), their events and what the
+log view shows of them. Smaller batches, those of every ordinary job, are read in a thread
+as before. The `WORKERS` processes are started when a job's log is first followed (for all
+jobs; ~0.1 s to start, a batch waits for none of it) and stopped when the connector
+disconnects.
 
 - The workers are spawned, never forked: the app runs Qt and other threads, which a fork
   would copy in whatever state they were. They run at a lower CPU priority than the app.
@@ -45,12 +46,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
 
-    from lambda_gui.core.log_reader import LogReader, ReadBatch, TextLines
+    from lambda_gui.core.log_reader import LogReader, ReadBatch
+    from lambda_gui.services.log_span import LogSpan, SpanLines
 
 log = logging.getLogger(__name__)
-
-#: Where a batch lies in the local log: its path, and its start and end byte offsets.
-LogSpan = tuple[str, int, int]
 
 #: A batch of this many lines or more is read in the worker process.
 PROCESS_LINES = 2_000
@@ -97,23 +96,19 @@ def _answer() -> bool:
 
 def read_in_worker(
     reader: LogReader, path: str, start: int, end: int, slot: int, rows: bool = True
-) -> tuple[LogReader, TextLines, ReadBatch] | None:
-    """(Runs in the worker.) The lines at bytes [start, end) of the log at `path` as text (one
-    string, split only where the app reads them singly: core/log_reader.py, TextLines), their
-    events and the view's data (none when not `rows`: a batch's first half), and the reader's
-    state after them. None when the file no longer holds them."""
-    from lambda_gui.core.log_reader import TextLines, decode_block, split_block, still_shown
+) -> tuple[LogReader, SpanLines, ReadBatch] | None:
+    """(Runs in the worker.) The lines at bytes [start, end) of the log at `path` (as their
+    span and count: services/log_span.py), their events and the view's data (none when not
+    `rows`: a batch's first half), and the reader's state after them. None when the file no
+    longer holds them."""
+    from lambda_gui.core.log_reader import decode_block, split_block, still_shown
+    from lambda_gui.services.log_span import LogGoneError, SpanLines, read_span
 
     try:
-        with open(path, "rb") as log_file:
-            log_file.seek(start)
-            raw = log_file.read(end - start)
-    except OSError:
+        raw = read_span((path, start, end))
+    except LogGoneError:
         return None
-    if len(raw) != end - start:
-        return None
-    block = decode_block(raw)
-    text = split_block(block)
+    text = split_block(decode_block(raw))
     queued = _queued
     if not rows:
         keep: Callable[[], int] | None = lambda: 0  # noqa: E731
@@ -121,12 +116,12 @@ def read_in_worker(
         keep = lambda: still_shown(queued[slot])  # noqa: E731
     else:
         keep = None
-    return reader, TextLines((block,), len(text)), reader.read(text, keep)
+    return reader, SpanLines(((path, start, end),), len(text)), reader.read(text, keep)
 
 
 def _joined(
-    first: tuple[LogReader, TextLines, ReadBatch], second: tuple[LogReader, TextLines, ReadBatch]
-) -> tuple[LogReader, TextLines, ReadBatch]:
+    first: tuple[LogReader, SpanLines, ReadBatch], second: tuple[LogReader, SpanLines, ReadBatch]
+) -> tuple[LogReader, SpanLines, ReadBatch]:
     """What a batch read in two halves gave, as if read whole: the second half's reader
     state (the first half's rows were not built; the view keeps no more than the second
     half's lines)."""
@@ -183,7 +178,7 @@ class LogReadPool:
 
     async def read(
         self, reader: LogReader, lines: list[bytes], span: LogSpan, slot: int
-    ) -> tuple[LogReader, TextLines, ReadBatch] | None:
+    ) -> tuple[LogReader, SpanLines, ReadBatch] | None:
         """`lines`, which lie at `span` in the local log, read by the workers: the reader's new
         state, the lines' text and what they gave. None when the batch is to be read here
         instead (a small one, no slot, the workers not up yet, a worker failed, or the log

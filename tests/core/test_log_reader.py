@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import pickle
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -11,7 +10,6 @@ from hypothesis import strategies as st
 from lambda_gui.core.log_reader import (
     CONTEXT_LINES,
     LogReader,
-    TextLines,
     decode_block,
     decode_lines,
     split_block,
@@ -178,23 +176,6 @@ def test_a_block_decodes_as_its_lines_do(lines: list[bytes], last_newline: bool)
     assert split_block(decode_block(raw)) == decode_lines(
         [line + b"\n" for line in lines[:-1]] + [lines[-1] + (b"\n" if last_newline else b"")]
     )
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(RAW_LINES, min_size=1, max_size=3))
-def test_text_lines_are_the_lines_of_their_blocks(batches: list[list[bytes]]) -> None:
-    # A flood's text crosses from the workers as blocks, counted but split only when read.
-    blocks = [decode_block(b"".join(line + b"\n" for line in lines)) for lines in batches]
-    parts = [TextLines.of(block) for block in blocks]
-    text = parts[0]
-    for part in parts[1:]:
-        text = text + part
-    want = [line for block in blocks for line in split_block(block)]
-    copy = pickle.loads(pickle.dumps(text))
-    assert len(text) == len(copy) == len(want)
-    assert text._split is None and copy._split is None  # counting and pickling never split
-    assert list(text) == want and list(copy) == want
-    assert [text[i] for i in range(len(want))] == want and text[-1:] == want[-1:]
 
 
 def test_the_latest_bar_stays_where_it_stood_among_the_metrics() -> None:

@@ -16,7 +16,7 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 
 from lambda_gui.core.job_state import Billing
-from lambda_gui.core.log_reader import SHOWN_LINES, LogReader, TextLines
+from lambda_gui.core.log_reader import SHOWN_LINES, LogReader
 from lambda_gui.core.logparse import MetricEvent
 from lambda_gui.core.models import JobPhase, TrainingConfig
 from lambda_gui.gui.async_slots import cancel_slot_tasks
@@ -28,6 +28,7 @@ from lambda_gui.gui.panels.job_progress import LiveProgress, job_row
 from lambda_gui.gui.panels.jobs_panel import MIN_VISIBLE_ROWS
 from lambda_gui.gui.panels.money_banners import BillingBanner, OrphanBanner
 from lambda_gui.services.events import BillingWarning, JobLogLines, Orphan
+from lambda_gui.services.log_span import SpanLines
 from lambda_gui.services.ports import JobControl, MoneyWatch
 from lambda_gui.services.store import JobRecord
 from tests.gui.helpers import wait_until
@@ -370,20 +371,25 @@ async def test_live_lines_that_overlap_the_backfill_are_shown_once(
     assert view.plain_text().splitlines() == ["training done", "next", "last"]
 
 
-async def test_a_flood_after_the_backfill_is_shown_without_splitting_its_text(
-    finished: tuple[JobDetail, FakeJobs, Path],
+async def test_a_flood_after_the_backfill_is_shown_without_reading_its_text(
+    finished: tuple[JobDetail, FakeJobs, Path], tmp_path: Path
 ) -> None:
-    # A flood's text arrives as one string (TextLines) with the rows the view shows: the
-    # window counts its lines and never splits it, before and after the first batch.
+    # A flood's lines arrive as their span of the local log (SpanLines) with the rows the
+    # view shows: the window counts them and never reads them, before and after the first
+    # batch.
     detail, fake, _adapter = finished
     view = detail.log_view
     reader = LogReader(keep=SHOWN_LINES)
+    log = tmp_path / "train.log"
     end = 14
     for batch in (["x", "y"], ["z"]):
-        text = TextLines.of("".join(line + "\n" for line in batch))
+        raw = "".join(line + "\n" for line in batch).encode()
+        with log.open("ab") as out:
+            out.write(raw)
+        text = SpanLines(((str(log), end - 14, end - 14 + len(raw)),), len(batch))
         shown = tuple(reader.read(batch).shown)
-        detail.on_log_lines(JobLogLines(fake.record.id, text, end + 2 * len(batch), shown, end))
-        end += 2 * len(batch)
+        detail.on_log_lines(JobLogLines(fake.record.id, text, end + len(raw), shown, end))
+        end += len(raw)
         assert text._split is None
     view.flush()
     assert view.plain_text().splitlines() == ["training done", "x", "y", "z"]

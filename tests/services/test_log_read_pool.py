@@ -15,11 +15,11 @@ from lambda_gui.core.log_reader import (
     FLOOD_SHOWN,
     SHOWN_LINES,
     LogReader,
-    TextLines,
     decode_lines,
 )
 from lambda_gui.core.logparse import LogEvent, MetricEvent, MetricRun, expand_runs
-from lambda_gui.services.log_read_pool import SLOTS, LogReadPool, LogSpan
+from lambda_gui.services.log_read_pool import SLOTS, LogReadPool
+from lambda_gui.services.log_span import LogSpan, SpanLines
 
 
 def _flood(count: int, first_step: int = 1) -> list[bytes]:
@@ -70,8 +70,8 @@ async def test_the_worker_reads_a_batch_as_a_thread_does(tmp_path: Path) -> None
         )
         here = LogReader(keep=SHOWN_LINES)
         want = here.read(decode_lines(lines))
-        # The text crossed as one string, counted but not split on its way.
-        assert isinstance(text, TextLines) and len(text) == len(lines)
+        # The text stayed in the file: the lines came back as their span and count.
+        assert isinstance(text, SpanLines) and len(text) == len(lines)
         assert text._split is None
         assert list(text) == decode_lines(lines)
         assert read == want  # type: ignore[comparison-overlap]

@@ -63,6 +63,7 @@ from lambda_gui.services.events import DownloadProgress, JobLogEvents, JobLogLin
 from lambda_gui.services.hub_push import TOKEN_NAME
 from lambda_gui.services.job_delete import JobFolder, not_deletable
 from lambda_gui.services.job_resume import CHECKPOINT_FILE, can_resume, checkpoint_path
+from lambda_gui.services.log_span import LogGoneError
 from lambda_gui.services.paths import AppPaths
 from lambda_gui.services.ports import HubPusher, JobControl, JobDeleter, JobResumer, SampleReader
 from lambda_gui.services.store import JobRecord
@@ -593,9 +594,12 @@ class JobDetail(QWidget):
             lines = event.lines
             start = _lines_start(event)
             shown = 0  # of the event's first lines, those the backfill showed already
-            while shown < len(lines) and start < self._pos:
-                start += _line_bytes(lines[shown])
-                shown += 1
+            try:
+                while shown < len(lines) and start < self._pos:
+                    start += _line_bytes(lines[shown])
+                    shown += 1
+            except LogGoneError:  # the job's folder went: its rows (event.shown) still show
+                shown = 0
             # `shown` covers the last lines: what was cut from the front leaves it as it is.
             self.log_view.append_lines(lines[shown:] if shown else lines, event.shown)
         self._pos = event.offset
@@ -640,6 +644,7 @@ class JobDetail(QWidget):
             for column in values.values():
                 column += [None] * (len(steps) - len(column))
             self._add_columns(steps, epochs, times, values)
+            self.plot.note_live(len(steps))  # a flood's are a stream from its first redraw
         self._tick_soon()
 
     def _add_metrics(self, records: Iterable[Mapping[str, Any]]) -> None:

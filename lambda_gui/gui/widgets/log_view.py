@@ -191,7 +191,7 @@ class LogView(QWidget):
         `shown`, when given, is what the view shows of the last len(shown) lines, read off
         the GUI thread already; the lines before those are counted, not read (the view would
         not keep them: they are older than its newest max_lines)."""
-        # A Sequence is taken as it is: a flood's TextLines is counted, never split, when its
+        # A Sequence is taken as it is: a flood's SpanLines is counted, never read, when its
         # view data comes with it.
         batch = lines if isinstance(lines, Sequence) else list(lines)
         items: Sequence[str | ShownLine] = batch

@@ -43,6 +43,8 @@ PEAK_BINS_PER_PIXEL = 1.0
 AXIS_Z = -200
 # The views fit their data exactly once no point came for this long (ms).
 SETTLE_MS = 1000
+# Live points by this many before one redraw are a stream (the views keep headroom at once).
+STREAM_POINTS = 1000
 X_AXES = (("step", "Step"), ("epoch", "Epoch"), ("time", "Elapsed time"))
 LEGEND = {"loss": "train loss", "eval_loss": "eval loss"}
 MAX_SMOOTHING = 0.99
@@ -124,6 +126,7 @@ class LossPlotWidget(QWidget):
         self.redraw_count = 0
         self._x_label = "step"  # the bottom axis label shown
         self._planned_steps: float | None = None  # the job's planned steps, when known
+        self._live_points = 0  # live points added since the last redraw (note_live)
 
         self.x_axis_combo = QComboBox(self)
         for key, label in X_AXES:
@@ -324,6 +327,12 @@ class LossPlotWidget(QWidget):
         if at.size and self.x_axis != "step":
             self._mark_dirty()
 
+    def note_live(self, count: int) -> None:
+        """`count` of the points just added arrived live (not a backfill of history): a
+        thousand or more before one redraw are a stream from that redraw on (its views keep
+        headroom, or span the planned steps: steady_view.py), not a range fitted first."""
+        self._live_points += count
+
     def _note_arrival(self, steps: ArrayLike) -> None:
         # Elapsed time when the metrics carry no clock: when the points reached this window.
         last = np.asarray(steps, dtype=np.float64).ravel()
@@ -385,10 +394,12 @@ class LossPlotWidget(QWidget):
         """Push the buffers to the curves now (the timer calls this; tests and benches may)."""
         mode, label = self._x_mode()
         self._mode = mode
-        # Redrawn within SETTLE_MS of the last redraw: points are streaming in (a flood),
-        # and the views keep headroom; otherwise they fit the points exactly. Told before the
-        # curves take their data, which may range the views at once.
-        streaming = self._settle_timer.isActive()
+        # Redrawn within SETTLE_MS of the last redraw, or with a thousand live points: points
+        # are streaming in (a flood), and the views keep headroom; otherwise they fit the
+        # points exactly. Told before the curves take their data, which may range the views
+        # at once.
+        streaming = self._settle_timer.isActive() or self._live_points >= STREAM_POINTS
+        self._live_points = 0
         for view in self.views:
             view.plan_x(self._planned_steps if mode == "step" else None)
             if streaming:

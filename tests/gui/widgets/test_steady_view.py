@@ -122,3 +122,36 @@ def test_an_exact_fit_does_not_waver_by_a_hair() -> None:
     assert view._unwavering(0, 0.0, 100.0) == (0.0, 100.0)
     assert view._unwavering(0, 0.0, 100.5) == (0.0, 100.5)  # grew: fitted
     assert view._unwavering(0, 10.0, 60.0) == (10.0, 60.0)  # shrank for real: fitted
+
+
+def test_a_live_burst_spans_the_planned_steps_from_its_first_redraw(qtbot: Any) -> None:
+    # A flood's first batch brings thousands of live points: the step axis spans the planned
+    # steps at once, not a fit that the next batch would change (each change repaints the
+    # axes). History (a backfill) is fitted exactly.
+    def planned_plot() -> LossPlotWidget:
+        plot = LossPlotWidget(redraw_hz=1000.0)
+        qtbot.addWidget(plot)
+        plot.resize(800, 400)
+        plot.show()
+        plot.plan_steps(100_000)
+        return plot
+
+    steps = np.arange(1, 5001, dtype=np.float64)
+    history = planned_plot()
+    history.add_points("loss", steps, 3.0 / (1 + steps / 1000))
+    history.redraw()  # history: an exact fit
+    QApplication.processEvents()
+    assert _x_range(history.views[0])[1] < 10_000
+    plot = planned_plot()
+    plot.add_points("loss", steps, 3.0 / (1 + steps / 1000))
+    plot.note_live(len(steps))
+    plot.redraw()
+    QApplication.processEvents()
+    first = _x_range(plot.views[0])
+    assert first[1] >= 100_000
+    more = np.arange(5001, 10_001, dtype=np.float64)
+    plot.add_points("loss", more, 3.0 / (1 + more / 1000))
+    plot.note_live(len(more))
+    plot.redraw()
+    QApplication.processEvents()
+    assert _x_range(plot.views[0]) == first
