@@ -28,6 +28,7 @@ from lambda_gui.services.job_context import JobContext
 from lambda_gui.services.job_resume import CHECKPOINT_FILE, checkpoint_path
 from lambda_gui.services.local_model import model_files
 from lambda_gui.services.log_span import LogSpan
+from lambda_gui.services.queued_lines import QueuedLines
 from lambda_gui.services.store import JobRecord
 from lambda_gui.services.tracker_secrets import tracker_environment
 
@@ -438,7 +439,7 @@ class _LogBatcher:
         self.reader = LogReader(keep=SHOWN_LINES)
         cfg = remote.job.config
         self.guard = LossGuard(cfg.divergence_ratio) if cfg.stop_on_divergence else None
-        self.lines: list[bytes] = []
+        self.lines = QueuedLines()
         self.offset = 0
         self.slot = remote.ctx.readers.slot(remote.job.id)  # its count of queued lines
         remote.ctx.readers.prepare()
@@ -451,7 +452,7 @@ class _LogBatcher:
 
     def add_many(self, lines: list[bytes], offset: int) -> bool:
         """Queue lines ending at `offset`; True when the reader should wait (see `add`)."""
-        self.lines += lines
+        self.lines.add(lines)
         self.offset = offset
         self.remote.ctx.readers.set_queued(self.slot, len(self.lines))
         return len(self.lines) >= _BACKLOG_LINES
@@ -479,7 +480,7 @@ class _LogBatcher:
                     self.guard = None
                     return
 
-    def _read(self, lines: list[bytes]) -> tuple[list[str], ReadBatch]:
+    def _read(self, lines: Sequence[bytes]) -> tuple[list[str], ReadBatch]:
         """The batch's lines as text, their events and what the view shows of them (pure:
         runs in a worker)."""
         text = decode_lines(lines)
@@ -489,7 +490,7 @@ class _LogBatcher:
         return still_shown(len(self.lines))
 
     async def _read_batch(
-        self, lines: list[bytes], span: LogSpan
+        self, lines: Sequence[bytes], span: LogSpan
     ) -> tuple[Sequence[str], ReadBatch]:
         # Decoded and read off the loop's thread (the GUI thread in the app), the whole batch
         # at once under the flush lock, so the reader sees the lines in order: a flood's
@@ -534,7 +535,7 @@ class _LogBatcher:
         save the offset even with no new line)."""
         async with self.lock:
             # Taken together, before any await: lines arriving meanwhile belong to the next batch.
-            lines, self.lines, offset = self.lines, [], self.offset
+            lines, self.lines, offset = self.lines, QueuedLines(), self.offset
             start = self.start
             if lines:
                 self.start = offset

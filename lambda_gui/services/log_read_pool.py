@@ -36,7 +36,7 @@ import asyncio
 import logging
 import os
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 # Nothing of the reader is loaded here: the connector holds a pool from its start, and the
@@ -177,7 +177,7 @@ class LogReadPool:
             self._queued[slot] = count
 
     async def read(
-        self, reader: LogReader, lines: list[bytes], span: LogSpan, slot: int
+        self, reader: LogReader, lines: Sequence[bytes], span: LogSpan, slot: int
     ) -> tuple[LogReader, SpanLines, ReadBatch] | None:
         """`lines`, which lie at `span` in the local log, read by the workers: the reader's new
         state, the lines' text and what they gave. None when the batch is to be read here

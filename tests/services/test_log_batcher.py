@@ -14,6 +14,7 @@ from lambda_gui.core.logparse import MetricEvent, expand_runs
 from lambda_gui.services import job_remote
 from lambda_gui.services.events import JobLogEvents, JobLogLines
 from lambda_gui.services.log_read_pool import LogReadPool
+from lambda_gui.services.queued_lines import QueuedLines
 
 _MANY = 5000  # lines: a long batch
 
@@ -154,14 +155,14 @@ async def test_lines_queued_during_the_reading_leave_fewer_rows_to_build(monkeyp
     still = batcher._still_shown
 
     def queue_then_ask() -> int:
-        batcher.lines[:] = queued
+        batcher.lines = QueuedLines(queued)
         return still()
 
     monkeypatch.setattr(batcher, "_still_shown", queue_then_ask)
     await batcher.flush()
     shown = [s for e in ctx.bus.events if isinstance(e, JobLogLines) for s in (e.shown or ())]
     assert len(shown) == 2000
-    batcher.lines[:] = [b"x\n"] * SHOWN_LINES
+    batcher.lines = QueuedLines([b"x\n"] * SHOWN_LINES)
     assert still() == FLOOD_SHOWN
 
 
