@@ -258,6 +258,7 @@ async def check_log_reader_process(ctx: SelfTestContext) -> str:
     and reads a batch as the app's own reader does."""
     from lambda_gui.core.log_reader import LogReader, decode_lines
     from lambda_gui.services.log_read_pool import LogReadPool
+    from lambda_gui.services.queued_lines import QueuedLines
 
     lines = [b'LGUI_METRIC {"step": %d, "loss": 1.5}\n' % i for i in range(1, 501)]
     pool = LogReadPool(min_lines=1)
@@ -268,7 +269,8 @@ async def check_log_reader_process(ctx: SelfTestContext) -> str:
         span = (str(log), 0, log.stat().st_size)
         try:
             while True:  # the first calls start the worker; they read nothing
-                done = await pool.read(LogReader(keep=100), lines, span, pool.slot("t"))
+                queued = QueuedLines(lines)
+                done = await pool.read(LogReader(keep=100), queued, span, pool.slot("t"))
                 _require(not pool.broken, "the worker process failed (see the log)")
                 if done is not None:
                     break

@@ -63,6 +63,34 @@ def cut_line(line: bytes, limit: int = LINE_LIMIT) -> bytes:
     return line[:head] + cut_marker(len(line) - limit) + line[len(line) - tail :]
 
 
+class LineBlock:
+    """Complete lines as one bytes object (each ending with its newline, but for a stream's
+    unterminated last line), and how many: a flood's lines cross from the SSH thread to the
+    loop as a few objects, not one per line (the loop's thread is the GUI thread, whose
+    collector would walk each line: services/queued_lines.py)."""
+
+    __slots__ = ("count", "data")
+
+    def __init__(self, data: bytes, count: int) -> None:
+        self.data = data
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __repr__(self) -> str:
+        return f"LineBlock({self.count} lines, {len(self.data)} bytes)"
+
+    def lines(self) -> list[bytes]:
+        """The lines one by one (what `LineSplitter.feed_lines` gives)."""
+        pieces = self.data.split(b"\n")
+        last = pieces.pop()
+        lines = [piece + b"\n" for piece in pieces]
+        if last:
+            lines.append(last)
+        return lines
+
+
 class LineSplitter:
     """Cuts a byte stream into complete lines, tracking the offset after the last one.
 
@@ -113,9 +141,26 @@ class LineSplitter:
         self._hold(rest)
         return out
 
-    def split(self, chunk: bytes, per_line: bool) -> list[Any]:
-        """`feed` (per_line) or `feed_lines`."""
-        return self.feed(chunk) if per_line else self.feed_lines(chunk)
+    def split(self, chunk: bytes, per_line: bool) -> Any:
+        """`feed` (per_line) or `feed_block`."""
+        return self.feed(chunk) if per_line else self.feed_block(chunk)
+
+    def feed_block(self, chunk: bytes) -> LineBlock:
+        """`feed_lines`, as one block: when no partial line is held and no line is over the
+        limit (a flood's usual chunk), the chunk's complete lines as they are, without a
+        bytes object per line."""
+        end = chunk.rfind(b"\n") + 1
+        if not end or self._head or self._dropped:
+            lines = self.feed_lines(chunk)
+            return LineBlock(b"".join(lines), len(lines))
+        complete = chunk[:end]
+        count = complete.count(b"\n")
+        if end > self.limit and max(map(len, complete.split(b"\n"))) > self.limit:
+            lines = self.feed_lines(chunk)  # a line to cut
+            return LineBlock(b"".join(lines), len(lines))
+        self.offset += end
+        self._hold(chunk[end:])
+        return LineBlock(complete, count)
 
     def feed_lines(self, chunk: bytes) -> list[bytes]:
         """The complete lines (newline kept) that `chunk` ends; `offset` moves past them.
@@ -259,9 +304,7 @@ class _RemoteTail:
             total += len(more)
         return b"".join(parts)
 
-    def read_lines_sync(
-        self, splitter: LineSplitter, wait: float, per_line: bool
-    ) -> list[Any] | None:
+    def read_lines_sync(self, splitter: LineSplitter, wait: float, per_line: bool) -> Any:
         """read_sync, split by `splitter` in this (worker) thread (LineSplitter.split): the
         complete lines, None if nothing came within `wait` s, _ENDED at the end of the stream."""
         chunk = self.read_sync(wait)
@@ -316,7 +359,7 @@ async def _follow(
     stop: StopCondition[ShellT] | None,
     poll_interval: float,
     per_line: bool,
-) -> AsyncIterator[tuple[list[Any], int]]:
+) -> AsyncIterator[tuple[Any, int]]:
     """Batches of `(line, offset)` pairs (per_line) or of lines, with the offset after them.
 
     The read and the split into lines happen in the SSH worker thread: the loop (the GUI
@@ -361,7 +404,7 @@ async def _follow(
 
 async def _read_rest(
     session: RemoteShell, rel_path: str, splitter: LineSplitter, per_line: bool
-) -> AsyncIterator[tuple[list[Any], int]]:
+) -> AsyncIterator[tuple[Any, int]]:
     rest = await run_blocking(_RemoteTail.start_sync, session, rel_path, splitter.offset, False)
     try:
         while True:
@@ -385,7 +428,7 @@ async def _read_rest(
         await run_blocking(close_quietly, rest.channel)
     last = splitter.flush()
     if last is not None:
-        yield [last if per_line else last[0]], last[1]
+        yield ([last] if per_line else LineBlock(last[0], 1)), last[1]
 
 
 class LogFollower(Generic[ShellT]):
@@ -415,13 +458,13 @@ class LogFollower(Generic[ShellT]):
             for item in items:
                 yield item
 
-    async def batches(self) -> AsyncIterator[tuple[list[bytes], int]]:
-        """Yield `(lines, offset_after_last)` as reads bring them, resuming after drops
-        without loss or repeats."""
+    async def batches(self) -> AsyncIterator[tuple[LineBlock, int]]:
+        """Yield `(lines, offset_after_last)` as reads bring them, the lines of a read as one
+        block, resuming after drops without loss or repeats."""
         async for lines, end in self._batches(per_line=False):
             yield lines, end
 
-    async def _batches(self, *, per_line: bool) -> AsyncIterator[tuple[list[Any], int]]:
+    async def _batches(self, *, per_line: bool) -> AsyncIterator[tuple[Any, int]]:
         failures = 0
         while True:
             session = await self.ssh.session()

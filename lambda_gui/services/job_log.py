@@ -89,8 +89,9 @@ def _append(path: Path, data: bytes | Sequence[bytes]) -> tuple[int, int]:
         if isinstance(data, bytes):
             fh.write(data)
         else:
-            # Line by line through the file's buffer: never one copy of a whole flood's batch,
-            # which would hold the interpreter lock (and the GUI thread) for milliseconds.
+            # Piece by piece (a flood's batch comes as its blocks, services/queued_lines.py):
+            # never one copy of the whole batch, which would hold the interpreter lock (and
+            # the GUI thread) for milliseconds.
             fh.writelines(data)
         return start, fh.tell()
 

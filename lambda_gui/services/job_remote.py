@@ -17,7 +17,7 @@ from lambda_gui.core.limits import LossGuard
 from lambda_gui.core.log_reader import SHOWN_LINES, LogReader, ReadBatch, decode_lines, still_shown
 from lambda_gui.core.logparse import LogEvent, MetricEvent, MetricRun, StatusEvent
 from lambda_gui.remote import bundle as B
-from lambda_gui.remote.logtail import LogFollower
+from lambda_gui.remote.logtail import LineBlock, LogFollower
 from lambda_gui.remote.self_terminate import HEARTBEAT_COMMAND
 from lambda_gui.remote.ssh_reconnect import ReconnectingSSH, wait_for_ssh
 from lambda_gui.remote.ssh_session import SSHSession
@@ -450,7 +450,7 @@ class _LogBatcher:
         """Queue a line; True when the queue is so long that the reader should wait."""
         return self.add_many([line], offset)
 
-    def add_many(self, lines: list[bytes], offset: int) -> bool:
+    def add_many(self, lines: LineBlock | list[bytes], offset: int) -> bool:
         """Queue lines ending at `offset`; True when the reader should wait (see `add`)."""
         self.lines.add(lines)
         self.offset = offset
@@ -490,7 +490,7 @@ class _LogBatcher:
         return still_shown(len(self.lines))
 
     async def _read_batch(
-        self, lines: Sequence[bytes], span: LogSpan
+        self, lines: QueuedLines, span: LogSpan
     ) -> tuple[Sequence[str], ReadBatch]:
         # Decoded and read off the loop's thread (the GUI thread in the app), the whole batch
         # at once under the flush lock, so the reader sees the lines in order: a flood's
@@ -545,8 +545,8 @@ class _LogBatcher:
             if lines:
                 ctx.readers.set_queued(self.slot, 0)
                 try:
-                    # Written line by line: no copy of a flood's batch holds the GUI thread.
-                    start, end = await ctx.logs.append(job_id, lines)
+                    # Written a block at a time: no copy of a flood's batch holds the GUI thread.
+                    start, end = await ctx.logs.append(job_id, lines.blocks)
                     span = (str(ctx.logs.path(job_id)), start, end)
                     text, read = await self._read_batch(lines, span)
                     await self._publish(text, read, start, offset)

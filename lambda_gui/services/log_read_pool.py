@@ -36,7 +36,7 @@ import asyncio
 import logging
 import os
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 # Nothing of the reader is loaded here: the connector holds a pool from its start, and the
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
     from lambda_gui.core.log_reader import LogReader, ReadBatch
     from lambda_gui.services.log_span import LogSpan, SpanLines
+    from lambda_gui.services.queued_lines import QueuedLines
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ class LogReadPool:
             self._queued[slot] = count
 
     async def read(
-        self, reader: LogReader, lines: Sequence[bytes], span: LogSpan, slot: int
+        self, reader: LogReader, lines: QueuedLines, span: LogSpan, slot: int
     ) -> tuple[LogReader, SpanLines, ReadBatch] | None:
         """`lines`, which lie at `span` in the local log, read by the workers: the reader's new
         state, the lines' text and what they gave. None when the batch is to be read here
@@ -202,7 +203,7 @@ class LogReadPool:
                 half >= SPLIT_LINES + SHOWN_LINES + CONTEXT_LINES
                 and reader.parser.seen_lgui_metrics
             ):
-                cut = start + sum(map(len, lines[:half]))
+                cut = start + lines.size_of_first(half)
                 first, second = await asyncio.gather(
                     loop.run_in_executor(
                         executor, read_in_worker, reader, path, start, cut, slot, False

@@ -69,6 +69,37 @@ def test_feed_lines_gives_feeds_lines_and_offset(parts: list[bytes], cuts: list[
     assert lines_only.flush() == per_line.flush()
 
 
+@given(
+    st.lists(st.sampled_from([b"a", b"bb", b"\n", b"x" * 30, b"\r"]), max_size=200),
+    st.lists(st.integers(min_value=1, max_value=60), max_size=40),
+)
+def test_feed_block_gives_feed_lines_as_one_block(parts: list[bytes], cuts: list[int]) -> None:
+    # A flood's read crosses to the loop as one block: the same lines and offsets, held or
+    # cut lines included (limit 16: the 30-byte runs are cut).
+    data = b"".join(parts)
+    lines_only, blocks = LineSplitter(3, limit=16), LineSplitter(3, limit=16)
+    want: list[bytes] = []
+    got: list[bytes] = []
+    pos = 0
+    for cut in [*cuts, len(data)]:
+        want.extend(lines_only.feed_lines(data[pos : pos + cut]))
+        block = blocks.feed_block(data[pos : pos + cut])
+        assert len(block) == len(block.lines()) and block.data == b"".join(block.lines())
+        got.extend(block.lines())
+        assert blocks.offset == lines_only.offset
+        pos += cut
+    assert got == want
+    assert blocks.flush() == lines_only.flush()
+
+
+def test_a_block_of_short_lines_is_the_chunk_itself() -> None:
+    splitter = LineSplitter(0, limit=64)
+    chunk = b"one\ntwo\nthree\npartial"
+    block = splitter.feed_block(chunk)
+    assert block.count == 3 and block.data == b"one\ntwo\nthree\n"
+    assert splitter.offset == 14 and splitter.pending == b"partial"
+
+
 def test_a_long_line_keeps_head_and_tail_and_offsets_count_the_dropped_bytes() -> None:
     splitter = LineSplitter(100, limit=10)
     assert splitter.feed(b"ok\n0123") == [(b"ok\n", 103)]

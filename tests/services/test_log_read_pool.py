@@ -20,6 +20,7 @@ from lambda_gui.core.log_reader import (
 from lambda_gui.core.logparse import LogEvent, MetricEvent, MetricRun, expand_runs
 from lambda_gui.services.log_read_pool import SLOTS, LogReadPool
 from lambda_gui.services.log_span import LogSpan, SpanLines
+from lambda_gui.services.queued_lines import QueuedLines
 
 
 def _flood(count: int, first_step: int = 1) -> list[bytes]:
@@ -52,7 +53,7 @@ async def _ready_read(
     span = _logged(folder, lines)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        done = await pool.read(reader, lines, span, slot)
+        done = await pool.read(reader, QueuedLines(lines), span, slot)
         if done is not None:
             return done
         assert not pool.broken
@@ -89,11 +90,15 @@ async def test_lines_queued_meanwhile_are_counted_in_shared_memory(tmp_path: Pat
         lines = _flood(30_000)
         await _ready_read(pool, LogReader(keep=SHOWN_LINES), lines, slot, tmp_path)
         pool.set_queued(slot, SHOWN_LINES - 3_000)  # the view will show these too
-        done = await pool.read(LogReader(keep=SHOWN_LINES), lines, _logged(tmp_path, lines), slot)
+        done = await pool.read(
+            LogReader(keep=SHOWN_LINES), QueuedLines(lines), _logged(tmp_path, lines), slot
+        )
         assert done is not None
         assert len(done[2].shown) == 3_000
         pool.set_queued(slot, 10**6)
-        done = await pool.read(LogReader(keep=SHOWN_LINES), lines, _logged(tmp_path, lines), slot)
+        done = await pool.read(
+            LogReader(keep=SHOWN_LINES), QueuedLines(lines), _logged(tmp_path, lines), slot
+        )
         assert done is not None and len(done[2].shown) == FLOOD_SHOWN
     finally:
         pool.close()
@@ -110,10 +115,16 @@ async def test_a_dead_worker_leaves_the_batch_to_a_thread(tmp_path: Path) -> Non
         for process in list(executor._processes.values()):  # type: ignore[attr-defined]
             process.kill()
             process.join(10)
-        assert await pool.read(LogReader(keep=100), lines, _logged(tmp_path, lines), slot) is None
+        assert (
+            await pool.read(LogReader(keep=100), QueuedLines(lines), _logged(tmp_path, lines), slot)
+            is None
+        )
         assert pool.broken
         # From then on every batch is left to a thread, without trying the process again.
-        assert await pool.read(LogReader(keep=100), lines, _logged(tmp_path, lines), slot) is None
+        assert (
+            await pool.read(LogReader(keep=100), QueuedLines(lines), _logged(tmp_path, lines), slot)
+            is None
+        )
         assert pool._executor is None
     finally:
         pool.close()
@@ -128,11 +139,20 @@ async def test_a_batch_the_log_no_longer_holds_is_left_to_a_thread(tmp_path: Pat
         lines = _flood(3_000)
         await _ready_read(pool, LogReader(keep=100), lines, slot, tmp_path)
         path, start, end = _logged(tmp_path, lines)
-        assert await pool.read(LogReader(keep=100), lines, (path, start, end + 1), slot) is None
+        assert (
+            await pool.read(LogReader(keep=100), QueuedLines(lines), (path, start, end + 1), slot)
+            is None
+        )
         gone = str(tmp_path / "gone" / "train.log")
-        assert await pool.read(LogReader(keep=100), lines, (gone, 0, end - start), slot) is None
+        assert (
+            await pool.read(LogReader(keep=100), QueuedLines(lines), (gone, 0, end - start), slot)
+            is None
+        )
         assert not pool.broken
-        assert await pool.read(LogReader(keep=100), lines, (path, start, end), slot) is not None
+        assert (
+            await pool.read(LogReader(keep=100), QueuedLines(lines), (path, start, end), slot)
+            is not None
+        )
     finally:
         pool.close()
 
@@ -144,8 +164,16 @@ async def test_small_batches_and_jobs_without_a_slot_stay_in_the_app(tmp_path: P
     assert pool.slot("job0") == 0  # a job keeps its slot
     assert pool.slot("one too many") == -1
     lines = _flood(500)
-    assert await pool.read(LogReader(keep=10), lines, _logged(tmp_path, lines), -1) is None
-    assert await pool.read(LogReader(keep=10), lines[:99], _logged(tmp_path, lines[:99]), 0) is None
+    assert (
+        await pool.read(LogReader(keep=10), QueuedLines(lines), _logged(tmp_path, lines), -1)
+        is None
+    )
+    assert (
+        await pool.read(
+            LogReader(keep=10), QueuedLines(lines[:99]), _logged(tmp_path, lines[:99]), 0
+        )
+        is None
+    )
     assert pool._executor is None  # nothing started for those
     pool.release("job3")
     assert pool.slot("one too many") == 3
@@ -183,7 +211,10 @@ async def test_prepare_starts_the_worker_before_any_batch(tmp_path: Path) -> Non
         lines = _flood(200)
         deadline = time.monotonic() + 60
         while (
-            await pool.read(LogReader(10), lines, _logged(tmp_path, lines), pool.slot("j")) is None
+            await pool.read(
+                LogReader(10), QueuedLines(lines), _logged(tmp_path, lines), pool.slot("j")
+            )
+            is None
         ):
             assert time.monotonic() < deadline, "the worker did not answer within 60 s"
             await asyncio.sleep(0.02)
@@ -228,6 +259,7 @@ WORKERS_THEN_WAIT = """
 import asyncio, os, tempfile, time
 from lambda_gui.core.log_reader import LogReader
 from lambda_gui.services.log_read_pool import LogReadPool
+from lambda_gui.services.queued_lines import QueuedLines
 
 async def main():
     log = os.path.join(tempfile.mkdtemp(), "train.log")
@@ -235,7 +267,7 @@ async def main():
         out.write(b"a\\n")
     pool = LogReadPool(min_lines=1)
     slot = pool.slot("job")
-    while await pool.read(LogReader(keep=10), [b"a\\n"], (log, 0, 2), slot) is None:
+    while await pool.read(LogReader(keep=10), QueuedLines([b"a\\n"]), (log, 0, 2), slot) is None:
         await asyncio.sleep(0.02)
     print(" ".join(str(pid) for pid in pool._executor._processes), flush=True)
     time.sleep(120)

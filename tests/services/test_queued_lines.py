@@ -1,5 +1,5 @@
-"""Queued log lines (services/queued_lines.py): a flood's lines in arrival order, read as one
-sequence, and left out of the collector's walks once it saw them."""
+"""Queued log lines (services/queued_lines.py): a flood's lines in arrival order, kept as the
+blocks they came in and read as one sequence; nothing for the collector to walk."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import gc
 
 import pytest
 
+from lambda_gui.remote.logtail import LineBlock
 from lambda_gui.services.queued_lines import QueuedLines
 
 
@@ -26,8 +27,12 @@ def test_lines_read_back_in_order_however_they_were_added() -> None:
     assert len(queued) == 0 and list(queued) == [] and not queued
 
 
-def test_the_collector_stops_walking_the_lines_once_it_saw_them() -> None:
-    queued = QueuedLines([b"line %d\n" % i for i in range(10_000)])
-    gc.collect()
-    # A tuple of bytes is untracked after one collection: later ones skip its lines.
-    assert not any(gc.is_tracked(part) for part in queued._parts)
+def test_blocks_stay_blocks_and_say_their_sizes() -> None:
+    queued = QueuedLines(LineBlock(b"a\nbb\n", 2))
+    queued.add([b"ccc\n"])
+    queued.add(LineBlock(b"dddd\ne\n", 2))
+    assert queued.blocks == [b"a\nbb\n", b"ccc\n", b"dddd\ne\n"]
+    assert [queued.size_of_first(n) for n in range(6)] == [0, 2, 5, 9, 14, 16]
+    assert list(queued) == [b"a\n", b"bb\n", b"ccc\n", b"dddd\n", b"e\n"]
+    # Nothing per line for the collector: a list of a few bytes objects.
+    assert not any(gc.is_tracked(block) for block in queued.blocks)
