@@ -546,8 +546,8 @@ class _LogBatcher:
                 ctx.readers.set_queued(self.slot, 0)
                 try:
                     # Written a block at a time: no copy of a flood's batch holds the GUI thread.
-                    start, end = await ctx.logs.append(job_id, lines.blocks)
-                    span = (str(ctx.logs.path(job_id)), start, end)
+                    file_start, file_end = await ctx.logs.append(job_id, lines.blocks)
+                    span = (str(ctx.logs.path(job_id)), file_start, file_end)
                     text, read = await self._read_batch(lines, span)
                     await self._publish(text, read, start, offset)
                 finally:

@@ -54,42 +54,27 @@ def test_splitter_yields_complete_lines_that_rebuild_the_stream(
     st.lists(st.sampled_from([b"a", b"bb", b"\n", b"x" * 30, b"\r"]), max_size=200),
     st.lists(st.integers(min_value=1, max_value=60), max_size=40),
 )
-def test_feed_lines_gives_feeds_lines_and_offset(parts: list[bytes], cuts: list[int]) -> None:
+def test_feed_lines_and_feed_block_give_feeds_lines_and_offset(
+    parts: list[bytes], cuts: list[int]
+) -> None:
+    # The same lines and offsets line by line, as a list, and as one block (a flood's read
+    # crosses to the loop so), held and cut lines included (limit 16: 30-byte runs are cut).
     data = b"".join(parts)
-    per_line, lines_only = LineSplitter(3, limit=16), LineSplitter(3, limit=16)
+    per_line, lines_only, blocks = (LineSplitter(3, limit=16) for _ in range(3))
     want: list[tuple[bytes, int]] = []
     got: list[bytes] = []
+    got_blocks: list[bytes] = []
     pos = 0
     for cut in [*cuts, len(data)]:
         want.extend(per_line.feed(data[pos : pos + cut]))
         got.extend(lines_only.feed_lines(data[pos : pos + cut]))
-        assert lines_only.offset == per_line.offset
-        pos += cut
-    assert got == [line for line, _ in want]
-    assert lines_only.flush() == per_line.flush()
-
-
-@given(
-    st.lists(st.sampled_from([b"a", b"bb", b"\n", b"x" * 30, b"\r"]), max_size=200),
-    st.lists(st.integers(min_value=1, max_value=60), max_size=40),
-)
-def test_feed_block_gives_feed_lines_as_one_block(parts: list[bytes], cuts: list[int]) -> None:
-    # A flood's read crosses to the loop as one block: the same lines and offsets, held or
-    # cut lines included (limit 16: the 30-byte runs are cut).
-    data = b"".join(parts)
-    lines_only, blocks = LineSplitter(3, limit=16), LineSplitter(3, limit=16)
-    want: list[bytes] = []
-    got: list[bytes] = []
-    pos = 0
-    for cut in [*cuts, len(data)]:
-        want.extend(lines_only.feed_lines(data[pos : pos + cut]))
         block = blocks.feed_block(data[pos : pos + cut])
         assert len(block) == len(block.lines()) and block.data == b"".join(block.lines())
-        got.extend(block.lines())
-        assert blocks.offset == lines_only.offset
+        got_blocks.extend(block.lines())
+        assert lines_only.offset == blocks.offset == per_line.offset
         pos += cut
-    assert got == want
-    assert blocks.flush() == lines_only.flush()
+    assert got == got_blocks == [line for line, _ in want]
+    assert lines_only.flush() == blocks.flush() == per_line.flush()
 
 
 def test_a_block_of_short_lines_is_the_chunk_itself() -> None:

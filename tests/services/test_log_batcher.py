@@ -49,7 +49,7 @@ class _Bus:
         self.events.append(event)
 
 
-def _batcher() -> tuple[job_remote._LogBatcher, SimpleNamespace]:
+def _batcher(start: int = 0) -> tuple[job_remote._LogBatcher, SimpleNamespace]:
     # Every batch read in a thread here (tests/services/test_log_read_pool.py: the process).
     readers = LogReadPool(process=False)
     ctx = SimpleNamespace(logs=_Logs(), store=_Store(), bus=_Bus(), readers=readers)
@@ -61,7 +61,7 @@ def _batcher() -> tuple[job_remote._LogBatcher, SimpleNamespace]:
     remote = SimpleNamespace(
         ctx=ctx, job=job, stop_soon=lambda *_: None, enter_after_training=enter_after_training
     )
-    return job_remote._LogBatcher(remote), ctx  # type: ignore[arg-type]
+    return job_remote._LogBatcher(remote, start), ctx  # type: ignore[arg-type]
 
 
 def _lines(count: int) -> list[bytes]:
@@ -104,6 +104,23 @@ async def test_a_long_batch_is_published_as_one_event() -> None:
     assert _metric_steps(ctx) == list(range(0, len(lines), 3))
     assert ctx.logs.data == b"".join(lines)
     assert ctx.store.offsets == [end]
+
+
+async def test_a_resumed_follow_places_its_batches_in_the_remote_log() -> None:
+    # The follow resumed at byte 1,000 of the remote log (the local copy may be shorter: cut
+    # lines): each event says where its lines begin there, as the offsets do.
+    batcher, ctx = _batcher(start=1000)
+    first, second = _lines(4), _lines(2)
+    batcher.add_many(first, 1000 + sum(map(len, first)))
+    await batcher.flush()
+    end = 1000 + sum(map(len, first + second))
+    batcher.add_many(second, end)
+    await batcher.flush()
+    published = [e for e in ctx.bus.events if isinstance(e, JobLogLines)]
+    assert [(e.start, e.offset) for e in published] == [
+        (1000, 1000 + sum(map(len, first))),
+        (1000 + sum(map(len, first)), end),
+    ]
 
 
 async def test_cancelling_the_flusher_mid_batch_loses_no_line() -> None:
