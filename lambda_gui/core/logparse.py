@@ -21,10 +21,10 @@ import ast
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 METRIC_MARKER = "LGUI_METRIC "
 STATUS_MARKER = "LGUI_STATUS "
@@ -80,6 +80,7 @@ _EXCEPTION = re.compile(
 _ERROR_PREFIX = re.compile(r"^(?:\[?(?:ERROR|Error|error)\]?:|ERROR\b|FATAL\b|Fatal error\b)")
 _KILLED = re.compile(r"(?:^|\s)Killed(?:\s|$)")
 _DECODER = json.JSONDecoder()
+_T = TypeVar("_T", int, float)
 #: The keys of an LGUI_METRIC object that place a metric rather than measure something.
 METRIC_FACTS = frozenset({"step", "epoch", "max_steps", "time"})
 _SCALE = {"k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18, "Z": 1e21, "Y": 1e24}
@@ -193,6 +194,15 @@ class MetricRun:
     def column(self, name: str) -> tuple[float | None, ...]:
         """The values of `name`, one per event (None where it had none)."""
         return self.values.get(name) or (None,) * len(self.steps)
+
+    def latest(self, name: str) -> float | None:
+        """The last value of `name` the run holds (None when it holds none)."""
+        return _last(self.values.get(name, ()), lambda value: True)
+
+    @property
+    def planned_steps(self) -> int | None:
+        """The job's planned steps as the run's last event says it (None when none does)."""
+        return _last(self.max_steps, lambda total: total > 0)
 
     def parts(self, size: int) -> list[MetricRun]:
         """The run cut into runs of at most `size` events, in order."""
@@ -354,6 +364,15 @@ def json_object(text: str) -> dict[str, Any] | None:
     except (ValueError, RecursionError):  # deep nesting is refused by a recursion limit
         return None
     return value if isinstance(value, dict) else None
+
+
+def _last(column: Sequence[_T | None], keep: Callable[[_T], bool]) -> _T | None:
+    """The last entry of `column` that is not None and that `keep` keeps."""
+    for at in range(len(column) - 1, -1, -1):
+        value = column[at]
+        if value is not None and keep(value):
+            return value
+    return None
 
 
 def lgui_metric_event(text: str) -> MetricEvent | None:

@@ -15,6 +15,7 @@ from lambda_gui.core.logparse import (
     ErrorEvent,
     LogParser,
     MetricEvent,
+    MetricRun,
     ProgressEvent,
     StatusEvent,
     parse_events,
@@ -477,3 +478,17 @@ def test_a_huge_line_makes_a_short_row_in_linear_time() -> None:
     (row,) = fed.rows
     assert row.level is Level.ERROR and len(row.text) < 2200
     assert row.text.endswith("(a line of 1,048,590 characters: see the raw log)")
+
+
+def test_a_metric_run_says_its_latest_values_and_planned_steps() -> None:
+    run = MetricRun(
+        steps=(1, 2, 3),
+        epochs=(None, None, None),
+        times=(None, None, None),
+        max_steps=(100, 0, None),  # 0: not known (train.py before the trainer set it)
+        values={"loss": (2.0, 1.5, None), "learning_rate": (None, None, None)},
+        source="lgui",
+    )
+    assert run.latest("loss") == 1.5
+    assert run.latest("learning_rate") is None and run.latest("eval_loss") is None
+    assert run.planned_steps == 100

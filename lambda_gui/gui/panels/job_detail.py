@@ -616,7 +616,7 @@ class JobDetail(QWidget):
         planned: int | None = None  # the job's max_steps, as the metrics say
         for event in events:
             if isinstance(event, MetricRun):
-                planned = next((t for t in reversed(event.max_steps) if t), planned)
+                planned = event.planned_steps or planned
                 given = [name for name in SERIES if name in event.values]
                 for name in given:
                     column = values.setdefault(name, [])

@@ -41,8 +41,8 @@ class LiveProgress:
             if isinstance(event, MetricRun):
                 # A run's latest step and loss are what shows; its clock readings feed
                 # the rate (the last 20 are kept).
-                changed |= self._set(max(event.steps), _last_positive(event.max_steps))
-                changed |= self._set_loss(_last_given(event.values.get("loss", ())))
+                changed |= self._set(max(event.steps), event.planned_steps)
+                changed |= self._set_loss(event.latest("loss"))
                 clocked = _last_clocked(event.times, event.steps, 20)
                 if clocked:
                     times += clocked
@@ -178,21 +178,3 @@ def _last_clocked(
                 break
     found.reverse()
     return found
-
-
-def _last_given(column: Sequence[float | None]) -> float | None:
-    """The last entry that is not None (None when there is none)."""
-    for at in range(len(column) - 1, -1, -1):
-        value = column[at]
-        if value is not None:
-            return value
-    return None
-
-
-def _last_positive(column: Sequence[int | None]) -> int | None:
-    """The last entry above 0 (None when there is none)."""
-    for at in range(len(column) - 1, -1, -1):
-        value = column[at]
-        if value is not None and value > 0:
-            return value
-    return None
